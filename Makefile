@@ -1,0 +1,43 @@
+# One command to serve (make run), one to test (make test). Everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test migrate lint typecheck format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/bridge db upgrade
+
+# gunicorn serves; the jobs process runs beside it; Ctrl-C stops both.
+run: migrate
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/bridge jobs run & \
+	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
+
+test: $(STAMP)
+	$(BIN)/ruff check app config tests migrations bench
+	$(BIN)/ruff format --check app config tests migrations bench
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app config tests migrations bench
+
+format: $(STAMP)
+	$(BIN)/ruff format app config tests migrations bench
+	$(BIN)/ruff check --fix app config tests migrations bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

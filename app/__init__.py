@@ -1,0 +1,29 @@
+"""Application factory. Nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app: database, secret box, blueprints and the error table."""
+    from app.extensions import Bridge
+    from app.web import errors, health, webhooks
+
+    settings = settings or load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    # The webhook reads its body itself, up to the configured limit (413 beyond it).
+    app.config["MAX_CONTENT_LENGTH"] = None
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
+    Bridge(settings).init_app(app)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(webhooks.blueprint)
+    errors.init_app(app)
+    return app

@@ -1,0 +1,211 @@
+"""The `bridge` command: database, services, integrations, incidents, and the jobs process."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import click
+
+from app.domain.errors import BridgeError
+from app.extensions import Bridge
+from app.services import admin
+from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
+from config.settings import load_settings
+
+T = TypeVar("T")
+
+
+def _bridge() -> Bridge:
+    return Bridge(load_settings())
+
+
+def _base_url(bridge: Bridge) -> str:
+    settings = bridge.settings
+    return settings.public_base_url or f"http://{settings.host}:{settings.port}"
+
+
+def _print(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _run(work: Callable[[Bridge], T]) -> T:
+    """Run one command's work; a BridgeError becomes a one-line message and exit status 1."""
+    bridge = _bridge()
+    try:
+        return work(bridge)
+    except BridgeError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(1)
+    finally:
+        bridge.database.dispose()
+
+
+@click.group()
+def main() -> None:
+    """Sentry Incident Bridge administration."""
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to DATABASE_URL."""
+    from app.store.migrate import upgrade
+
+    upgrade(load_settings().database_url)
+    click.echo("database is up to date", err=True)
+
+
+@main.group()
+def service() -> None:
+    """Services: what is on call."""
+
+
+@service.command("create")
+@click.argument("name")
+@click.option("--reopen-window-minutes", type=click.IntRange(min=0), default=30, show_default=True)
+def service_create(name: str, reopen_window_minutes: int) -> None:
+    """Create a service and print it as JSON."""
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            created = admin.create_service(session, name, datetime.now(UTC), reopen_window_minutes)
+            _print(ServiceSchema().dump(created))
+
+    _run(work)
+
+
+@main.group()
+def integration() -> None:
+    """Inbound Sentry endpoints of a service."""
+
+
+@integration.command("create")
+@click.option("--service", "service_name", required=True, help="Service name or slug.")
+@click.option("--name", default=None)
+@click.option("--secret", default=None, help="Paste Sentry's Client Secret.")
+@click.option("--generate-secret", is_flag=True, help="Let the bridge make a secret.")
+def integration_create(
+    service_name: str, name: str | None, secret: str | None, generate_secret: bool
+) -> None:
+    """Create an integration; prints its id, webhook URL and (once) its secret."""
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            target = admin.find_service(session, service_name)
+            created = admin.create_integration(
+                session,
+                bridge.secrets,
+                target,
+                datetime.now(UTC),
+                name=name,
+                secret=secret,
+                generate=generate_secret,
+            )
+            document = IntegrationSchema(_base_url(bridge)).dump(created.integration)
+            if created.secret is not None:
+                document["secret"] = created.secret
+            _print(document)
+
+    _run(work)
+
+
+@integration.command("rotate-secret")
+@click.argument("integration_id")
+@click.option("--secret", default=None, help="The new secret (Sentry's Client Secret).")
+def integration_rotate_secret(integration_id: str, secret: str | None) -> None:
+    """Replace the signing secret; the old one stays valid for BRIDGE_SECRET_GRACE_SECONDS."""
+
+    def work(bridge: Bridge) -> None:
+        now = datetime.now(UTC)
+        grace = timedelta(seconds=bridge.settings.secret_grace_seconds)
+        with bridge.database.transaction() as session:
+            new_secret = admin.rotate_secret(
+                session, bridge.secrets, integration_id, now, grace, new_secret=secret
+            )
+            document = IntegrationSchema(_base_url(bridge)).dump(
+                admin.get_integration(session, integration_id)
+            )
+            document["secret"] = new_secret
+            document["previous_secret_valid_until"] = (now + grace).isoformat()
+            _print(document)
+
+    _run(work)
+
+
+def _set_enabled(integration_id: str, enabled: bool) -> None:
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            changed = admin.set_enabled(session, integration_id, enabled, datetime.now(UTC))
+            _print(IntegrationSchema(_base_url(bridge)).dump(changed))
+
+    _run(work)
+
+
+@integration.command("disable")
+@click.argument("integration_id")
+def integration_disable(integration_id: str) -> None:
+    """Stop applying deliveries (they are still recorded, answered 403)."""
+    _set_enabled(integration_id, False)
+
+
+@integration.command("enable")
+@click.argument("integration_id")
+def integration_enable(integration_id: str) -> None:
+    """Apply deliveries again."""
+    _set_enabled(integration_id, True)
+
+
+@main.group()
+def incident() -> None:
+    """Incidents."""
+
+
+@incident.command("list")
+@click.option("--service", "service_name", default=None)
+@click.option(
+    "--status", type=click.Choice(["triggered", "acknowledged", "resolved"]), default=None
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def incident_list(service_name: str | None, status: str | None, as_json: bool) -> None:
+    """List incidents, oldest first."""
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            target = admin.find_service(session, service_name) if service_name else None
+            found = admin.list_incidents(session, target, status)
+            documents = IncidentSchema(many=True).dump(found)
+        if as_json:
+            _print(documents)
+            return
+        for item in documents:
+            click.echo(
+                f"{item['id']:>6}  {item['status']:<12} {item['severity']:<8} "
+                f"x{item['event_count']:<5} {item['dedup_key']:<28} {item['title']}"
+            )
+
+    _run(work)
+
+
+@main.group()
+def jobs() -> None:
+    """The background jobs process."""
+
+
+@jobs.command("run")
+def jobs_run() -> None:
+    """Run the scheduler (delivery pruning) until stopped."""
+    import logging
+
+    from app.jobs.scheduler import run_scheduler
+
+    bridge = _bridge()
+    logging.basicConfig(level=bridge.settings.log_level)
+    run_scheduler(bridge)

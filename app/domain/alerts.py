@@ -1,0 +1,532 @@
+"""Recognise a Sentry delivery and say what it asks of the bridge (SPEC 3 and 4).
+
+`read_alert` takes the decoded JSON body and the `Sentry-Hook-Resource` header and
+returns an `Alert`: the format, the intent (trigger, acknowledge, ...), the dedup key,
+the severity, title, source and the payload's own time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from app.domain.errors import UnrecognisedPayload
+from app.domain.severity import Severity, severity_from_level
+
+EXPECTED_FORMATS = (
+    "a Sentry integration webhook ({action, installation, data, actor}), "
+    "an issue payload (top-level `issue` object), "
+    "or an event payload (top-level `event` object, including Sentry's legacy WebHooks plugin)"
+)
+ENVELOPE_RESOURCES = (
+    "issue",
+    "error",
+    "event_alert",
+    "metric_alert",
+    "comment",
+    "installation",
+    "seer",
+)
+
+
+class Format(StrEnum):
+    INTEGRATION = "sentry_integration"
+    ISSUE = "issue"
+    EVENT = "event"
+    LEGACY_WEBHOOKS = "legacy_webhooks"
+
+
+class Intent(StrEnum):
+    TRIGGER = "trigger"
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+    COMMENT = "comment"
+    INSTALLATION = "installation"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What one delivery says, independent of the format it came in."""
+
+    format: Format
+    resource: str
+    action: str | None
+    intent: Intent
+    dedup_key: str | None = None
+    severity: Severity = Severity.ERROR
+    title: str = "Sentry Error"
+    source: str = "Sentry"
+    occurred_at: datetime | None = None
+    issue_id: str | None = None
+    short_id: str | None = None
+    issue_url: str | None = None
+    project: str | None = None
+    assignee: str | None = None
+    comment: str | None = None
+    actor: str | None = None
+    installation_uuid: str | None = None
+    reason: str | None = None
+
+
+# ---------------------------------------------------------------- small readers
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string for ids and names that Sentry sends as str or int."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | str):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Sentry times: ISO 8601 strings ('...Z' or offset) or epoch seconds; always UTC."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value.strip():
+        raw = value.strip()
+        try:
+            return datetime.fromtimestamp(float(raw), tz=UTC)
+        except ValueError:
+            pass
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return None
+
+
+def _first_time(*values: Any) -> datetime | None:
+    for value in values:
+        parsed = parse_time(value)
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def _issue_key(issue_id: str | None) -> str | None:
+    return f"sentry-{issue_id}" if issue_id else None
+
+
+def _source(project_name: str | None) -> str:
+    return f"Sentry - {project_name}" if project_name else "Sentry"
+
+
+def _tags(value: Any) -> dict[str, str]:
+    """Event tags come as a dict (OpsKnight) or as a list of [key, value] pairs (Sentry)."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items() if v is not None}
+    tags: dict[str, str] = {}
+    if isinstance(value, list):
+        for pair in value:
+            if isinstance(pair, list | tuple) and len(pair) == 2 and pair[0] is not None:
+                tags[str(pair[0])] = str(pair[1])
+            elif isinstance(pair, dict) and "key" in pair:
+                tags[str(pair["key"])] = str(pair.get("value"))
+    return tags
+
+
+def _exception_value(event: dict[str, Any]) -> str | None:
+    exception = event.get("exception")
+    values = exception.get("values") if isinstance(exception, dict) else exception
+    if isinstance(values, list):
+        for item in reversed(values):  # Sentry lists the outermost exception last
+            if isinstance(item, dict):
+                kind, value = _text(item.get("type")), _text(item.get("value"))
+                if kind and value:
+                    return f"{kind}: {value}"
+                if value or kind:
+                    return value or kind
+    return None
+
+
+def _event_title(event: dict[str, Any], *fallbacks: Any) -> str:
+    logentry = _dict(event.get("logentry"))
+    for candidate in (
+        event.get("title"),
+        event.get("message"),
+        logentry.get("formatted"),
+        logentry.get("message"),
+        _exception_value(event),
+        *fallbacks,
+    ):
+        text = _text(candidate)
+        if text:
+            return text
+    return "Sentry Error"
+
+
+_PROJECT_IN_URL = re.compile(r"/projects/[^/]+/([^/]+)/")
+
+
+def _project_from_url(*urls: Any) -> str | None:
+    for url in urls:
+        if isinstance(url, str):
+            match = _PROJECT_IN_URL.search(url)
+            if match:
+                return match.group(1)
+    return None
+
+
+def _assignee(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return _text(value.get("name")) or _text(value.get("email")) or _text(value.get("id"))
+    return _text(value)
+
+
+def _actor(value: Any) -> str | None:
+    actor = _dict(value)
+    name = _text(actor.get("name")) or _text(actor.get("id"))
+    if not name:
+        return None
+    return f"{name} (Sentry {actor.get('type') or 'actor'})"
+
+
+# ---------------------------------------------------------------- action rules
+
+
+_ISSUE_ACTIONS = {
+    None: Intent.TRIGGER,
+    "created": Intent.TRIGGER,
+    "unresolved": Intent.TRIGGER,
+    "resolved": Intent.RESOLVE,
+    "ignored": Intent.ACKNOWLEDGE,
+    "archived": Intent.ACKNOWLEDGE,
+    "assigned": Intent.ACKNOWLEDGE,
+}
+
+
+def issue_intent(action: str | None, status: str | None) -> Intent:
+    """SPEC 4.1: the issue's own status wins over the action that announced it."""
+    if status == "resolved":
+        return Intent.RESOLVE
+    if status in {"ignored", "archived"}:
+        return Intent.ACKNOWLEDGE
+    return _ISSUE_ACTIONS.get(action, Intent.IGNORE)
+
+
+_METRIC_ACTIONS = {
+    "critical": (Intent.TRIGGER, Severity.CRITICAL),
+    "warning": (Intent.TRIGGER, Severity.WARNING),
+    "open": (Intent.TRIGGER, Severity.ERROR),
+    "resolved": (Intent.RESOLVE, Severity.INFO),
+}
+
+
+# ---------------------------------------------------------------- per resource
+
+
+def _from_issue(
+    fmt: Format,
+    resource: str,
+    action: str | None,
+    issue: dict[str, Any],
+    project: dict[str, Any],
+    actor: str | None,
+    assignee: Any = None,
+) -> Alert:
+    status = _text(issue.get("status"))
+    intent = issue_intent(action, status)
+    issue_id = _text(issue.get("id"))
+    project_name = (
+        _text(project.get("name"))
+        or _text(project.get("slug"))
+        or _text(issue.get("project_name"))
+        or _text(issue.get("project_slug"))
+    )
+    return Alert(
+        format=fmt,
+        resource=resource,
+        action=action,
+        intent=intent,
+        dedup_key=_issue_key(issue_id),
+        severity=severity_from_level(issue.get("level")),
+        title=_text(issue.get("title")) or _event_title(issue),
+        source=_source(project_name),
+        occurred_at=_first_time(issue.get("lastSeen"), issue.get("firstSeen")),
+        issue_id=issue_id,
+        short_id=_text(issue.get("shortId")),
+        issue_url=_text(issue.get("web_url")) or _text(issue.get("permalink")),
+        project=_text(project.get("slug")) or project_name,
+        assignee=_assignee(assignee or issue.get("assignedTo")) if action == "assigned" else None,
+        actor=actor,
+        reason=None if intent is not Intent.IGNORE else f"issue action {action!r} is not handled",
+    )
+
+
+def _from_event(
+    fmt: Format,
+    resource: str,
+    action: str | None,
+    event: dict[str, Any],
+    issue_id: str | None,
+    project_name: str | None,
+    actor: str | None,
+    title_fallbacks: tuple[Any, ...] = (),
+    level: Any = None,
+    issue_url: str | None = None,
+) -> Alert:
+    event_id = _text(event.get("event_id")) or _text(event.get("id"))
+    tags = _tags(event.get("tags"))
+    key = _issue_key(issue_id) or (f"sentry-{event_id}" if event_id else None)
+    return Alert(
+        format=fmt,
+        resource=resource,
+        action=action,
+        intent=Intent.TRIGGER,
+        dedup_key=key,
+        severity=severity_from_level(event.get("level") or level or tags.get("level")),
+        title=_event_title(event, *title_fallbacks),
+        source=_source(project_name),
+        occurred_at=_first_time(event.get("datetime"), event.get("timestamp")),
+        issue_id=issue_id,
+        issue_url=issue_url or _text(event.get("web_url")),
+        project=project_name,
+        actor=actor,
+    )
+
+
+def _from_metric_alert(action: str | None, data: dict[str, Any], actor: str | None) -> Alert:
+    metric = _dict(data.get("metric_alert"))
+    rule = _dict(metric.get("alert_rule"))
+    metric_id = _text(metric.get("id"))
+    intent, severity = _METRIC_ACTIONS.get(action or "", (Intent.IGNORE, Severity.ERROR))
+    projects = rule.get("projects")
+    project = _text(projects[0]) if isinstance(projects, list) and projects else None
+    return Alert(
+        format=Format.INTEGRATION,
+        resource="metric_alert",
+        action=action,
+        intent=intent,
+        dedup_key=f"sentry-metric-{metric_id}" if metric_id else None,
+        severity=severity,
+        # The rule's name stays the same from warning to critical to resolved; the
+        # description title ("Critical: ...") does not.
+        title=_text(rule.get("name"))
+        or _text(metric.get("title"))
+        or _text(data.get("description_title"))
+        or "Sentry metric alert",
+        source=_source(project),
+        occurred_at=_first_time(
+            metric.get("date_closed") if action == "resolved" else None,
+            metric.get("date_detected"),
+            metric.get("date_started"),
+        ),
+        issue_url=_text(data.get("web_url")),
+        project=project,
+        actor=actor,
+        reason=None
+        if intent is not Intent.IGNORE
+        else f"metric alert action {action!r} is not handled",
+    )
+
+
+def _infer_resource(data: dict[str, Any]) -> str | None:
+    if isinstance(data.get("issue"), dict):
+        return "issue"
+    if isinstance(data.get("error"), dict):
+        return "error"
+    if isinstance(data.get("event"), dict):
+        return "event_alert"
+    if isinstance(data.get("metric_alert"), dict):
+        return "metric_alert"
+    if isinstance(data.get("installation"), dict):
+        return "installation"
+    if "comment" in data:
+        return "comment"
+    if "seer" in data or "run_id" in data:
+        return "seer"
+    return None
+
+
+def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Alert:
+    data = _dict(payload.get("data"))
+    action = _text(payload.get("action"))
+    actor = _actor(payload.get("actor"))
+    installation_uuid = _text(_dict(payload.get("installation")).get("uuid"))
+    resource = (resource_header or "").strip().lower() or _infer_resource(data)
+    if resource is None:
+        raise UnrecognisedPayload(
+            "This looks like a Sentry integration webhook, but neither the "
+            "Sentry-Hook-Resource header nor `data` says which resource it is. "
+            f"Expected one of: {', '.join(ENVELOPE_RESOURCES)}.",
+            expected=list(ENVELOPE_RESOURCES),
+        )
+    if resource == "issue":
+        issue = _dict(data.get("issue"))
+        if not issue:
+            raise UnrecognisedPayload("An issue webhook must carry a `data.issue` object.")
+        alert = _from_issue(
+            Format.INTEGRATION,
+            resource,
+            action,
+            issue,
+            _dict(issue.get("project")),
+            actor,
+            assignee=data.get("assignee"),
+        )
+    elif resource in {"error", "event_alert"}:
+        member = "error" if resource == "error" else "event"
+        event = _dict(data.get(member))
+        if not event:
+            raise UnrecognisedPayload(f"A {resource} webhook must carry a `data.{member}` object.")
+        alert = _from_event(
+            Format.INTEGRATION,
+            resource,
+            action,
+            event,
+            issue_id=_text(event.get("issue_id")),
+            project_name=_project_from_url(event.get("url"), event.get("issue_url")),
+            actor=actor,
+            title_fallbacks=(
+                _dict(data.get("issue_alert")).get("title"),
+                data.get("triggered_rule"),
+            ),
+        )
+        expected_action = "created" if resource == "error" else "triggered"
+        if action not in {None, expected_action}:
+            alert = _ignored(alert, f"{resource} action {action!r} is not handled")
+    elif resource == "metric_alert":
+        alert = _from_metric_alert(action, data, actor)
+    elif resource == "comment":
+        issue_id = _text(data.get("issue_id"))
+        comment = _text(data.get("comment"))
+        alert = Alert(
+            format=Format.INTEGRATION,
+            resource=resource,
+            action=action,
+            intent=Intent.COMMENT,
+            dedup_key=_issue_key(issue_id),
+            occurred_at=parse_time(data.get("timestamp")),
+            issue_id=issue_id,
+            project=_text(data.get("project_slug")),
+            comment=comment
+            if action != "deleted"
+            else f"Comment deleted in Sentry: {comment or ''}".strip(),
+            actor=actor,
+        )
+    elif resource == "installation":
+        alert = Alert(
+            format=Format.INTEGRATION,
+            resource=resource,
+            action=action,
+            intent=Intent.INSTALLATION,
+            actor=actor,
+            installation_uuid=_text(_dict(data.get("installation")).get("uuid"))
+            or installation_uuid,
+        )
+    else:
+        reason = (
+            "Seer notifications do not drive incidents"
+            if resource == "seer"
+            else f"resource {resource!r} does not drive incidents"
+        )
+        alert = Alert(
+            format=Format.INTEGRATION,
+            resource=resource,
+            action=action,
+            intent=Intent.IGNORE,
+            actor=actor,
+            reason=reason,
+        )
+    if alert.installation_uuid is None and installation_uuid:
+        alert = replace(alert, installation_uuid=installation_uuid)
+    return alert
+
+
+def _ignored(alert: Alert, reason: str) -> Alert:
+    return replace(alert, intent=Intent.IGNORE, reason=reason)
+
+
+def _is_envelope(payload: dict[str, Any], resource_header: str | None) -> bool:
+    if not isinstance(payload.get("data"), dict):
+        return False
+    return isinstance(payload.get("installation"), dict) or bool(resource_header)
+
+
+def _from_legacy_plugin(payload: dict[str, Any]) -> Alert:
+    event = _dict(payload.get("event"))
+    project_name = (
+        _text(payload.get("project_name"))
+        or _text(payload.get("project"))
+        or _text(payload.get("project_slug"))
+    )
+    return _from_event(
+        Format.LEGACY_WEBHOOKS,
+        "event",
+        None,
+        event,
+        issue_id=_text(payload.get("id")) or _text(event.get("issue_id")),
+        project_name=project_name,
+        actor=None,
+        title_fallbacks=(payload.get("message"), payload.get("culprit")),
+        level=payload.get("level"),
+        issue_url=_text(payload.get("url")),
+    )
+
+
+_KEYED_INTENTS = {Intent.TRIGGER, Intent.ACKNOWLEDGE, Intent.RESOLVE, Intent.COMMENT}
+
+
+def read_alert(payload: Any, resource_header: str | None = None) -> Alert:
+    """Recognise the payload (SPEC 3, in order) and map it (SPEC 4)."""
+    alert = _recognise(payload, resource_header)
+    if alert.intent in _KEYED_INTENTS and alert.dedup_key is None:
+        raise UnrecognisedPayload(
+            f"The {alert.format.value} payload names neither a Sentry issue id nor an event id "
+            "(or metric alert id), so it cannot be matched to an incident.",
+            format=alert.format.value,
+        )
+    return alert
+
+
+def _recognise(payload: Any, resource_header: str | None) -> Alert:
+    if not isinstance(payload, dict):
+        raise UnrecognisedPayload(
+            f"The body must be a JSON object. Expected {EXPECTED_FORMATS}.",
+            expected=["sentry_integration", "issue", "event"],
+        )
+    if _is_envelope(payload, resource_header):
+        return _from_envelope(payload, resource_header)
+    if isinstance(payload.get("issue"), dict):
+        issue = payload["issue"]
+        project = _dict(payload.get("project")) or _dict(issue.get("project"))
+        return _from_issue(
+            Format.ISSUE, "issue", _text(payload.get("action")), issue, project, None
+        )
+    if isinstance(payload.get("event"), dict):
+        event_project = payload.get("project")
+        if isinstance(event_project, dict):
+            event = payload["event"]
+            return _from_event(
+                Format.EVENT,
+                "event",
+                None,
+                event,
+                issue_id=_text(event.get("issue_id")) or _text(payload.get("issue_id")),
+                project_name=_text(event_project.get("name")) or _text(event_project.get("slug")),
+                actor=None,
+                title_fallbacks=(payload.get("message"),),
+                level=payload.get("level"),
+            )
+        return _from_legacy_plugin(payload)
+    raise UnrecognisedPayload(
+        f"Unrecognised payload. Expected {EXPECTED_FORMATS}.",
+        expected=["sentry_integration", "issue", "event"],
+    )

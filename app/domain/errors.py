@@ -1,0 +1,64 @@
+"""The bridge's one exception hierarchy. It names conditions; app/web maps them to HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BridgeError(Exception):
+    """Base of every condition the bridge reports to a caller."""
+
+    code = "bridge_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class IntegrationIdMissing(BridgeError):
+    code = "integration_id_missing"
+
+
+class IntegrationNotFound(BridgeError):
+    code = "integration_not_found"
+
+
+class IntegrationDisabled(BridgeError):
+    code = "integration_disabled"
+
+
+class SignatureMissing(BridgeError):
+    code = "signature_missing"
+
+
+class SignatureMismatch(BridgeError):
+    code = "signature_mismatch"
+
+
+class PayloadTooLarge(BridgeError):
+    code = "payload_too_large"
+
+
+class UnsupportedContentType(BridgeError):
+    code = "unsupported_content_type"
+
+
+class MalformedJson(BridgeError):
+    code = "malformed_json"
+
+
+class UnrecognisedPayload(BridgeError):
+    code = "unrecognised_payload"
+
+
+class NotFound(BridgeError):
+    code = "not_found"
+
+
+class InvalidInput(BridgeError):
+    code = "invalid_input"
+
+
+class Conflict(BridgeError):
+    code = "conflict"

@@ -1,0 +1,124 @@
+"""Which lifecycle transition a delivery causes (SPEC 4.3). Pure: state and clock come in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from app.domain.severity import Severity
+
+
+class Status(StrEnum):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Step(StrEnum):
+    """What the service must do; the values are the `action` answered to the sender."""
+
+    CREATE = "triggered"
+    ADD_EVENT = "deduplicated"
+    REOPEN = "reopened"
+    ACKNOWLEDGE = "acknowledged"
+    RESOLVE = "resolved"
+    COMMENT = "commented"
+    IGNORE = "ignored"
+
+
+@dataclass(frozen=True)
+class IncidentState:
+    """The part of an incident the lifecycle rules look at."""
+
+    status: Status
+    severity: Severity
+    last_transition_at: datetime
+    last_event_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    step: Step
+    matched: bool
+    reason: str | None = None
+    # For ADD_EVENT: whether this trigger is the newest so far and sets the severity.
+    is_latest_event: bool = True
+
+
+def decide_trigger(
+    open_incident: IncidentState | None,
+    latest_resolved: IncidentState | None,
+    at: datetime,
+    reopen_window: timedelta,
+) -> Decision:
+    """A trigger adds to the open incident, reopens a recent one, or opens a new one."""
+    if open_incident is not None:
+        is_latest = open_incident.last_event_at is None or at >= open_incident.last_event_at
+        return Decision(Step.ADD_EVENT, matched=True, is_latest_event=is_latest)
+    if latest_resolved is not None:
+        resolved_at = latest_resolved.resolved_at or latest_resolved.last_transition_at
+        # An event must be strictly newer than the resolution to regress the issue:
+        # a late `created` carries the same or an older time and must not reopen it.
+        if at <= resolved_at:
+            return Decision(
+                Step.IGNORE,
+                matched=True,
+                reason=(
+                    f"stale delivery: the incident was resolved at {resolved_at.isoformat()}, "
+                    f"after this event ({at.isoformat()})"
+                ),
+            )
+        if at - resolved_at < reopen_window:
+            return Decision(Step.REOPEN, matched=True)
+    return Decision(Step.CREATE, matched=False)
+
+
+def decide_acknowledge(
+    open_incident: IncidentState | None, at: datetime, assigns: bool = False
+) -> Decision:
+    """Acknowledge an open incident unless this delivery is older than its last transition.
+
+    An assignment to an incident that is already acknowledged still counts: the assignee
+    is news even when the status is not.
+    """
+    refusal = _refuse_stale_or_missing(open_incident, at, "acknowledge")
+    if refusal is not None:
+        return refusal
+    assert open_incident is not None
+    if open_incident.status is Status.ACKNOWLEDGED and not assigns:
+        return Decision(Step.IGNORE, matched=True, reason="the incident is already acknowledged")
+    return Decision(Step.ACKNOWLEDGE, matched=True)
+
+
+def decide_resolve(open_incident: IncidentState | None, at: datetime) -> Decision:
+    """Resolve an open incident unless this delivery is older than its last transition."""
+    refusal = _refuse_stale_or_missing(open_incident, at, "resolve")
+    if refusal is not None:
+        return refusal
+    return Decision(Step.RESOLVE, matched=True)
+
+
+def decide_comment(open_incident: IncidentState | None) -> Decision:
+    if open_incident is None:
+        return Decision(Step.IGNORE, matched=False, reason="no open incident for this issue")
+    return Decision(Step.COMMENT, matched=True)
+
+
+def _refuse_stale_or_missing(
+    open_incident: IncidentState | None, at: datetime, verb: str
+) -> Decision | None:
+    if open_incident is None:
+        return Decision(Step.IGNORE, matched=False, reason=f"no open incident to {verb}")
+    if at < open_incident.last_transition_at:
+        return Decision(
+            Step.IGNORE,
+            matched=True,
+            reason=(
+                f"stale delivery: the incident changed at "
+                f"{open_incident.last_transition_at.isoformat()}, after this delivery "
+                f"({at.isoformat()})"
+            ),
+        )
+    return None

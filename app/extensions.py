@@ -1,0 +1,32 @@
+"""The collaborators an app holds: settings, database, secret box. Handed to the edges."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from app.store.database import Database
+from app.store.encryption import SecretBox, load_or_create_key_file
+from config.settings import Settings
+
+
+class Bridge:
+    """Everything create_app builds once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.database = Database(settings.database_url, echo=settings.sql_echo)
+        keys = settings.encryption_keys or (load_or_create_key_file(settings.instance_path),)
+        self.secrets = SecretBox(keys)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["bridge"] = self
+
+    def base_url(self, request_root: str) -> str:
+        return (self.settings.public_base_url or request_root).rstrip("/")
+
+
+def bridge() -> Bridge:
+    """The Bridge of the app handling the current request (edges only)."""
+    found = current_app.extensions["bridge"]
+    assert isinstance(found, Bridge)
+    return found

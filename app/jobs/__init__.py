@@ -1,0 +1,1 @@
+"""The scheduler process (`bridge jobs run`) and one module per job."""

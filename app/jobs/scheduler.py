@@ -1,0 +1,43 @@
+"""The scheduler: one process of its own, never inside gunicorn workers (jobs would run N times)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from app.extensions import Bridge
+from app.jobs.prune import run_prune
+
+log = logging.getLogger(__name__)
+
+
+def build_scheduler(bridge: Bridge) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(
+        run_prune,
+        "interval",
+        args=[bridge],
+        minutes=bridge.settings.prune_interval_minutes,
+        id="prune_deliveries",
+        max_instances=1,
+        coalesce=True,
+    )
+    return scheduler
+
+
+def run_scheduler(bridge: Bridge) -> None:
+    """Run the jobs until SIGTERM or SIGINT."""
+    scheduler = build_scheduler(bridge)
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("scheduler stopping on signal %d", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("scheduler started: %s", ", ".join(job.id for job in scheduler.get_jobs()))
+    run_prune(bridge)  # once at start, then on the interval
+    scheduler.start()

@@ -1,0 +1,1 @@
+"""Everything that speaks Sentry's protocols: signatures, and (later) the REST client."""

@@ -1,0 +1,1 @@
+"""Use cases. Each orchestrates domain + store + sentry; none commits."""

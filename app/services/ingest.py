@@ -1,0 +1,530 @@
+"""ingest_delivery: one Sentry delivery in, one recorded decision out (SPEC 2-5)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domain.alerts import Alert, Intent, parse_time, read_alert
+from app.domain.errors import (
+    BridgeError,
+    IntegrationDisabled,
+    IntegrationIdMissing,
+    IntegrationNotFound,
+    MalformedJson,
+    PayloadTooLarge,
+    SignatureMismatch,
+    SignatureMissing,
+    UnsupportedContentType,
+)
+from app.domain.lifecycle import (
+    Decision,
+    IncidentState,
+    Status,
+    Step,
+    decide_acknowledge,
+    decide_comment,
+    decide_resolve,
+    decide_trigger,
+)
+from app.domain.severity import Severity
+from app.sentry.signatures import is_valid_signature
+from app.store import queries
+from app.store.encryption import SecretBox
+from app.store.models import Delivery, Incident, Integration, TimelineEntry
+
+SENTRY_ACTOR = "Sentry"
+# A lost race for the open-incident index is retried; more than a handful means a bug.
+_MAX_TRIGGER_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class InboundDelivery:
+    """An HTTP request as the web layer saw it; nothing in here is trusted yet."""
+
+    integration_id: str | None
+    body: bytes | None
+    received_at: datetime
+    content_length: int | None = None
+    content_type: str | None = None
+    request_id: str | None = None
+    hook_resource: str | None = None
+    hook_timestamp: str | None = None
+    signature: str | None = None
+    user_agent: str | None = None
+    is_too_large: bool = False
+
+
+@dataclass
+class IngestOutcome:
+    """What became of the delivery; `error` is set when it was refused."""
+
+    delivery: Delivery
+    action: str
+    matched: bool = False
+    dedup_key: str | None = None
+    incident: Incident | None = None
+    reason: str | None = None
+    error: BridgeError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ingest_delivery(
+    session: Session, inbound: InboundDelivery, secrets: SecretBox, max_body_bytes: int
+) -> IngestOutcome:
+    """Record the delivery, authenticate it, and apply it to the incidents of its service."""
+    if not inbound.integration_id:
+        raise IntegrationIdMissing(
+            "The webhook URL has no integrationId. Use the full URL the bridge gave for the "
+            "integration: /api/integrations/sentry?integrationId=<id>."
+        )
+    integration = queries.get_integration(session, inbound.integration_id)
+    if integration is None:
+        raise IntegrationNotFound(
+            "No integration has this integrationId. Check the webhook URL configured in "
+            "Sentry against the one the bridge shows for the integration."
+        )
+    delivery = _record(session, integration, inbound)
+    try:
+        # A savepoint: a refusal half-way undoes the half, never the delivery record.
+        with session.begin_nested():
+            outcome = _apply(session, integration, delivery, inbound, secrets, max_body_bytes)
+    except BridgeError as error:
+        delivery.decision = "refused"
+        delivery.error_code = error.code
+        delivery.reason = error.message
+        session.flush()
+        return IngestOutcome(delivery=delivery, action="refused", error=error)
+    delivery.decision = outcome.action
+    delivery.reason = outcome.reason
+    delivery.incident_id = outcome.incident.id if outcome.incident is not None else None
+    session.flush()
+    return outcome
+
+
+def record_failed_delivery(
+    session: Session, inbound: InboundDelivery, http_status: int, reason: str
+) -> Delivery | None:
+    """Keep a delivery whose processing crashed, so nothing is lost without a trace."""
+    if not inbound.integration_id:
+        return None
+    integration = queries.get_integration(session, inbound.integration_id)
+    if integration is None:
+        return None
+    delivery = _record(session, integration, inbound)
+    delivery.decision = "failed"
+    delivery.error_code = "internal_error"
+    delivery.reason = reason
+    delivery.http_status = http_status
+    session.flush()
+    return delivery
+
+
+def _record(session: Session, integration: Integration, inbound: InboundDelivery) -> Delivery:
+    delivery = Delivery(
+        integration_id=integration.id,
+        received_at=inbound.received_at,
+        request_id=_clip(inbound.request_id, 255),
+        hook_resource=_clip(inbound.hook_resource, 64),
+        hook_timestamp=_clip(inbound.hook_timestamp, 64),
+        content_type=_clip(inbound.content_type, 255),
+        user_agent=_clip(inbound.user_agent, 255),
+        body=None if inbound.is_too_large else inbound.body,
+        body_size=inbound.content_length
+        if inbound.content_length is not None
+        else len(inbound.body or b""),
+        signature_outcome="not_checked",
+        decision="received",
+        http_status=0,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None else None
+
+
+# ---------------------------------------------------------------- authentication
+
+
+def _authenticate(
+    integration: Integration,
+    delivery: Delivery,
+    inbound: InboundDelivery,
+    secrets: SecretBox,
+    body: bytes,
+) -> None:
+    if integration.secret_ciphertext is None:
+        delivery.signature_outcome = "not_required"
+        return
+    if not inbound.signature:
+        delivery.signature_outcome = "missing"
+        raise SignatureMissing(
+            "This integration has a signing secret, so the request must carry a "
+            "Sentry-Hook-Signature header: the lowercase hex HMAC-SHA256 of the raw body, "
+            "keyed with the secret. In Sentry, the secret is the integration's Client Secret."
+        )
+    if is_valid_signature(secrets.decrypt(integration.secret_ciphertext), body, inbound.signature):
+        delivery.signature_outcome = "valid"
+        return
+    if (
+        integration.previous_secret_ciphertext is not None
+        and integration.previous_secret_expires_at is not None
+        and inbound.received_at < integration.previous_secret_expires_at
+        and is_valid_signature(
+            secrets.decrypt(integration.previous_secret_ciphertext), body, inbound.signature
+        )
+    ):
+        delivery.signature_outcome = "valid_previous_secret"
+        return
+    delivery.signature_outcome = "mismatch"
+    raise SignatureMismatch(
+        "The Sentry-Hook-Signature header does not match the body. The bridge's signing "
+        "secret for this integration must equal the Client Secret of the Sentry integration, "
+        "and the signature must be computed over the raw body exactly as sent."
+    )
+
+
+def _decode(inbound: InboundDelivery, body: bytes) -> Any:
+    content_type = (inbound.content_type or "").split(";", 1)[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedContentType(
+            f"The body must be JSON sent with Content-Type: application/json "
+            f"(this request said {content_type!r})."
+        )
+    if not body.strip():
+        raise MalformedJson("The body is empty; Sentry webhooks carry a JSON object.")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as error:
+        # ValueError covers JSONDecodeError and bytes that are not UTF-8 text.
+        raise MalformedJson(f"The body is not valid JSON: {_json_problem(error)}.") from None
+
+
+def _json_problem(error: Exception) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at line {error.lineno} column {error.colno}"
+    if isinstance(error, RecursionError):
+        return "it is nested too deeply"
+    return "it is not UTF-8 text"
+
+
+# ---------------------------------------------------------------- applying
+
+
+def _apply(
+    session: Session,
+    integration: Integration,
+    delivery: Delivery,
+    inbound: InboundDelivery,
+    secrets: SecretBox,
+    max_body_bytes: int,
+) -> IngestOutcome:
+    if not integration.enabled:
+        raise IntegrationDisabled(
+            "This integration is disabled in the bridge, so deliveries are recorded but not "
+            "applied. An admin can enable it again."
+        )
+    if inbound.is_too_large or inbound.body is None:
+        size = inbound.content_length if inbound.content_length is not None else "unknown"
+        raise PayloadTooLarge(
+            f"The body ({size} bytes) is larger than the {max_body_bytes} bytes this bridge "
+            "accepts.",
+            limit=max_body_bytes,
+        )
+    body = inbound.body
+    _authenticate(integration, delivery, inbound, secrets, body)
+    alert = read_alert(_decode(inbound, body), inbound.hook_resource)
+    delivery.format = alert.format.value
+    delivery.resource = alert.resource
+    delivery.action = _clip(alert.action, 64)
+    delivery.dedup_key = alert.dedup_key
+    outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
+
+    if inbound.request_id:
+        earlier = queries.claim_request_id(
+            session, integration.id, inbound.request_id, delivery.id, inbound.received_at
+        )
+        if earlier is not None:
+            outcome.action = "duplicate_delivery"
+            outcome.reason = (
+                f"Request-ID {inbound.request_id} was already applied (delivery {earlier})"
+            )
+            return outcome
+
+    if alert.intent is Intent.IGNORE:
+        outcome.reason = alert.reason or "this delivery does not drive incidents"
+        return outcome
+    if alert.intent is Intent.INSTALLATION:
+        outcome.reason = (
+            f"installation.{alert.action} is for the Sentry OAuth module; "
+            "it does not change incidents"
+        )
+        return outcome
+
+    assert alert.dedup_key is not None  # read_alert refuses keyed intents without one
+    at = _delivery_time(alert, inbound)
+    service_id = integration.service_id
+    if alert.intent is Intent.TRIGGER:
+        return _trigger(session, integration, delivery, alert, at, outcome)
+
+    incident = queries.find_open_incident(session, service_id, alert.dedup_key)
+    state = _state(incident)
+    if alert.intent is Intent.COMMENT:
+        decision = decide_comment(state)
+    elif alert.intent is Intent.RESOLVE:
+        decision = decide_resolve(state, at)
+    else:
+        decision = decide_acknowledge(state, at, assigns=alert.assignee is not None)
+    if incident is not None:
+        _change(incident, decision, alert, at, delivery)
+    return _answer(outcome, decision, incident)
+
+
+def _delivery_time(alert: Alert, inbound: InboundDelivery) -> datetime:
+    """When this delivery's news happened, by the sender's own clock (never the future).
+
+    Sentry-Hook-Timestamp is whole seconds, cut down from the send time; the end of that
+    second is the latest the news can be, and so the reading that never calls a genuine
+    delivery stale. Without it, the payload's own time (lastSeen, event timestamp).
+    """
+    hook_time = parse_time(inbound.hook_timestamp)
+    if hook_time is not None:
+        at = hook_time + timedelta(microseconds=999_999)
+    else:
+        at = alert.occurred_at or inbound.received_at
+    return min(at, inbound.received_at)
+
+
+def _state(incident: Incident | None) -> IncidentState | None:
+    if incident is None:
+        return None
+    return IncidentState(
+        status=Status(incident.status),
+        severity=Severity(incident.severity),
+        last_transition_at=incident.last_transition_at,
+        last_event_at=incident.last_event_at,
+        resolved_at=incident.resolved_at,
+    )
+
+
+def _trigger(
+    session: Session,
+    integration: Integration,
+    delivery: Delivery,
+    alert: Alert,
+    at: datetime,
+    outcome: IngestOutcome,
+) -> IngestOutcome:
+    assert alert.dedup_key is not None
+    service = integration.service
+    window = timedelta(minutes=service.reopen_window_minutes)
+    for _attempt in range(_MAX_TRIGGER_ATTEMPTS):
+        incident = queries.find_open_incident(session, service.id, alert.dedup_key)
+        latest = (
+            None
+            if incident is not None
+            else queries.find_latest_resolved_incident(session, service.id, alert.dedup_key)
+        )
+        decision = decide_trigger(_state(incident), _state(latest), at, window)
+        if decision.step is Step.ADD_EVENT:
+            assert incident is not None
+            _change(incident, decision, alert, at, delivery)
+            return _answer(outcome, decision, incident)
+        if decision.step is Step.IGNORE:
+            return _answer(outcome, decision, latest)
+        try:
+            # Another worker may open the same key between our read and this write; the
+            # partial unique index refuses the second, and we retry as a duplicate event.
+            with session.begin_nested():
+                if decision.step is Step.REOPEN:
+                    assert latest is not None
+                    _change(latest, decision, alert, at, delivery)
+                    target = latest
+                else:
+                    target = _open_incident(session, service.id, alert, at, delivery)
+                session.flush()
+        except IntegrityError:
+            continue
+        return _answer(outcome, decision, target)
+    raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")
+
+
+def _answer(outcome: IngestOutcome, decision: Decision, incident: Incident | None) -> IngestOutcome:
+    outcome.action = decision.step.value
+    outcome.matched = decision.matched
+    outcome.reason = decision.reason
+    outcome.incident = incident
+    return outcome
+
+
+def _open_incident(
+    session: Session, service_id: int, alert: Alert, at: datetime, delivery: Delivery
+) -> Incident:
+    assert alert.dedup_key is not None
+    incident = Incident(
+        service_id=service_id,
+        dedup_key=alert.dedup_key,
+        title=alert.title,
+        source=alert.source,
+        severity=alert.severity.value,
+        status=Status.TRIGGERED.value,
+        event_count=1,
+        first_event_at=at,
+        last_event_at=at,
+        triggered_at=at,
+        last_transition_at=at,
+        reopen_count=0,
+        created_at=delivery.received_at,
+        updated_at=delivery.received_at,
+    )
+    _copy_sentry_links(incident, alert)
+    session.add(incident)
+    session.flush()
+    _note(
+        session,
+        incident,
+        delivery,
+        at,
+        "triggered",
+        SENTRY_ACTOR,
+        f"Triggered by Sentry {alert.resource} ({alert.severity.value}): {alert.title}",
+    )
+    return incident
+
+
+def _copy_sentry_links(incident: Incident, alert: Alert) -> None:
+    incident.sentry_issue_id = alert.issue_id or incident.sentry_issue_id
+    incident.sentry_short_id = alert.short_id or incident.sentry_short_id
+    incident.sentry_issue_url = alert.issue_url or incident.sentry_issue_url
+    incident.sentry_project = alert.project or incident.sentry_project
+
+
+def _change(
+    incident: Incident, decision: Decision, alert: Alert, at: datetime, delivery: Delivery
+) -> None:
+    """Apply a decided step to a locked incident, with its timeline entries."""
+    session = Session.object_session(incident)
+    assert session is not None
+    actor = alert.actor or SENTRY_ACTOR
+    step = decision.step
+    if step is Step.IGNORE:
+        return
+    incident.updated_at = delivery.received_at
+    if step in {Step.ADD_EVENT, Step.REOPEN}:
+        incident.event_count += 1
+        incident.last_event_at = max(incident.last_event_at, at)
+        _copy_sentry_links(incident, alert)
+        if decision.is_latest_event:
+            incident.title = alert.title
+            if incident.severity != alert.severity.value:
+                _note(
+                    session,
+                    incident,
+                    delivery,
+                    at,
+                    "severity_changed",
+                    SENTRY_ACTOR,
+                    f"Severity {incident.severity} → {alert.severity.value}",
+                    {"from": incident.severity, "to": alert.severity.value},
+                )
+                incident.severity = alert.severity.value
+    if step is Step.ADD_EVENT:
+        _note(
+            session,
+            incident,
+            delivery,
+            at,
+            "retriggered",
+            SENTRY_ACTOR,
+            f"Sentry {alert.resource} {alert.action or 'event'}: event {incident.event_count}",
+            {"event_count": incident.event_count},
+        )
+    elif step is Step.REOPEN:
+        incident.status = Status.TRIGGERED.value
+        incident.reopen_count += 1
+        incident.triggered_at = at
+        incident.acknowledged_at = None
+        incident.resolved_at = None
+        incident.last_transition_at = at
+        _note(
+            session,
+            incident,
+            delivery,
+            at,
+            "reopened",
+            SENTRY_ACTOR,
+            f"Reopened: Sentry saw the issue again ({alert.resource} {alert.action or 'event'})",
+            {"reopen_count": incident.reopen_count},
+        )
+    elif step is Step.ACKNOWLEDGE:
+        if incident.status != Status.ACKNOWLEDGED.value:
+            incident.status = Status.ACKNOWLEDGED.value
+            incident.acknowledged_at = at
+            incident.last_transition_at = at
+            _note(
+                session,
+                incident,
+                delivery,
+                at,
+                "acknowledged",
+                actor,
+                f"Acknowledged in Sentry ({alert.action or 'ignored'})",
+            )
+        if alert.assignee is not None and alert.assignee != incident.assignee:
+            incident.assignee = alert.assignee
+            _note(
+                session,
+                incident,
+                delivery,
+                at,
+                "assigned",
+                actor,
+                f"Assigned to {alert.assignee} in Sentry",
+                {"assignee": alert.assignee},
+            )
+    elif step is Step.RESOLVE:
+        incident.status = Status.RESOLVED.value
+        incident.resolved_at = at
+        incident.last_transition_at = at
+        _note(
+            session,
+            incident,
+            delivery,
+            at,
+            "resolved",
+            actor,
+            f"Resolved in Sentry ({alert.resource} {alert.action or 'resolved'})",
+        )
+    elif step is Step.COMMENT:
+        _note(session, incident, delivery, at, "comment", actor, alert.comment or "(empty comment)")
+
+
+def _note(
+    session: Session,
+    incident: Incident,
+    delivery: Delivery,
+    at: datetime,
+    kind: str,
+    actor: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        TimelineEntry(
+            incident_id=incident.id,
+            at=at,
+            kind=kind,
+            actor=actor,
+            message=message,
+            data=data,
+            delivery_id=delivery.id,
+        )
+    )

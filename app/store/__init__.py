@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models and intent-named queries."""

@@ -1,0 +1,60 @@
+"""Secrets at rest: Fernet with key rotation (MultiFernet). Keys come from configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class SecretUnreadable(RuntimeError):
+    """A stored secret was encrypted with a key the bridge no longer has."""
+
+
+class SecretBox:
+    """Encrypts with the first key, decrypts with any: add a key in front to rotate."""
+
+    def __init__(self, keys: list[str] | tuple[str, ...]) -> None:
+        if not keys:
+            raise ValueError("at least one encryption key is needed")
+        self._fernet = MultiFernet([Fernet(key.encode("ascii")) for key in keys])
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, ciphertext: str) -> str:
+        try:
+            return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            raise SecretUnreadable(
+                "a stored secret cannot be decrypted with the configured BRIDGE_ENCRYPTION_KEYS"
+            ) from None
+
+    def rotate(self, ciphertext: str) -> str:
+        """Re-encrypt under the primary key (after a new key was put first)."""
+        return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+
+
+def load_or_create_key_file(instance_path: Path) -> str:
+    """The embedded default: a key kept in the instance folder, made on first start."""
+    path = instance_path / "encryption.key"
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode("ascii")
+    # Write aside, then link into place: when several workers start at once, exactly one
+    # key wins and nobody reads a half-written file.
+    temporary = path.with_name(f".encryption.key.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+    finally:
+        temporary.unlink(missing_ok=True)
+    return key

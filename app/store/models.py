@@ -1,0 +1,184 @@
+"""The bridge's tables (SPEC 1). Migrations in migrations/versions mirror these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.store.types import JSONDocument, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONDocument,
+    }
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    reopen_window_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    created_at: Mapped[datetime]
+
+    integrations: Mapped[list[Integration]] = relationship(back_populates="service")
+
+
+class Integration(Base):
+    __tablename__ = "integrations"
+
+    # 32 URL-safe characters from 24 random bytes: 192 bits, the credential when unsigned.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20), default="sentry")
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    previous_secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    service: Mapped[Service] = relationship(back_populates="integrations")
+
+    @property
+    def has_secret(self) -> bool:
+        return self.secret_ciphertext is not None
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # SPEC 4.3: at most one unresolved incident per (service, key), enforced here so
+        # that concurrent deliveries can never open two.
+        Index(
+            "uq_incidents_open_dedup_key",
+            "service_id",
+            "dedup_key",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index("ix_incidents_service_key_id", "service_id", "dedup_key", "id"),
+        Index("ix_incidents_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(255))
+    severity: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_event_at: Mapped[datetime]
+    last_event_at: Mapped[datetime]
+    triggered_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    # The payload time of the last status change; older deliveries must not undo it.
+    last_transition_at: Mapped[datetime]
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    assignee: Mapped[str | None] = mapped_column(String(255))
+    sentry_issue_id: Mapped[str | None] = mapped_column(String(64))
+    sentry_short_id: Mapped[str | None] = mapped_column(String(128))
+    sentry_issue_url: Mapped[str | None] = mapped_column(Text)
+    sentry_project: Mapped[str | None] = mapped_column(String(255))
+    enrichment: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    service: Mapped[Service] = relationship()
+    timeline: Mapped[list[TimelineEntry]] = relationship(
+        back_populates="incident", order_by="TimelineEntry.id"
+    )
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None]
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+
+    incident: Mapped[Incident] = relationship(back_populates="timeline")
+
+
+class Delivery(Base):
+    """Every inbound request for a known integration, whatever became of it."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_integration_id_id", "integration_id", "id"),
+        Index("ix_deliveries_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime]
+    request_id: Mapped[str | None] = mapped_column(String(255))
+    hook_resource: Mapped[str | None] = mapped_column(String(64))
+    hook_timestamp: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body_size: Mapped[int] = mapped_column(Integer, default=0)
+    signature_outcome: Mapped[str] = mapped_column(String(32))
+    format: Mapped[str | None] = mapped_column(String(32))
+    resource: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    dedup_key: Mapped[str | None] = mapped_column(String(255))
+    decision: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    http_status: Mapped[int] = mapped_column(Integer)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
+
+
+class DeliveryClaim(Base):
+    """The first applied delivery of each Sentry Request-ID: a repeat finds the key taken."""
+
+    __tablename__ = "delivery_claims"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    claimed_at: Mapped[datetime] = mapped_column(index=True)

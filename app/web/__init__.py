@@ -1,0 +1,1 @@
+"""HTTP edge: thin blueprints, marshmallow schemas and the one error table."""

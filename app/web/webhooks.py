@@ -1,0 +1,80 @@
+"""POST /api/integrations/sentry?integrationId=<id>: the receiver."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.domain.errors import BridgeError
+from app.extensions import bridge
+from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
+from app.web.errors import status_for
+from app.web.schemas import IngestResultSchema
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("webhooks", __name__)
+_result_schema = IngestResultSchema()
+
+
+def _read_inbound(max_bytes: int) -> InboundDelivery:
+    headers = request.headers
+    declared = request.content_length
+    is_too_large = declared is not None and declared > max_bytes
+    # Read at most one byte past the limit: enough to know, never the whole flood.
+    body = b"" if is_too_large else request.stream.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        is_too_large = True
+    return InboundDelivery(
+        integration_id=request.args.get("integrationId") or None,
+        body=None if is_too_large else body,
+        received_at=datetime.now(UTC),
+        content_length=declared if declared is not None else len(body),
+        content_type=headers.get("Content-Type"),
+        request_id=headers.get("Request-ID"),
+        hook_resource=headers.get("Sentry-Hook-Resource"),
+        hook_timestamp=headers.get("Sentry-Hook-Timestamp"),
+        signature=headers.get("Sentry-Hook-Signature"),
+        user_agent=headers.get("User-Agent"),
+        is_too_large=is_too_large,
+    )
+
+
+@blueprint.post("/api/integrations/sentry")
+def receive_sentry() -> Response:
+    app_bridge = bridge()
+    settings = app_bridge.settings
+    inbound = _read_inbound(settings.max_body_bytes)
+    try:
+        with app_bridge.database.transaction() as session:
+            outcome = ingest_delivery(session, inbound, app_bridge.secrets, settings.max_body_bytes)
+            status = status_for(outcome.error) if outcome.error else 202
+            outcome.delivery.http_status = status
+    except Exception as error:
+        # Anything unexpected rolled the transaction back: keep the delivery in a fresh one.
+        if not isinstance(error, BridgeError):
+            _keep_failed(inbound, error)
+        raise
+    # The integration id is a credential for unsigned integrations: log a prefix only.
+    log.info(
+        "delivery %s integration=%s… action=%s key=%s status=%s",
+        outcome.delivery.id,
+        outcome.delivery.integration_id[:6],
+        outcome.action,
+        outcome.dedup_key,
+        status,
+    )
+    if outcome.error is not None:
+        raise outcome.error
+    response = jsonify(_result_schema.dump(outcome))
+    response.status_code = status
+    return response
+
+
+def _keep_failed(inbound: InboundDelivery, error: Exception) -> None:
+    try:
+        with bridge().database.transaction() as session:
+            record_failed_delivery(session, inbound, 500, f"{type(error).__name__}")
+    except Exception:
+        log.exception("could not record the failed delivery either")

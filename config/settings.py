@@ -1,0 +1,73 @@
+"""Every setting the bridge reads, and the one function that reads them from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one bridge process; see config/example.env for each variable."""
+
+    database_url: str
+    instance_path: Path = DEFAULT_INSTANCE_PATH
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 4
+    public_base_url: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    secret_grace_seconds: int = 24 * 3600
+    delivery_retention_days: int = 30
+    prune_interval_minutes: int = 60
+    encryption_keys: tuple[str, ...] = field(default_factory=tuple)
+    log_level: str = "INFO"
+    sql_echo: bool = False
+
+
+class SettingsError(ValueError):
+    """A variable in the environment has a value the bridge cannot use."""
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def default_sqlite_url(instance_path: Path) -> str:
+    return f"sqlite:///{instance_path / 'bridge.db'}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from the environment (or the mapping given, for tests)."""
+    env = os.environ if environ is None else environ
+    instance_path = Path(env.get("BRIDGE_INSTANCE_PATH") or DEFAULT_INSTANCE_PATH)
+    keys = tuple(k.strip() for k in env.get("BRIDGE_ENCRYPTION_KEYS", "").split(",") if k.strip())
+    return Settings(
+        database_url=env.get("DATABASE_URL") or default_sqlite_url(instance_path),
+        instance_path=instance_path,
+        host=env.get("HOST") or "127.0.0.1",
+        port=_int(env, "PORT", 8000, minimum=1),
+        workers=_int(env, "WEB_CONCURRENCY", 4, minimum=1),
+        public_base_url=(env.get("BRIDGE_PUBLIC_URL") or None),
+        max_body_bytes=_int(env, "BRIDGE_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
+        secret_grace_seconds=_int(env, "BRIDGE_SECRET_GRACE_SECONDS", 24 * 3600),
+        delivery_retention_days=_int(env, "BRIDGE_DELIVERY_RETENTION_DAYS", 30, minimum=1),
+        prune_interval_minutes=_int(env, "BRIDGE_PRUNE_INTERVAL_MINUTES", 60, minimum=1),
+        encryption_keys=keys,
+        log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        sql_echo=env.get("BRIDGE_SQL_ECHO", "") in {"1", "true", "yes"},
+    )
