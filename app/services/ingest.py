@@ -90,21 +90,44 @@ def ingest_delivery(
             "Sentry against the one the bridge shows for the integration."
         )
     delivery = _record(session, integration, inbound)
+    findings = _Findings()
     try:
         # A savepoint: a refusal half-way undoes the half, never the delivery record.
         with session.begin_nested():
-            outcome = _apply(session, integration, delivery, inbound, secrets, max_body_bytes)
+            outcome = _apply(
+                session, integration, delivery, inbound, secrets, max_body_bytes, findings
+            )
     except BridgeError as error:
+        findings.copy_to(delivery)
         delivery.decision = "refused"
         delivery.error_code = error.code
         delivery.reason = error.message
         session.flush()
         return IngestOutcome(delivery=delivery, action="refused", error=error)
+    findings.copy_to(delivery)
     delivery.decision = outcome.action
     delivery.reason = outcome.reason
     delivery.incident_id = outcome.incident.id if outcome.incident is not None else None
     session.flush()
     return outcome
+
+
+@dataclass
+class _Findings:
+    """What was learnt about a delivery; kept outside the savepoint that a refusal undoes."""
+
+    signature_outcome: str = "not_checked"
+    format: str | None = None
+    resource: str | None = None
+    action: str | None = None
+    dedup_key: str | None = None
+
+    def copy_to(self, delivery: Delivery) -> None:
+        delivery.signature_outcome = self.signature_outcome
+        delivery.format = self.format
+        delivery.resource = self.resource
+        delivery.action = self.action
+        delivery.dedup_key = self.dedup_key
 
 
 def record_failed_delivery(
@@ -156,23 +179,23 @@ def _clip(value: str | None, limit: int) -> str | None:
 
 def _authenticate(
     integration: Integration,
-    delivery: Delivery,
+    findings: _Findings,
     inbound: InboundDelivery,
     secrets: SecretBox,
     body: bytes,
 ) -> None:
     if integration.secret_ciphertext is None:
-        delivery.signature_outcome = "not_required"
+        findings.signature_outcome = "not_required"
         return
     if not inbound.signature:
-        delivery.signature_outcome = "missing"
+        findings.signature_outcome = "missing"
         raise SignatureMissing(
             "This integration has a signing secret, so the request must carry a "
             "Sentry-Hook-Signature header: the lowercase hex HMAC-SHA256 of the raw body, "
             "keyed with the secret. In Sentry, the secret is the integration's Client Secret."
         )
     if is_valid_signature(secrets.decrypt(integration.secret_ciphertext), body, inbound.signature):
-        delivery.signature_outcome = "valid"
+        findings.signature_outcome = "valid"
         return
     if (
         integration.previous_secret_ciphertext is not None
@@ -182,9 +205,9 @@ def _authenticate(
             secrets.decrypt(integration.previous_secret_ciphertext), body, inbound.signature
         )
     ):
-        delivery.signature_outcome = "valid_previous_secret"
+        findings.signature_outcome = "valid_previous_secret"
         return
-    delivery.signature_outcome = "mismatch"
+    findings.signature_outcome = "mismatch"
     raise SignatureMismatch(
         "The Sentry-Hook-Signature header does not match the body. The bridge's signing "
         "secret for this integration must equal the Client Secret of the Sentry integration, "
@@ -226,6 +249,7 @@ def _apply(
     inbound: InboundDelivery,
     secrets: SecretBox,
     max_body_bytes: int,
+    findings: _Findings,
 ) -> IngestOutcome:
     if not integration.enabled:
         raise IntegrationDisabled(
@@ -240,12 +264,12 @@ def _apply(
             limit=max_body_bytes,
         )
     body = inbound.body
-    _authenticate(integration, delivery, inbound, secrets, body)
+    _authenticate(integration, findings, inbound, secrets, body)
     alert = read_alert(_decode(inbound, body), inbound.hook_resource)
-    delivery.format = alert.format.value
-    delivery.resource = alert.resource
-    delivery.action = _clip(alert.action, 64)
-    delivery.dedup_key = alert.dedup_key
+    findings.format = alert.format.value
+    findings.resource = _clip(alert.resource, 64)
+    findings.action = _clip(alert.action, 64)
+    findings.dedup_key = _clip(alert.dedup_key, 255)
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
 
     if inbound.request_id:

@@ -1,0 +1,178 @@
+"""Shared fixtures: the database tests run on SQLite and on PostgreSQL.
+
+PostgreSQL comes from TEST_POSTGRES_URL (default: the machine's local server, database
+`test`). Each test session gets a schema of its own there. Without CI=true a missing
+server skips the PostgreSQL half; under CI=true it is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.extensions import Bridge
+from app.services import admin
+from app.store import queries
+from app.store.database import Database
+from app.store.migrate import upgrade
+from app.store.models import Base
+from config.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IS_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _postgres_problem() -> str | None:
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:
+        return f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string()} is unreachable: {error}"
+    finally:
+        engine.dispose()
+    return None
+
+
+def with_search_path(url: str, schema: str) -> str:
+    return (
+        make_url(url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A freshly migrated schema of its own on the PostgreSQL server."""
+    problem = _postgres_problem()
+    if problem is not None:
+        if IS_CI:
+            pytest.fail(f"{problem} (CI=true: PostgreSQL is required)")
+        pytest.skip(problem)
+    schema = f"bridge_test_{uuid.uuid4().hex[:12]}"
+    admin_engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = with_search_path(POSTGRES_URL, schema)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin_engine.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'bridge.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    url = request.getfixturevalue(f"{request.param}_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture(scope="session")
+def encryption_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def make_settings(
+    database_url: str, instance_path: Path, key: str, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "instance_path": instance_path,
+        "encryption_keys": (key,),
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, encryption_key: str
+) -> Settings:
+    return make_settings(
+        database_url,
+        tmp_path_factory.mktemp("instance"),
+        encryption_key,
+        max_body_bytes=64 * 1024,
+        secret_grace_seconds=3600,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[Flask]:
+    application = create_app(settings)
+    yield application
+    application.extensions["bridge"].database.dispose()
+
+
+@pytest.fixture
+def bridge(app: Flask) -> Iterator[Bridge]:
+    """The app's collaborators, with every table emptied after the test."""
+    found: Bridge = app.extensions["bridge"]
+    yield found
+    with found.database.transaction() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+
+
+@pytest.fixture
+def database(bridge: Bridge) -> Database:
+    return bridge.database
+
+
+@pytest.fixture
+def client(app: Flask, bridge: Bridge) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass(frozen=True)
+class MadeIntegration:
+    id: str
+    service: str
+    secret: str | None
+
+    @property
+    def url(self) -> str:
+        return f"/api/integrations/sentry?integrationId={self.id}"
+
+
+@pytest.fixture
+def make_integration(bridge: Bridge) -> Callable[..., MadeIntegration]:
+    """Create a service (if new) and an integration of it; returns its id and secret."""
+
+    def make(
+        service: str = "Payments", secret: str | None = None, reopen_window_minutes: int = 30
+    ) -> MadeIntegration:
+        now = datetime.now(UTC)
+        with bridge.database.transaction() as session:
+            existing = queries.get_service_by_name(session, service)
+            target = existing or admin.create_service(session, service, now, reopen_window_minutes)
+            created = admin.create_integration(session, bridge.secrets, target, now, secret=secret)
+            return MadeIntegration(created.integration.id, target.name, created.secret)
+
+    return make
