@@ -1,0 +1,131 @@
+"""The real gunicorn server and the `bridge` CLI on loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import Stack, post
+from tests.support.payloads import build
+
+pytestmark = pytest.mark.e2e
+
+
+def _setup(server: Stack, *secret_args: str) -> dict[str, str]:
+    server.bridge_json("service", "create", "Payments", "--reopen-window-minutes", "15")
+    created: dict[str, str] = server.bridge_json(
+        "integration", "create", "--service", "payments", *secret_args
+    )
+    return created
+
+
+def test_cli_created_integration_receives_signed_sentry_deliveries(server: Stack) -> None:
+    created = _setup(server, "--generate-secret")
+    assert created["webhook_url"].endswith(
+        f"/api/integrations/sentry?integrationId={created['id']}"
+    )
+    assert len(created["id"]) >= 22  # at least 128 bits, URL-safe
+    secret = created["secret"]
+    url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
+
+    signed = build("integration_issue_created", secret=secret)
+    status, answer = post(url, signed.body, signed.headers)
+    assert (status, answer["action"]) == (202, "triggered")
+
+    unsigned = build("integration_issue_created")
+    status, answer = post(url, unsigned.body, unsigned.headers)
+    assert status == 401
+    assert answer["error"]["code"] == "signature_missing"
+
+    listed = server.bridge_json("incident", "list", "--service", "payments", "--json")
+    assert len(listed) == 1
+    incident = listed[0]
+    assert incident["dedup_key"] == "sentry-4512345678"
+    assert incident["status"] == "triggered"
+    assert incident["service"] == "Payments"
+    assert incident["event_count"] == 1
+    assert incident["reopen_count"] == 0
+    assert incident["severity"] == "error"
+    assert incident["source"] == "Sentry - Payments API"
+    assert incident["title"].startswith("ZahlungFehler")
+
+
+def test_rotated_secret_keeps_the_old_one_valid_and_disable_refuses(server: Stack) -> None:
+    created = _setup(server, "--secret", "pasted-client-secret")
+    assert created["secret"] == "pasted-client-secret"
+    url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
+
+    rotated = server.bridge_json("integration", "rotate-secret", created["id"])
+    assert rotated["secret"] != "pasted-client-secret"
+    for secret in ("pasted-client-secret", rotated["secret"]):
+        delivery = build("integration_issue_created", secret=secret)
+        assert post(url, delivery.body, delivery.headers)[0] == 202
+
+    server.bridge_json("integration", "disable", created["id"])
+    delivery = build("integration_issue_created", secret=rotated["secret"])
+    status, answer = post(url, delivery.body, delivery.headers)
+    assert status == 403
+    assert answer["error"]["code"] == "integration_disabled"
+
+    assert server.bridge_json("incident", "list", "--json")[0]["event_count"] == 2
+
+
+def test_cli_reports_unknown_names_plainly(stack: Stack) -> None:
+    done = stack.bridge("integration", "create", "--service", "nope", check=False)
+
+    assert done.returncode == 1
+    assert "No service named 'nope'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_fifty_simultaneous_deliveries_of_one_new_issue_make_one_incident(server: Stack) -> None:
+    created = _setup(server, "--secret", "s3cr3t")
+    url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
+    deliveries = [
+        build("integration_issue_created", secret="s3cr3t", request_id=uuid.uuid4().hex)
+        for _ in range(50)
+    ]
+    barrier = threading.Barrier(len(deliveries))
+    results: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def send(index: int) -> None:
+        barrier.wait(timeout=30)
+        status, answer = post(url, deliveries[index].body, deliveries[index].headers)
+        with lock:
+            results.append((status, answer.get("action", answer.get("error", {}).get("code"))))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(deliveries))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(results) == 50
+    assert {status for status, _ in results} == {202}
+    actions = sorted(action for _, action in results)
+    assert actions.count("triggered") == 1
+    assert actions.count("deduplicated") == 49
+    listed = server.bridge_json("incident", "list", "--json")
+    assert len(listed) == 1
+    assert listed[0]["event_count"] == 50
+
+
+def test_logs_never_carry_the_secret_or_the_integration_id(server: Stack) -> None:
+    created = _setup(server, "--secret", "very-secret-client-secret")
+    url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
+    good = build("integration_issue_created", secret="very-secret-client-secret")
+    bad = build("integration_issue_created", secret="wrong")
+    post(url, good.body, good.headers)
+    post(url, bad.body, bad.headers)
+    post(
+        f"{server.base_url}/api/integrations/sentry?integrationId=unknown", good.body, good.headers
+    )
+
+    logs = server.log_text()
+    assert "POST /api/integrations/sentry" in logs  # the access log is there...
+    assert created["id"] not in logs  # ...without the credential in the query string
+    assert "very-secret-client-secret" not in logs
+    assert good.headers["Sentry-Hook-Signature"] not in logs
