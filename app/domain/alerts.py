@@ -102,6 +102,8 @@ def parse_time(value: Any) -> datetime | None:
         raw = value.strip()
         try:
             return datetime.fromtimestamp(float(raw), tz=UTC)
+        except (OverflowError, OSError):
+            return None  # a number, but outside any date Sentry could mean
         except ValueError:
             pass
         try:

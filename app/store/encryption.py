@@ -26,14 +26,19 @@ class SecretBox:
     def decrypt(self, ciphertext: str) -> str:
         try:
             return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
-        except InvalidToken:
+        except (InvalidToken, UnicodeError):
             raise SecretUnreadable(
                 "a stored secret cannot be decrypted with the configured BRIDGE_ENCRYPTION_KEYS"
             ) from None
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the primary key (after a new key was put first)."""
-        return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+        try:
+            return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError):
+            raise SecretUnreadable(
+                "a stored secret cannot be decrypted with the configured BRIDGE_ENCRYPTION_KEYS"
+            ) from None
 
 
 def load_or_create_key_file(instance_path: Path) -> str:

@@ -679,3 +679,36 @@ def test_concurrent_deliveries_of_one_new_issue_make_one_incident(
     assert incident.event_count == threads_count
     with bridge.database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == threads_count
+
+
+def test_a_crash_while_applying_is_a_500_and_the_delivery_is_still_kept(
+    client: FlaskClient, bridge: Bridge, make_integration: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.services import ingest
+
+    def explode(*_args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(ingest, "read_alert", explode)
+    integration = make_integration()
+    delivery = build("integration_issue_created")
+    response = post(client, integration, delivery)
+
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "internal_error"
+    assert "simulated bug" not in response.get_data(as_text=True)
+    [stored] = deliveries(bridge)
+    assert (stored.decision, stored.http_status) == ("failed", 500)
+    assert stored.body == delivery.body
+    assert incidents(bridge) == []
+
+
+def test_out_of_range_payload_time_is_not_a_crash(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration()
+    payload = {"event": {"event_id": "abc123", "timestamp": "1e20"}, "project": {"name": "P"}}
+    response = client.post(integration.url, json=payload)
+
+    assert response.status_code == 202
+    assert response.get_json()["action"] == "triggered"
