@@ -24,17 +24,17 @@ run: migrate
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
 test: $(STAMP)
-	$(BIN)/ruff check app config tests migrations bench
-	$(BIN)/ruff format --check app config tests migrations bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app config tests migrations bench
+	$(BIN)/ruff check .
 
 format: $(STAMP)
-	$(BIN)/ruff format app config tests migrations bench
-	$(BIN)/ruff check --fix app config tests migrations bench
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
