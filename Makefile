@@ -17,10 +17,10 @@ install: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/bridge db upgrade
 
-# gunicorn serves; the jobs process runs beside it; Ctrl-C stops both.
+# gunicorn serves; the jobs process runs beside it and is stopped when gunicorn stops.
 run: migrate
-	@trap 'kill 0' INT TERM EXIT; \
-	$(BIN)/bridge jobs run & \
+	@$(BIN)/bridge jobs run & jobs_pid=$$!; \
+	trap 'kill $$jobs_pid 2>/dev/null; wait $$jobs_pid' EXIT; \
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
 test: $(STAMP)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -86,10 +87,16 @@ def test_make_run_migrates_serves_and_starts_the_jobs(tmp_path: Path) -> None:
         )
         try:
             wait_until_healthy(f"http://127.0.0.1:{port}", process, seconds=120)
+            # The jobs process starts beside gunicorn and may log a moment after it serves.
+            deadline = time.monotonic() + 30
+            while "scheduler started" not in log_path.read_text(errors="replace"):
+                assert time.monotonic() < deadline, "the jobs process did not start"
+                time.sleep(0.2)
         finally:
             stop(process, group=True)
     output = log_path.read_text(errors="replace")
     assert "database is up to date" in output
     assert "scheduler started: prune_deliveries" in output
+    assert "pruned 0 deliveries" in output
     assert "Listening at: http://127.0.0.1:" in output
     assert (tmp_path / "run.db").exists()
