@@ -86,6 +86,11 @@ class Incident(Base):
         ),
         Index("ix_incidents_service_key_id", "service_id", "dedup_key", "id"),
         Index("ix_incidents_status_id", "status", "id"),
+        # Keyset pagination of the incident list: one index per sort, with and without the
+        # status filter the on-call views always set.
+        Index("ix_incidents_last_event_at_id", "last_event_at", "id"),
+        Index("ix_incidents_status_last_event_at_id", "status", "last_event_at", "id"),
+        Index("ix_incidents_service_status_id", "service_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -169,6 +174,11 @@ class Delivery(Base):
     incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="SET NULL"), index=True
     )
+    # Set on a replay: the delivery it re-applies, and the person who asked for it.
+    replay_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+    replayed_by: Mapped[str | None] = mapped_column(String(255))
 
 
 class DeliveryClaim(Base):
@@ -182,3 +192,34 @@ class DeliveryClaim(Base):
     request_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     claimed_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class User(Base):
+    """A person who works incidents (responder) or also runs the bridge (admin)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+
+class ApiToken(Base):
+    """A personal API token, kept only as its SHA-256: the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(back_populates="tokens")
