@@ -89,7 +89,7 @@ def test_make_run_migrates_serves_and_starts_the_jobs(tmp_path: Path) -> None:
             wait_until_healthy(f"http://127.0.0.1:{port}", process, seconds=120)
             # The jobs process starts beside gunicorn and may log a moment after it serves.
             deadline = time.monotonic() + 30
-            while "scheduler started" not in log_path.read_text(errors="replace"):
+            while "pruned 0 deliveries" not in log_path.read_text(errors="replace"):
                 assert time.monotonic() < deadline, "the jobs process did not start"
                 time.sleep(0.2)
         finally:
