@@ -12,7 +12,7 @@ from config.settings import Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: database, secret box, blueprints and the error table."""
     from app.extensions import Bridge
-    from app.web import errors, health, webhooks
+    from app.web import api, errors, health, webhooks
 
     settings = settings or load_settings()
     logging.basicConfig(
@@ -25,5 +25,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     Bridge(settings).init_app(app)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(api.load_routes())
     errors.init_app(app)
     return app

@@ -1,0 +1,14 @@
+"""The JSON API under /api: incidents, services, integrations, deliveries, OpenAPI."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+
+def load_routes() -> Blueprint:
+    """Import the route modules (they attach themselves to the blueprint) once."""
+    from app.web.api import admin, deliveries, incidents, openapi  # noqa: F401
+
+    return blueprint

@@ -1,0 +1,3 @@
+"""openapi routes (filled in by the incidents API work)."""
+
+from app.web.api import blueprint as blueprint
