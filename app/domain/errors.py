@@ -62,3 +62,19 @@ class InvalidInput(BridgeError):
 
 class Conflict(BridgeError):
     code = "conflict"
+
+
+class AuthenticationRequired(BridgeError):
+    code = "authentication_required"
+
+
+class InvalidCredentials(BridgeError):
+    code = "invalid_credentials"
+
+
+class Forbidden(BridgeError):
+    code = "forbidden"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from app.domain.errors import IllegalTransition
 from app.domain.severity import Severity
 
 
@@ -122,3 +123,39 @@ def _refuse_stale_or_missing(
             ),
         )
     return None
+
+
+class HumanAction(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+
+
+_HUMAN_TRANSITIONS: dict[tuple[HumanAction, Status], Status] = {
+    (HumanAction.ACKNOWLEDGE, Status.TRIGGERED): Status.ACKNOWLEDGED,
+    (HumanAction.RESOLVE, Status.TRIGGERED): Status.RESOLVED,
+    (HumanAction.RESOLVE, Status.ACKNOWLEDGED): Status.RESOLVED,
+    (HumanAction.REOPEN, Status.RESOLVED): Status.TRIGGERED,
+}
+
+_REFUSALS: dict[tuple[HumanAction, Status], str] = {
+    (HumanAction.ACKNOWLEDGE, Status.ACKNOWLEDGED): "The incident is already acknowledged.",
+    (HumanAction.ACKNOWLEDGE, Status.RESOLVED): (
+        "A resolved incident cannot be acknowledged; reopen it first."
+    ),
+    (HumanAction.RESOLVE, Status.RESOLVED): "The incident is already resolved.",
+    (HumanAction.REOPEN, Status.TRIGGERED): "Only a resolved incident can be reopened; it is open.",
+    (HumanAction.REOPEN, Status.ACKNOWLEDGED): (
+        "Only a resolved incident can be reopened; it is acknowledged."
+    ),
+}
+
+
+def human_transition(action: HumanAction, current: Status) -> Status:
+    """The status a person's action leads to, or IllegalTransition saying why not."""
+    target = _HUMAN_TRANSITIONS.get((action, current))
+    if target is None:
+        raise IllegalTransition(
+            _REFUSALS[(action, current)], status=current.value, requested=action.value
+        )
+    return target

@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from app.domain.alerts import Alert, Intent, parse_time, read_alert
 from app.domain.errors import (
     BridgeError,
+    Conflict,
     IntegrationDisabled,
     IntegrationIdMissing,
     IntegrationNotFound,
     MalformedJson,
+    NotFound,
     PayloadTooLarge,
     SignatureMismatch,
     SignatureMissing,
@@ -58,6 +60,10 @@ class InboundDelivery:
     signature: str | None = None
     user_agent: str | None = None
     is_too_large: bool = False
+    # A replay re-applies a stored delivery at a person's request: authenticated by them,
+    # not by a signature, and applied even though its Request-ID was seen before.
+    replay_of_id: int | None = None
+    replayed_by: str | None = None
 
 
 @dataclass
@@ -130,6 +136,39 @@ class _Findings:
         delivery.dedup_key = self.dedup_key
 
 
+def replay_delivery(
+    session: Session,
+    delivery_id: int,
+    actor: str,
+    secrets: SecretBox,
+    max_body_bytes: int,
+    now: datetime,
+) -> IngestOutcome:
+    """Apply a stored delivery again, through the same path, as a new delivery."""
+    original = session.get(Delivery, delivery_id)
+    if original is None:
+        raise NotFound(f"No delivery with id {delivery_id}.")
+    if original.body is None:
+        raise Conflict(
+            f"Delivery {delivery_id} was refused for its size and its body was not kept, "
+            "so there is nothing to replay."
+        )
+    inbound = InboundDelivery(
+        integration_id=original.integration_id,
+        body=original.body,
+        received_at=now,
+        content_length=len(original.body),
+        content_type=original.content_type,
+        request_id=original.request_id,
+        hook_resource=original.hook_resource,
+        hook_timestamp=original.hook_timestamp,
+        user_agent=original.user_agent,
+        replay_of_id=original.id,
+        replayed_by=actor,
+    )
+    return ingest_delivery(session, inbound, secrets, max_body_bytes)
+
+
 def record_failed_delivery(
     session: Session, inbound: InboundDelivery, http_status: int, reason: str
 ) -> Delivery | None:
@@ -164,6 +203,8 @@ def _record(session: Session, integration: Integration, inbound: InboundDelivery
         signature_outcome="not_checked",
         decision="received",
         http_status=0,
+        replay_of_id=inbound.replay_of_id,
+        replayed_by=_clip(inbound.replayed_by, 255),
     )
     session.add(delivery)
     session.flush()
@@ -184,6 +225,9 @@ def _authenticate(
     secrets: SecretBox,
     body: bytes,
 ) -> None:
+    if inbound.replay_of_id is not None:
+        findings.signature_outcome = "replayed_by_person"
+        return
     if integration.secret_ciphertext is None:
         findings.signature_outcome = "not_required"
         return
@@ -272,7 +316,7 @@ def _apply(
     findings.dedup_key = _clip(alert.dedup_key, 255)
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
 
-    if inbound.request_id:
+    if inbound.request_id and inbound.replay_of_id is None:
         earlier = queries.claim_request_id(
             session, integration.id, inbound.request_id, delivery.id, inbound.received_at
         )

@@ -1,0 +1,233 @@
+"""Incidents as people work them: find, list, acknowledge, resolve, reopen, annotate."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, literal, or_, select, tuple_
+from sqlalchemy.orm import Session, selectinload
+
+from app.domain.errors import IllegalTransition, InvalidInput, NotFound
+from app.domain.lifecycle import HumanAction, Status, human_transition
+from app.store import queries
+from app.store.models import Delivery, Incident, TimelineEntry
+from app.store.types import UTCDateTime
+
+SORTS = ("-id", "id", "-last_event_at", "last_event_at")
+MAX_NOTE_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    status: str | None = None
+    severity: str | None = None
+    service: str | None = None
+    dedup_key: str | None = None
+    text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "-id"
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Any]
+    next_cursor: str | None
+
+
+# ---------------------------------------------------------------- keyset cursors
+
+
+def encode_cursor(sort: str, value: Any, row_id: int) -> str:
+    document = {"s": sort, "v": value.isoformat() if isinstance(value, datetime) else value}
+    document["id"] = row_id
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    """(sort value, id) of a cursor made by encode_cursor for the same sort."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        document = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        row_id = int(document["id"])
+        value = document["v"]
+        if document["s"] != sort:
+            raise ValueError("sort changed")
+        if sort.lstrip("-") == "last_event_at":
+            value = datetime.fromisoformat(value)
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "The cursor is not one this list gave out (or the sort changed since).",
+            fields={"cursor": ["invalid cursor for this sort"]},
+        ) from None
+    return value, row_id
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def list_incidents(
+    session: Session, filters: IncidentFilters, limit: int, cursor: str | None = None
+) -> Page:
+    """One page of incidents, newest first by default, by keyset (stable under inserts)."""
+    if filters.sort not in SORTS:
+        raise InvalidInput(f"Unknown sort {filters.sort!r}.", fields={"sort": [f"one of {SORTS}"]})
+    query: Select[Incident] = select(Incident).options(selectinload(Incident.service))
+    query = query.where(*_conditions(session, filters))
+    descending = filters.sort.startswith("-")
+    column: Any = Incident.id if filters.sort.lstrip("-") == "id" else Incident.last_event_at
+    if cursor:
+        value, row_id = decode_cursor(cursor, filters.sort)
+        if column is Incident.id:
+            query = query.where(Incident.id < row_id if descending else Incident.id > row_id)
+        else:
+            key = tuple_(Incident.last_event_at, Incident.id)
+            bound = tuple_(literal(value, UTCDateTime()), literal(row_id))
+            query = query.where(key < bound if descending else key > bound)
+    order: list[Any] = [column.desc() if descending else column.asc()]
+    if column is not Incident.id:
+        order.append(Incident.id.desc() if descending else Incident.id.asc())
+    rows: list[Incident] = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        value = last.id if column is Incident.id else last.last_event_at
+        next_cursor = encode_cursor(filters.sort, value, last.id)
+    return Page(items, next_cursor)
+
+
+def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.status:
+        conditions.append(Incident.status == filters.status)
+    if filters.severity:
+        conditions.append(Incident.severity == filters.severity)
+    if filters.service:
+        service = queries.get_service_by_name(session, filters.service)
+        if service is None:
+            raise InvalidInput(
+                f"No service named {filters.service!r}.",
+                fields={"service": ["unknown service"]},
+            )
+        conditions.append(Incident.service_id == service.id)
+    if filters.dedup_key:
+        conditions.append(Incident.dedup_key == filters.dedup_key)
+    if filters.text:
+        pattern = f"%{_escape_like(filters.text)}%"
+        conditions.append(
+            or_(
+                Incident.title.ilike(pattern, escape="\\"),
+                Incident.source.ilike(pattern, escape="\\"),
+            )
+        )
+    if filters.since:
+        conditions.append(Incident.last_event_at >= filters.since)
+    if filters.until:
+        conditions.append(Incident.last_event_at < filters.until)
+    return conditions
+
+
+def get_incident(session: Session, incident_id: int, lock: bool = False) -> Incident:
+    query = select(Incident).where(Incident.id == incident_id)
+    incident = session.scalar(query.with_for_update() if lock else query)
+    if incident is None:
+        raise NotFound(f"No incident with id {incident_id}.")
+    return incident
+
+
+def incident_timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
+    return list(
+        session.scalars(
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id == incident_id)
+            .order_by(TimelineEntry.id)
+        )
+    )
+
+
+def incident_deliveries(session: Session, incident_id: int) -> list[Delivery]:
+    """Deliveries that touched the incident: the ones that changed it or were judged on it."""
+    via_timeline = select(TimelineEntry.delivery_id).where(
+        TimelineEntry.incident_id == incident_id, TimelineEntry.delivery_id.is_not(None)
+    )
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(or_(Delivery.incident_id == incident_id, Delivery.id.in_(via_timeline)))
+            .order_by(Delivery.id)
+        )
+    )
+
+
+# ---------------------------------------------------------------- people's actions
+
+
+def act_on_incident(
+    session: Session, incident_id: int, action: HumanAction, actor: str, now: datetime
+) -> Incident:
+    """Acknowledge, resolve or reopen an incident for a person, with a timeline entry."""
+    incident = get_incident(session, incident_id, lock=True)
+    target = human_transition(action, Status(incident.status))
+    if action is HumanAction.REOPEN:
+        other = queries.find_open_incident(session, incident.service_id, incident.dedup_key)
+        if other is not None:
+            raise IllegalTransition(
+                f"Incident {other.id} is already open for {incident.dedup_key}; work that one "
+                "instead of reopening this one.",
+                open_incident_id=other.id,
+            )
+        incident.reopen_count += 1
+        incident.triggered_at = now
+        incident.acknowledged_at = None
+        incident.resolved_at = None
+    elif target is Status.ACKNOWLEDGED:
+        incident.acknowledged_at = now
+    elif target is Status.RESOLVED:
+        incident.resolved_at = now
+    incident.status = target.value
+    incident.last_transition_at = now
+    incident.updated_at = now
+    kind = {"acknowledge": "acknowledged", "resolve": "resolved", "reopen": "reopened"}[action]
+    session.add(
+        TimelineEntry(
+            incident_id=incident.id,
+            at=now,
+            kind=kind,
+            actor=actor,
+            message=f"{kind.capitalize()} by {actor}",
+            data={"by": "person"},
+        )
+    )
+    session.flush()
+    return incident
+
+
+def add_note(
+    session: Session, incident_id: int, actor: str, text: str, now: datetime
+) -> TimelineEntry:
+    """Add a person's note to the incident's timeline."""
+    incident = get_incident(session, incident_id)
+    text = text.strip()
+    if not text or len(text) > MAX_NOTE_LENGTH:
+        raise InvalidInput(
+            "A note needs text, at most 10000 characters.",
+            fields={"text": [f"between 1 and {MAX_NOTE_LENGTH} characters"]},
+        )
+    entry = TimelineEntry(
+        incident_id=incident.id, at=now, kind="note", actor=actor, message=text, data=None
+    )
+    session.add(entry)
+    incident.updated_at = now
+    session.flush()
+    return entry
