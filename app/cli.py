@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -190,6 +191,53 @@ def incident_list(service_name: str | None, status: str | None, as_json: bool) -
                 f"{item['id']:>6}  {item['status']:<12} {item['severity']:<8} "
                 f"x{item['event_count']:<5} {item['dedup_key']:<28} {item['title']}"
             )
+
+    _run(work)
+
+
+@main.group()
+def user() -> None:
+    """People who work incidents."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--admin", "is_admin", is_flag=True, help="Admin role (default: responder).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_create(email: str, is_admin: bool, password_stdin: bool) -> None:
+    """Create a user; without --password-stdin a password is generated and printed once."""
+    from app.services.accounts import Role, create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
+
+    def work(bridge: Bridge) -> None:
+        role = Role.ADMIN if is_admin else Role.RESPONDER
+        with bridge.database.transaction() as session:
+            created = create_user(session, email, password, role, datetime.now(UTC))
+            document = {"id": created.id, "email": created.email, "role": created.role}
+        if not password_stdin:
+            document["password"] = password
+        _print(document)
+
+    _run(work)
+
+
+@main.group()
+def token() -> None:
+    """Personal API tokens."""
+
+
+@token.command("create")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True, help="What the token is for.")
+def token_create(email: str, name: str) -> None:
+    """Issue an API token for EMAIL and print it once (only its hash is kept)."""
+    from app.services.accounts import create_token
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            issued = create_token(session, email, name, datetime.now(UTC))
+            _print({"id": issued.record.id, "email": email, "name": name, "token": issued.token})
 
     _run(work)
 

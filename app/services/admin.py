@@ -149,3 +149,77 @@ def list_incidents(
     if status is not None:
         query = query.where(Incident.status == status)
     return list(session.scalars(query))
+
+
+def list_services(session: Session) -> list[Service]:
+    return list(session.scalars(select(Service).order_by(Service.name)))
+
+
+def get_service(session: Session, service_id: int) -> Service:
+    service = session.get(Service, service_id)
+    if service is None:
+        raise NotFound(f"No service with id {service_id}.")
+    return service
+
+
+def update_service(
+    session: Session,
+    service_id: int,
+    name: str | None = None,
+    reopen_window_minutes: int | None = None,
+) -> Service:
+    """Rename a service or change its reopen window."""
+    service = get_service(session, service_id)
+    if name is not None and name.strip() != service.name:
+        name = name.strip()
+        slug = slugify(name)
+        clash = session.scalar(
+            select(Service.id).where(
+                ((Service.name == name) | (Service.slug == slug)) & (Service.id != service.id)
+            )
+        )
+        if clash is not None:
+            raise Conflict(f"A service named {name!r} (slug {slug!r}) already exists.")
+        service.name, service.slug = name, slug
+    if reopen_window_minutes is not None:
+        service.reopen_window_minutes = reopen_window_minutes
+    session.flush()
+    return service
+
+
+def list_integrations(session: Session, service_id: int | None = None) -> list[Integration]:
+    query = select(Integration).order_by(Integration.created_at, Integration.id)
+    if service_id is not None:
+        query = query.where(Integration.service_id == service_id)
+    return list(session.scalars(query))
+
+
+def update_integration(
+    session: Session,
+    integration_id: str,
+    now: datetime,
+    name: str | None = None,
+    enabled: bool | None = None,
+) -> Integration:
+    """Rename, enable or disable an integration."""
+    integration = get_integration(session, integration_id)
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("The name must not be empty.", fields={"name": ["empty"]})
+        integration.name = name.strip()
+    if enabled is not None:
+        integration.enabled = enabled
+    integration.updated_at = now
+    session.flush()
+    return integration
+
+
+def remove_secret(session: Session, integration_id: str, now: datetime) -> Integration:
+    """Stop requiring signatures: the unguessable id becomes the only credential."""
+    integration = get_integration(session, integration_id)
+    integration.secret_ciphertext = None
+    integration.previous_secret_ciphertext = None
+    integration.previous_secret_expires_at = None
+    integration.updated_at = now
+    session.flush()
+    return integration

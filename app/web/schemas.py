@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 
 class ServiceSchema(Schema):
@@ -64,6 +65,10 @@ class IncidentSchema(IncidentSummarySchema):
     sentry = fields.Function(lambda incident: SentryLinksSchema().dump(incident))
 
 
+class WebhookQuerySchema(Schema):
+    integrationId = fields.String(required=True)  # Sentry's URL spells it so
+
+
 class IngestResultSchema(Schema):
     action = fields.String()
     dedup_key = fields.String(allow_none=True)
@@ -71,3 +76,174 @@ class IngestResultSchema(Schema):
     incident = fields.Nested(IncidentSummarySchema, allow_none=True)
     reason = fields.String(allow_none=True)
     delivery_id = fields.Function(lambda outcome: outcome.delivery.id)
+
+
+# ---------------------------------------------------------------- API: reading
+
+
+class IncidentPageSchema(Schema):
+    items = fields.List(fields.Nested(IncidentSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TimelineEntrySchema(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    kind = fields.String()
+    actor = fields.String()
+    message = fields.String()
+    data = fields.Dict(allow_none=True)
+    delivery_id = fields.Integer(allow_none=True)
+
+
+class DeliverySummarySchema(Schema):
+    id = fields.Integer()
+    integration_id = fields.String()
+    received_at = fields.DateTime()
+    request_id = fields.String(allow_none=True)
+    hook_resource = fields.String(allow_none=True)
+    signature_outcome = fields.String()
+    format = fields.String(allow_none=True)
+    resource = fields.String(allow_none=True)
+    action = fields.String(allow_none=True)
+    dedup_key = fields.String(allow_none=True)
+    decision = fields.String()
+    reason = fields.String(allow_none=True)
+    error_code = fields.String(allow_none=True)
+    http_status = fields.Integer()
+    incident_id = fields.Integer(allow_none=True)
+    replay_of_id = fields.Integer(allow_none=True)
+    replayed_by = fields.String(allow_none=True)
+    body_size = fields.Integer()
+
+
+class DeliveryHeadersSchema(Schema):
+    request_id = fields.String(data_key="Request-ID", allow_none=True)
+    hook_resource = fields.String(data_key="Sentry-Hook-Resource", allow_none=True)
+    hook_timestamp = fields.String(data_key="Sentry-Hook-Timestamp", allow_none=True)
+    content_type = fields.String(data_key="Content-Type", allow_none=True)
+    user_agent = fields.String(data_key="User-Agent", allow_none=True)
+
+
+class DeliveryDetailSchema(DeliverySummarySchema):
+    headers = fields.Function(lambda delivery: DeliveryHeadersSchema().dump(delivery))
+    body = fields.Function(
+        lambda delivery: (
+            delivery.body.decode("utf-8", "replace") if delivery.body is not None else None
+        ),
+        allow_none=True,
+    )
+
+
+class DeliveryPageSchema(Schema):
+    items = fields.List(fields.Nested(DeliverySummarySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class IncidentDetailSchema(IncidentSchema):
+    enrichment = fields.Dict(allow_none=True)
+    timeline = fields.List(fields.Nested(TimelineEntrySchema))
+    deliveries = fields.List(fields.Nested(DeliverySummarySchema))
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    status = fields.Integer(required=True)
+    fields_ = fields.Dict(
+        data_key="fields", keys=fields.String(), values=fields.List(fields.String())
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class ReplayResultSchema(IngestResultSchema):
+    error = fields.Function(
+        lambda outcome: (
+            {"code": outcome.error.code, "message": outcome.error.message}
+            if outcome.error is not None
+            else None
+        ),
+        allow_none=True,
+    )
+
+
+class SecretResultSchema(Schema):
+    integration = fields.Raw()
+    secret = fields.String()
+    previous_secret_valid_until = fields.DateTime(allow_none=True)
+
+
+# ---------------------------------------------------------------- API: input
+
+
+class IncidentListQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(["triggered", "acknowledged", "resolved"]))
+    severity = fields.String(validate=validate.OneOf(["critical", "error", "warning", "info"]))
+    service = fields.String(validate=validate.Length(min=1, max=200))
+    dedup_key = fields.String(validate=validate.Length(min=1, max=255))
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+    sort = fields.String(
+        load_default="-id",
+        validate=validate.OneOf(["-id", "id", "-last_event_at", "last_event_at"]),
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(min=1, max=500))
+
+
+class DeliveryListQuerySchema(Schema):
+    integration_id = fields.String(validate=validate.Length(min=1, max=64))
+    decision = fields.String(validate=validate.Length(min=1, max=40))
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(min=1, max=500))
+
+
+class NoteInputSchema(Schema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class ServiceInputSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reopen_window_minutes = fields.Integer(
+        load_default=30, validate=validate.Range(min=0, max=7 * 24 * 60)
+    )
+
+
+class ServiceUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    reopen_window_minutes = fields.Integer(validate=validate.Range(min=0, max=7 * 24 * 60))
+
+
+class IntegrationInputSchema(Schema):
+    service_id = fields.Integer(required=True)
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    secret = fields.String(validate=validate.Length(min=1, max=500))
+    generate_secret = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _one_secret_source(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("secret") and data.get("generate_secret"):
+            raise ValidationError("give a secret or generate one, not both", "secret")
+
+
+class IntegrationUpdateSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    enabled = fields.Boolean()
+
+
+class SecretInputSchema(Schema):
+    secret = fields.String(validate=validate.Length(min=1, max=500))
+    generate = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if bool(data.get("secret")) == bool(data.get("generate")):
+            raise ValidationError(
+                "paste a secret (Sentry's Client Secret) or set generate: true", "secret"
+            )

@@ -10,8 +10,9 @@ from flask import Blueprint, Response, jsonify, request
 from app.domain.errors import BridgeError
 from app.extensions import bridge
 from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
+from app.web.api.docs import documented
 from app.web.errors import status_for
-from app.web.schemas import IngestResultSchema
+from app.web.schemas import IngestResultSchema, WebhookQuerySchema
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
@@ -42,6 +43,16 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
 
 
 @blueprint.post("/api/integrations/sentry")
+@documented(
+    summary="Receive a Sentry delivery (integration webhook, issue or event payload)",
+    tag="webhooks",
+    query=WebhookQuerySchema,
+    response=IngestResultSchema,
+    status=202,
+    errors=(400, 401, 403, 404, 413, 415),
+    description="Sign with Sentry-Hook-Signature (hex HMAC-SHA256 of the raw body) when "
+    "the integration has a secret. Every delivery is stored with its decision.",
+)
 def receive_sentry() -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings

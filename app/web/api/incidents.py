@@ -1,3 +1,135 @@
-"""incidents routes (filled in by the incidents API work)."""
+"""/api/incidents: list, show, and work incidents."""
 
-from app.web.api import blueprint as blueprint
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Response, jsonify
+
+from app.domain.lifecycle import HumanAction
+from app.extensions import bridge
+from app.services import incidents
+from app.services.incidents import IncidentFilters
+from app.web.api import blueprint
+from app.web.api.docs import documented, json_body, query_args
+from app.web.auth import actor_name, requires
+from app.web.schemas import (
+    DeliverySummarySchema,
+    IncidentDetailSchema,
+    IncidentListQuerySchema,
+    IncidentPageSchema,
+    IncidentSchema,
+    NoteInputSchema,
+    TimelineEntrySchema,
+)
+
+
+@blueprint.get("/incidents")
+@requires()
+@documented(
+    summary="List incidents (keyset pagination: pass next_cursor back as cursor)",
+    tag="incidents",
+    query=IncidentListQuerySchema,
+    response=IncidentPageSchema,
+    errors=(401, 422),
+    description="`since`/`until` bound last_event_at; `q` searches title and source.",
+)
+def list_incidents() -> Response:
+    args = query_args(IncidentListQuerySchema())
+    filters = IncidentFilters(
+        status=args.get("status"),
+        severity=args.get("severity"),
+        service=args.get("service"),
+        dedup_key=args.get("dedup_key"),
+        text=args.get("q"),
+        since=args.get("since"),
+        until=args.get("until"),
+        sort=args["sort"],
+    )
+    with bridge().database.transaction() as session:
+        page = incidents.list_incidents(session, filters, args["limit"], args.get("cursor"))
+        return jsonify(IncidentPageSchema().dump(page))
+
+
+@blueprint.get("/incidents/<int:incident_id>")
+@requires()
+@documented(
+    summary="One incident with its timeline and the deliveries that touched it",
+    tag="incidents",
+    response=IncidentDetailSchema,
+    errors=(401, 404),
+)
+def show_incident(incident_id: int) -> Response:
+    with bridge().database.transaction() as session:
+        incident = incidents.get_incident(session, incident_id)
+        document = IncidentDetailSchema().dump(incident)
+        document["timeline"] = TimelineEntrySchema(many=True).dump(
+            incidents.incident_timeline(session, incident_id)
+        )
+        document["deliveries"] = DeliverySummarySchema(many=True).dump(
+            incidents.incident_deliveries(session, incident_id)
+        )
+        return jsonify(document)
+
+
+def _act(incident_id: int, action: HumanAction) -> Response:
+    with bridge().database.transaction() as session:
+        incident = incidents.act_on_incident(
+            session, incident_id, action, actor_name(), datetime.now(UTC)
+        )
+        return jsonify(IncidentSchema().dump(incident))
+
+
+@blueprint.post("/incidents/<int:incident_id>/acknowledge")
+@requires()
+@documented(
+    summary="Acknowledge a triggered incident",
+    tag="incidents",
+    response=IncidentSchema,
+    errors=(401, 404, 409),
+)
+def acknowledge_incident(incident_id: int) -> Response:
+    return _act(incident_id, HumanAction.ACKNOWLEDGE)
+
+
+@blueprint.post("/incidents/<int:incident_id>/resolve")
+@requires()
+@documented(
+    summary="Resolve an open incident",
+    tag="incidents",
+    response=IncidentSchema,
+    errors=(401, 404, 409),
+)
+def resolve_incident(incident_id: int) -> Response:
+    return _act(incident_id, HumanAction.RESOLVE)
+
+
+@blueprint.post("/incidents/<int:incident_id>/reopen")
+@requires()
+@documented(
+    summary="Reopen a resolved incident (refused while another is open for the key)",
+    tag="incidents",
+    response=IncidentSchema,
+    errors=(401, 404, 409),
+)
+def reopen_incident(incident_id: int) -> Response:
+    return _act(incident_id, HumanAction.REOPEN)
+
+
+@blueprint.post("/incidents/<int:incident_id>/notes")
+@requires()
+@documented(
+    summary="Add a note to the incident's timeline",
+    tag="incidents",
+    body=NoteInputSchema,
+    response=TimelineEntrySchema,
+    status=201,
+    errors=(401, 404, 422),
+)
+def add_note(incident_id: int) -> tuple[Response, int]:
+    data = json_body(NoteInputSchema())
+    with bridge().database.transaction() as session:
+        entry = incidents.add_note(
+            session, incident_id, actor_name(), data["text"], datetime.now(UTC)
+        )
+        return jsonify(TimelineEntrySchema().dump(entry)), 201
