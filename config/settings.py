@@ -28,6 +28,20 @@ class Settings:
     encryption_keys: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
     sql_echo: bool = False
+    # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
+    sentry_base_url: str = "https://sentry.io"
+    sentry_client_id: str | None = None
+    sentry_client_secret: str | None = None
+    sentry_app_slug: str | None = None
+    sentry_app_uuid: str | None = None
+    sentry_timeout_seconds: int = 10
+    sentry_max_retries: int = 3
+    sentry_max_wait_seconds: int = 30
+    sentry_job_poll_seconds: int = 5
+    sentry_job_max_attempts: int = 8
+    sentry_token_refresh_interval_minutes: int = 5
+    sentry_token_refresh_margin_minutes: int = 15
+    sentry_oauth_state_ttl_seconds: int = 600
 
 
 class SettingsError(ValueError):
@@ -70,4 +84,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         encryption_keys=keys,
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         sql_echo=env.get("BRIDGE_SQL_ECHO", "") in {"1", "true", "yes"},
+        sentry_base_url=(env.get("SENTRY_BASE_URL") or "https://sentry.io").rstrip("/"),
+        sentry_client_id=env.get("SENTRY_CLIENT_ID") or None,
+        sentry_client_secret=env.get("SENTRY_CLIENT_SECRET") or None,
+        sentry_app_slug=env.get("SENTRY_APP_SLUG") or None,
+        sentry_app_uuid=env.get("SENTRY_APP_UUID") or None,
+        sentry_timeout_seconds=_int(env, "SENTRY_TIMEOUT_SECONDS", 10, minimum=1),
+        sentry_max_retries=_int(env, "SENTRY_MAX_RETRIES", 3),
+        sentry_max_wait_seconds=_int(env, "SENTRY_MAX_WAIT_SECONDS", 30),
+        sentry_job_poll_seconds=_int(env, "SENTRY_JOB_POLL_SECONDS", 5, minimum=1),
+        sentry_job_max_attempts=_int(env, "SENTRY_JOB_MAX_ATTEMPTS", 8, minimum=1),
+        sentry_token_refresh_interval_minutes=_int(
+            env, "SENTRY_TOKEN_REFRESH_INTERVAL_MINUTES", 5, minimum=1
+        ),
+        sentry_token_refresh_margin_minutes=_int(
+            env, "SENTRY_TOKEN_REFRESH_MARGIN_MINUTES", 15, minimum=1
+        ),
+        sentry_oauth_state_ttl_seconds=_int(env, "SENTRY_OAUTH_STATE_TTL_SECONDS", 600, minimum=60),
     )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -63,6 +64,8 @@ class Integration(Base):
     previous_secret_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Write-back (SPEC 6): people resolving/acknowledging here resolve/ignore the Sentry issue.
+    write_back: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     service: Mapped[Service] = relationship(back_populates="integrations")
 
@@ -223,3 +226,86 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class SentryInstallation(Base):
+    """A Sentry organisation connected to the bridge: an install of the public integration,
+    or an internal integration's token stored by an admin. Tokens are Fernet ciphertexts."""
+
+    __tablename__ = "sentry_installations"
+    __table_args__ = (
+        Index("ix_sentry_installations_integration_id_status", "integration_id", "status"),
+        Index("ix_sentry_installations_status_expires_at", "status", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Sentry's installation uuid; internal integrations stored by hand may not give one.
+    uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "public" | "internal"
+    status: Mapped[str] = mapped_column(String(20))  # "pending" | "installed" | "revoked"
+    org_slug: Mapped[str | None] = mapped_column(String(200))
+    app_uuid: Mapped[str | None] = mapped_column(String(64))
+    integration_id: Mapped[str | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="SET NULL")
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    refresh_token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None]  # None: never expires (internal integrations)
+    # Bumped on every stored pair, so a refresh that lost a race can tell.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # SHA-256 of the grant code being (or last) exchanged: codes are single-use.
+    grant_code_hash: Mapped[str | None] = mapped_column(String(64))
+    exchange_started_at: Mapped[datetime | None]
+    last_refreshed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class SentryOAuthState(Base):
+    """An OAuth `state` handed out by POST /initiate: single-use, short-lived, kept hashed."""
+
+    __tablename__ = "sentry_oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    integration_id: Mapped[str | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class SentryJob(Base):
+    """Outbox of work against the Sentry API, written in the transaction that caused it.
+
+    Kinds: "enrich" (incident details), "write_back" (resolve/ignore the Sentry issue),
+    "exchange_grant" (an installation.created webhook's code). The jobs process claims due
+    rows (FOR UPDATE SKIP LOCKED on PostgreSQL) under a lease.
+    """
+
+    __tablename__ = "sentry_jobs"
+    __table_args__ = (Index("ix_sentry_jobs_status_run_after", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20))  # pending | running | done | failed
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    integration_id: Mapped[str | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    installation_uuid: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any] | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
