@@ -156,6 +156,6 @@ def human_transition(action: HumanAction, current: Status) -> Status:
     target = _HUMAN_TRANSITIONS.get((action, current))
     if target is None:
         raise IllegalTransition(
-            _REFUSALS[(action, current)], status=current.value, requested=action.value
+            _REFUSALS[(action, current)], current_status=current.value, requested=action.value
         )
     return target

@@ -21,6 +21,9 @@ STATUS_BY_ERROR: dict[type[errors.BridgeError], int] = {
     errors.UnrecognisedPayload: 400,
     errors.SignatureMissing: 401,
     errors.SignatureMismatch: 401,
+    errors.AuthenticationRequired: 401,
+    errors.InvalidCredentials: 401,
+    errors.Forbidden: 403,
     errors.IntegrationDisabled: 403,
     errors.IntegrationNotFound: 404,
     errors.NotFound: 404,
@@ -38,14 +41,24 @@ def status_for(error: errors.BridgeError) -> int:
     return 400
 
 
-def error_response(status: int, code: str, message: str, **details: Any) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "status": status, **details}})
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
+    # Details come first so that none of them can stand in for code, message or status.
+    body = {**(details or {}), "code": code, "message": message, "status": status}
+    response = jsonify({"error": body})
     response.status_code = status
     return response
 
 
+_BEARER_CHALLENGES = (errors.AuthenticationRequired, errors.InvalidCredentials)
+
+
 def _bridge_error(error: errors.BridgeError) -> Response:
-    return error_response(status_for(error), error.code, error.message, **error.details)
+    response = error_response(status_for(error), error.code, error.message, error.details)
+    if isinstance(error, _BEARER_CHALLENGES):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def _http_error(error: HTTPException) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 
 class ServiceSchema(Schema):
@@ -32,6 +32,12 @@ class IntegrationSchema(Schema):
     def __init__(self, base_url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.context_base_url = base_url
+
+
+class CreatedIntegrationSchema(IntegrationSchema):
+    """An integration as created: its secret appears here once and never again."""
+
+    secret = fields.String(allow_none=True)
 
 
 class SentryLinksSchema(Schema):
@@ -147,6 +153,11 @@ class IncidentDetailSchema(IncidentSchema):
 
 
 class ErrorBodySchema(Schema):
+    """One JSON error shape; some errors add details (e.g. `fields`, `current_status`)."""
+
+    class Meta:
+        unknown = INCLUDE  # documented as additionalProperties: details vary by error
+
     code = fields.String(required=True)
     message = fields.String(required=True)
     status = fields.Integer(required=True)

@@ -14,6 +14,7 @@ from app.web.api import blueprint
 from app.web.api.docs import documented, json_body
 from app.web.auth import requires
 from app.web.schemas import (
+    CreatedIntegrationSchema,
     IntegrationInputSchema,
     IntegrationSchema,
     IntegrationUpdateSchema,
@@ -105,7 +106,7 @@ def list_integrations() -> Response:
     summary="Create a Sentry integration; a pasted or generated secret is shown once",
     tag="admin",
     body=IntegrationInputSchema,
-    response=IntegrationSchema(""),
+    response=CreatedIntegrationSchema(""),
     status=201,
     errors=(*ADMIN_ERRORS, 404, 422),
 )
