@@ -129,3 +129,33 @@ def test_logs_never_carry_the_secret_or_the_integration_id(server: Stack) -> Non
     assert created["id"] not in logs  # ...without the credential in the query string
     assert "very-secret-client-secret" not in logs
     assert good.headers["Sentry-Hook-Signature"] not in logs
+
+
+def test_cli_made_token_works_the_incidents_api_over_http(server: Stack) -> None:
+    import json
+    import urllib.request
+
+    created = _setup(server)
+    url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
+    delivery = build("integration_issue_created")
+    incident_id = post(url, delivery.body, delivery.headers)[1]["incident"]["id"]
+    user = server.bridge_json("user", "create", "oncall@example.com")
+    assert user["role"] == "responder"
+    assert len(user["password"]) >= 12
+    token = server.bridge_json("token", "create", "oncall@example.com")["token"]
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    status, acknowledged = post(
+        f"{server.base_url}/api/incidents/{incident_id}/acknowledge", b"{}", auth
+    )
+    request = urllib.request.Request(  # noqa: S310
+        f"{server.base_url}/api/incidents?status=acknowledged", headers=auth
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        listed = json.loads(response.read())
+    status_without, _ = post(f"{server.base_url}/api/incidents/{incident_id}/resolve", b"{}", {})
+
+    assert (status, acknowledged["status"]) == (200, "acknowledged")
+    assert [item["id"] for item in listed["items"]] == [incident_id]
+    assert status_without == 401
+    assert token not in server.log_text()
