@@ -28,6 +28,10 @@ class Settings:
     encryption_keys: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
     sql_echo: bool = False
+    # Web sessions: signing key (default: a key file in the instance folder) and whether
+    # cookies are Secure-only (default: when BRIDGE_PUBLIC_URL is https).
+    session_secret: str | None = None
+    secure_cookies: bool = False
     # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
     sentry_base_url: str = "https://sentry.io"
     sentry_client_id: str | None = None
@@ -61,6 +65,12 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     return value
 
 
+def _flag(raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
 def default_sqlite_url(instance_path: Path) -> str:
     return f"sqlite:///{instance_path / 'bridge.db'}"
 
@@ -84,6 +94,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         encryption_keys=keys,
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         sql_echo=env.get("BRIDGE_SQL_ECHO", "") in {"1", "true", "yes"},
+        session_secret=env.get("BRIDGE_SECRET_KEY") or None,
+        secure_cookies=_flag(
+            env.get("BRIDGE_SECURE_COOKIES"),
+            default=(env.get("BRIDGE_PUBLIC_URL") or "").startswith("https://"),
+        ),
         sentry_base_url=(env.get("SENTRY_BASE_URL") or "https://sentry.io").rstrip("/"),
         sentry_client_id=env.get("SENTRY_CLIENT_ID") or None,
         sentry_client_secret=env.get("SENTRY_CLIENT_SECRET") or None,
