@@ -12,7 +12,7 @@ from config.settings import Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: database, secret box, blueprints and the error table."""
     from app.extensions import Bridge
-    from app.web import api, errors, health, webhooks
+    from app.web import api, errors, health, sentry_oauth, sentry_ui, webhooks
 
     settings = settings or load_settings()
     logging.basicConfig(
@@ -26,5 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(api.load_routes())
+    app.register_blueprint(sentry_oauth.blueprint)
+    app.register_blueprint(sentry_ui.blueprint)
     errors.init_app(app)
     return app

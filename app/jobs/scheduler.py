@@ -10,6 +10,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.extensions import Bridge
 from app.jobs.prune import run_prune
+from app.jobs.sentry import build_gateway, run_sentry_outbox, run_token_refresh
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,25 @@ def build_scheduler(bridge: Bridge) -> BlockingScheduler:
         args=[bridge],
         minutes=bridge.settings.prune_interval_minutes,
         id="prune_deliveries",
+        max_instances=1,
+        coalesce=True,
+    )
+    gateway = build_gateway(bridge)
+    scheduler.add_job(
+        run_sentry_outbox,
+        "interval",
+        args=[bridge, gateway],
+        seconds=bridge.settings.sentry_job_poll_seconds,
+        id="sentry_outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        run_token_refresh,
+        "interval",
+        args=[bridge, gateway],
+        minutes=bridge.settings.sentry_token_refresh_interval_minutes,
+        id="sentry_token_refresh",
         max_instances=1,
         coalesce=True,
     )

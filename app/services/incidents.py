@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.domain.errors import IllegalTransition, InvalidInput, NotFound
 from app.domain.lifecycle import HumanAction, Status, human_transition
+from app.services.write_back import enqueue_write_back
 from app.store import queries
 from app.store.models import Delivery, Incident, TimelineEntry
 from app.store.types import UTCDateTime
@@ -209,6 +210,9 @@ def act_on_incident(
             data={"by": "person"},
         )
     )
+    if action in (HumanAction.ACKNOWLEDGE, HumanAction.RESOLVE):
+        # Write-back (when the integration asks for it) is a job row in this transaction.
+        enqueue_write_back(session, incident, action.value, now)
     session.flush()
     return incident
 

@@ -36,6 +36,9 @@ from app.domain.lifecycle import (
 )
 from app.domain.severity import Severity
 from app.sentry.signatures import is_valid_signature
+from app.services.sentry_jobs import enqueue_enrichment
+from app.services.sentry_webhooks import on_installation_webhook
+from app.services.write_back import is_echo
 from app.store import queries
 from app.store.encryption import SecretBox
 from app.store.models import Delivery, Incident, Integration, TimelineEntry
@@ -309,7 +312,8 @@ def _apply(
         )
     body = inbound.body
     _authenticate(integration, findings, inbound, secrets, body)
-    alert = read_alert(_decode(inbound, body), inbound.hook_resource)
+    payload = _decode(inbound, body)
+    alert = read_alert(payload, inbound.hook_resource)
     findings.format = alert.format.value
     findings.resource = _clip(alert.resource, 64)
     findings.action = _clip(alert.action, 64)
@@ -331,9 +335,8 @@ def _apply(
         outcome.reason = alert.reason or "this delivery does not drive incidents"
         return outcome
     if alert.intent is Intent.INSTALLATION:
-        outcome.reason = (
-            f"installation.{alert.action} is for the Sentry OAuth module; "
-            "it does not change incidents"
+        outcome.reason = on_installation_webhook(
+            session, integration, alert.action, payload, secrets, inbound.received_at
         )
         return outcome
 
@@ -343,6 +346,11 @@ def _apply(
     if alert.intent is Intent.TRIGGER:
         return _trigger(session, integration, delivery, alert, at, outcome)
 
+    if alert.intent in {Intent.RESOLVE, Intent.ACKNOWLEDGE} and is_echo(
+        session, integration.id, payload, alert.issue_id, inbound.received_at
+    ):
+        outcome.reason = "echo of the bridge's own write-back to Sentry; already applied here"
+        return outcome
     incident = queries.find_open_incident(session, service_id, alert.dedup_key)
     state = _state(incident)
     if alert.intent is Intent.COMMENT:
@@ -421,6 +429,10 @@ def _trigger(
                 session.flush()
         except IntegrityError:
             continue
+        # Enrichment runs after the webhook is answered: a job row, committed with this.
+        enqueue_enrichment(
+            session, target, integration.id, alert.installation_uuid, delivery.received_at
+        )
         return _answer(outcome, decision, target)
     raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")
 

@@ -12,6 +12,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.domain import errors
+from app.sentry import errors as sentry_errors
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ STATUS_BY_ERROR: dict[type[errors.BridgeError], int] = {
     errors.PayloadTooLarge: 413,
     errors.UnsupportedContentType: 415,
     errors.InvalidInput: 422,
+    # The Sentry OAuth module (app/sentry/errors.py): Sentry's failures are upstream (502),
+    # a refused grant or a bad OAuth state is the caller's to restart (400).
+    sentry_errors.SentryError: 502,
+    sentry_errors.SentryNotConfigured: 503,
+    sentry_errors.SentryRateLimited: 503,
+    sentry_errors.SentryGrantRejected: 400,
+    sentry_errors.OAuthStateInvalid: 400,
+    sentry_errors.UiRequestRefused: 400,
 }
 
 

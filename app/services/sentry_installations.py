@@ -1,0 +1,450 @@
+"""Connected Sentry organisations: OAuth states, installations and their tokens.
+
+Session-taking use cases; they flush and never commit. The HTTP calls that surround them
+(token exchange, refresh, verification) live in app/services/sentry_gateway.py, which runs
+each of these in a short transaction of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as random_source
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.domain.errors import InvalidInput, NotFound
+from app.sentry.client import TokenGrant
+from app.sentry.errors import InstallationNotFound, OAuthStateInvalid, SentryUnauthorized
+from app.store.encryption import SecretBox
+from app.store.models import Integration, SentryInstallation, SentryOAuthState, User
+
+STATE_BYTES = 32
+MAX_ERROR_LENGTH = 500
+
+
+class InstallationStatus(StrEnum):
+    PENDING = "pending"
+    INSTALLED = "installed"
+    REVOKED = "revoked"
+
+
+class Kind(StrEnum):
+    PUBLIC = "public"
+    INTERNAL = "internal"
+
+
+def fingerprint(secret: str) -> str:
+    """SHA-256 of a single-use secret (grant code, OAuth state): comparable, not readable."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- OAuth state
+
+
+def create_state(
+    session: Session, user_id: int | None, integration_id: str | None, now: datetime, ttl: timedelta
+) -> tuple[str, datetime]:
+    """A fresh OAuth state bound to who asked and which integration the org will feed."""
+    if user_id is not None and session.get(User, user_id) is None:
+        raise NotFound(f"No user with id {user_id}.")
+    if integration_id is not None and session.get(Integration, integration_id) is None:
+        raise NotFound("No integration has this id.")
+    # Expired states are of no use to anyone; drop them while we are here.
+    session.execute(delete(SentryOAuthState).where(SentryOAuthState.expires_at < now))
+    state = random_source.token_urlsafe(STATE_BYTES)
+    expires_at = now + ttl
+    session.add(
+        SentryOAuthState(
+            state_hash=fingerprint(state),
+            user_id=user_id,
+            integration_id=integration_id,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    session.flush()
+    return state, expires_at
+
+
+def consume_state(session: Session, state: str | None, now: datetime) -> SentryOAuthState:
+    """Check a returned state and use it up; a missing, unknown, used or old one is refused."""
+    if not state:
+        raise OAuthStateInvalid(
+            "The setup redirect has no state. Start the installation from the bridge "
+            "(POST /api/v2/integrations/sentry/initiate) so that it can be checked."
+        )
+    found = session.scalar(
+        select(SentryOAuthState)
+        .where(SentryOAuthState.state_hash == fingerprint(state))
+        .with_for_update()
+    )
+    if found is None or found.used_at is not None or found.expires_at <= now:
+        raise OAuthStateInvalid(
+            "The OAuth state is unknown, already used or expired. Start the installation "
+            "again from the bridge."
+        )
+    found.used_at = now
+    session.flush()
+    return found
+
+
+# ---------------------------------------------------------------- installations
+
+
+def get_by_uuid(session: Session, uuid: str, lock: bool = False) -> SentryInstallation | None:
+    query = select(SentryInstallation).where(SentryInstallation.uuid == uuid)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def get_installation(session: Session, installation_id: int) -> SentryInstallation:
+    found = session.get(SentryInstallation, installation_id)
+    if found is None:
+        raise InstallationNotFound(f"No Sentry installation with id {installation_id}.")
+    return found
+
+
+class ClaimOutcome(StrEnum):
+    EXCHANGE = "exchange"  # this caller trades the code now
+    VERIFY = "verify"  # the code was traded already; only the verification is missing
+    DONE = "done"  # the installation is complete; nothing to do
+    IN_PROGRESS = "in_progress"  # another caller is trading this code right now
+
+
+@dataclass(frozen=True)
+class GrantClaim:
+    outcome: ClaimOutcome
+    installation_id: int
+
+
+def claim_grant(
+    session: Session,
+    *,
+    uuid: str,
+    code: str,
+    org_slug: str | None,
+    integration_id: str | None,
+    user_id: int | None,
+    app_uuid: str | None,
+    now: datetime,
+    lease: timedelta,
+) -> GrantClaim:
+    """Record an installation and decide who trades its grant code (codes are single-use).
+
+    The setup redirect and the installation.created webhook carry the same code; whichever
+    comes second finds it claimed, and does nothing or only what is left.
+    """
+    installation = get_by_uuid(session, uuid, lock=True)
+    if installation is None:
+        try:
+            with session.begin_nested():
+                installation = SentryInstallation(
+                    uuid=uuid,
+                    kind=Kind.PUBLIC.value,
+                    status=InstallationStatus.PENDING.value,
+                    token_version=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(installation)
+                session.flush()
+        except IntegrityError:
+            installation = get_by_uuid(session, uuid, lock=True)
+            assert installation is not None
+    # Either path may know more about the install than the other: keep what each brings.
+    installation.org_slug = org_slug or installation.org_slug
+    installation.integration_id = integration_id or installation.integration_id
+    installation.user_id = user_id or installation.user_id
+    installation.app_uuid = app_uuid or installation.app_uuid
+    installation.updated_at = now
+    code_hash = fingerprint(code)
+    if installation.status == InstallationStatus.REVOKED.value:
+        raise InvalidInput(f"Sentry installation {uuid} was uninstalled; install it again.")
+    if installation.grant_code_hash == code_hash:
+        if installation.token_ciphertext is not None:
+            outcome = (
+                ClaimOutcome.DONE
+                if installation.status == InstallationStatus.INSTALLED.value
+                else ClaimOutcome.VERIFY
+            )
+            session.flush()
+            return GrantClaim(outcome, installation.id)
+        started = installation.exchange_started_at
+        if started is not None and started > now - lease:
+            session.flush()
+            return GrantClaim(ClaimOutcome.IN_PROGRESS, installation.id)
+    installation.grant_code_hash = code_hash
+    installation.exchange_started_at = now
+    session.flush()
+    return GrantClaim(ClaimOutcome.EXCHANGE, installation.id)
+
+
+def store_grant(
+    session: Session, box: SecretBox, installation_id: int, grant: TokenGrant, now: datetime
+) -> SentryInstallation:
+    """Keep a freshly exchanged pair, encrypted."""
+    installation = get_installation(session, installation_id)
+    _put_pair(installation, box, grant, now)
+    installation.exchange_started_at = None
+    installation.last_error = None
+    session.flush()
+    return installation
+
+
+def mark_installed(session: Session, installation_id: int, now: datetime) -> SentryInstallation:
+    installation = get_installation(session, installation_id)
+    installation.status = InstallationStatus.INSTALLED.value
+    installation.last_error = None
+    installation.updated_at = now
+    session.flush()
+    return installation
+
+
+def record_failure(session: Session, installation_id: int, message: str, now: datetime) -> None:
+    """Remember why the last exchange/verify/refresh failed; free the claim for a retry."""
+    installation = get_installation(session, installation_id)
+    installation.exchange_started_at = None
+    installation.last_error = message[:MAX_ERROR_LENGTH]
+    installation.updated_at = now
+    session.flush()
+
+
+def revoke_by_uuid(session: Session, uuid: str, now: datetime) -> SentryInstallation | None:
+    """installation.deleted: forget the tokens; the record stays, marked revoked."""
+    installation = get_by_uuid(session, uuid, lock=True)
+    if installation is None:
+        return None
+    _revoke(installation, now)
+    session.flush()
+    return installation
+
+
+def _revoke(installation: SentryInstallation, now: datetime) -> None:
+    installation.status = InstallationStatus.REVOKED.value
+    installation.token_ciphertext = None
+    installation.refresh_token_ciphertext = None
+    installation.expires_at = None
+    installation.grant_code_hash = None
+    installation.exchange_started_at = None
+    installation.token_version += 1
+    installation.revoked_at = now
+    installation.updated_at = now
+
+
+def save_internal_token(
+    session: Session,
+    box: SecretBox,
+    *,
+    user_id: int | None,
+    integration_id: str | None,
+    org_slug: str,
+    token: str,
+    installation_uuid: str | None,
+    app_uuid: str | None,
+    now: datetime,
+) -> SentryInstallation:
+    """An admin stores an internal integration's token for an org (it never expires)."""
+    org_slug = (org_slug or "").strip()
+    token = (token or "").strip()
+    problems: dict[str, list[str]] = {}
+    if not org_slug:
+        problems["org_slug"] = ["required"]
+    if not token:
+        problems["token"] = ["required"]
+    if problems:
+        raise InvalidInput(
+            "An internal integration needs an org_slug and a token.", fields=problems
+        )
+    if user_id is not None and session.get(User, user_id) is None:
+        raise NotFound(f"No user with id {user_id}.")
+    if integration_id is not None and session.get(Integration, integration_id) is None:
+        raise NotFound("No integration has this id.")
+    installation = get_by_uuid(session, installation_uuid, lock=True) if installation_uuid else None
+    if installation is None:
+        installation = session.scalar(
+            select(SentryInstallation)
+            .where(
+                SentryInstallation.kind == Kind.INTERNAL.value,
+                SentryInstallation.org_slug == org_slug,
+                SentryInstallation.integration_id == integration_id,
+            )
+            .with_for_update()
+        )
+    if installation is None:
+        installation = SentryInstallation(
+            uuid=installation_uuid, kind=Kind.INTERNAL.value, token_version=0, created_at=now
+        )
+        session.add(installation)
+    installation.kind = Kind.INTERNAL.value
+    installation.status = InstallationStatus.INSTALLED.value
+    installation.org_slug = org_slug
+    installation.integration_id = integration_id
+    installation.user_id = user_id
+    installation.app_uuid = app_uuid or installation.app_uuid
+    installation.revoked_at = None
+    _put_pair(installation, box, TokenGrant(token=token, refresh_token=None, expires_at=None), now)
+    session.flush()
+    return installation
+
+
+def _put_pair(
+    installation: SentryInstallation, box: SecretBox, grant: TokenGrant, now: datetime
+) -> None:
+    installation.token_ciphertext = box.encrypt(grant.token)
+    installation.refresh_token_ciphertext = (
+        box.encrypt(grant.refresh_token) if grant.refresh_token else None
+    )
+    installation.expires_at = grant.expires_at
+    installation.token_version += 1
+    installation.updated_at = now
+
+
+def installations_of_user(session: Session, user_id: int) -> list[SentryInstallation]:
+    if session.get(User, user_id) is None:
+        raise NotFound(f"No user with id {user_id}.")
+    return list(
+        session.scalars(
+            select(SentryInstallation)
+            .where(SentryInstallation.user_id == user_id)
+            .order_by(SentryInstallation.id)
+        )
+    )
+
+
+def revoke_for_user(
+    session: Session, user_id: int, now: datetime, org_slug: str | None = None
+) -> list[SentryInstallation]:
+    """Revoke the user's connections (of one org, when given); returns those revoked."""
+    revoked = []
+    for installation in installations_of_user(session, user_id):
+        if installation.status == InstallationStatus.REVOKED.value:
+            continue
+        if org_slug is not None and installation.org_slug != org_slug:
+            continue
+        _revoke(installation, now)
+        revoked.append(installation)
+    session.flush()
+    return revoked
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A decrypted token pair of one installation, as read at `version`."""
+
+    installation_id: int
+    uuid: str | None
+    org_slug: str | None
+    token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+    version: int
+
+    def __repr__(self) -> str:  # never print the tokens themselves
+        return f"Credentials(installation_id={self.installation_id}, version={self.version})"
+
+    def expires_within(self, now: datetime, margin: timedelta) -> bool:
+        return self.expires_at is not None and self.expires_at <= now + margin
+
+
+def load_credentials(session: Session, box: SecretBox, installation_id: int) -> Credentials:
+    installation = get_installation(session, installation_id)
+    if (
+        installation.token_ciphertext is None
+        or installation.status == InstallationStatus.REVOKED.value
+    ):
+        raise SentryUnauthorized(
+            f"Sentry installation {installation_id} has no token (status {installation.status})."
+        )
+    return Credentials(
+        installation_id=installation.id,
+        uuid=installation.uuid,
+        org_slug=installation.org_slug,
+        token=box.decrypt(installation.token_ciphertext),
+        refresh_token=(
+            box.decrypt(installation.refresh_token_ciphertext)
+            if installation.refresh_token_ciphertext
+            else None
+        ),
+        expires_at=installation.expires_at,
+        version=installation.token_version,
+    )
+
+
+def store_rotated_pair(
+    session: Session,
+    box: SecretBox,
+    installation_id: int,
+    read_version: int,
+    grant: TokenGrant,
+    now: datetime,
+) -> bool:
+    """Store a refreshed pair in one statement, only if nobody stored another since we read.
+
+    Compare-and-set on token_version: both tokens and the expiry change together or not at
+    all. Returns False when another writer got there first (the caller re-reads theirs).
+    """
+    result = session.execute(
+        update(SentryInstallation)
+        .where(
+            SentryInstallation.id == installation_id,
+            SentryInstallation.token_version == read_version,
+            SentryInstallation.status != InstallationStatus.REVOKED.value,
+        )
+        .values(
+            token_ciphertext=box.encrypt(grant.token),
+            refresh_token_ciphertext=(
+                box.encrypt(grant.refresh_token) if grant.refresh_token else None
+            ),
+            expires_at=grant.expires_at,
+            token_version=read_version + 1,
+            last_refreshed_at=now,
+            last_error=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def installations_expiring(session: Session, before: datetime) -> list[int]:
+    """Installed installations with a refresh token whose token expires before `before`."""
+    return list(
+        session.scalars(
+            select(SentryInstallation.id)
+            .where(
+                SentryInstallation.status == InstallationStatus.INSTALLED.value,
+                SentryInstallation.refresh_token_ciphertext.is_not(None),
+                SentryInstallation.expires_at.is_not(None),
+                SentryInstallation.expires_at < before,
+            )
+            .order_by(SentryInstallation.expires_at)
+        )
+    )
+
+
+def find_connection(
+    session: Session, integration_id: str | None, installation_uuid: str | None
+) -> SentryInstallation | None:
+    """The installation to call Sentry with: the delivery's own, else the integration's newest."""
+    if installation_uuid:
+        found = get_by_uuid(session, installation_uuid)
+        if found is not None and found.status == InstallationStatus.INSTALLED.value:
+            return found
+    if integration_id is None:
+        return None
+    return session.scalar(
+        select(SentryInstallation)
+        .where(
+            SentryInstallation.integration_id == integration_id,
+            SentryInstallation.status == InstallationStatus.INSTALLED.value,
+        )
+        .order_by(SentryInstallation.id.desc())
+        .limit(1)
+    )

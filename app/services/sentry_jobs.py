@@ -1,0 +1,231 @@
+"""The Sentry job outbox: rows written with the change that needs them, claimed later.
+
+Enrichment, write-back and grant exchanges are rows in sentry_jobs, added in the same
+transaction as the incident or delivery that calls for them, so nothing is sent before
+commit and nothing is lost if the process dies. The jobs process claims due rows under a
+lease (FOR UPDATE SKIP LOCKED on PostgreSQL) and reports each outcome back here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from app.store.models import Incident, SentryJob, TimelineEntry
+
+MAX_ERROR_LENGTH = 500
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+
+
+class JobKind(StrEnum):
+    ENRICH = "enrich"
+    WRITE_BACK = "write_back"
+    EXCHANGE_GRANT = "exchange_grant"
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def enqueue(
+    session: Session,
+    kind: JobKind,
+    now: datetime,
+    *,
+    incident_id: int | None = None,
+    integration_id: str | None = None,
+    installation_uuid: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> SentryJob:
+    job = SentryJob(
+        kind=kind.value,
+        status=JobStatus.PENDING.value,
+        incident_id=incident_id,
+        integration_id=integration_id,
+        installation_uuid=installation_uuid,
+        payload=payload,
+        attempts=0,
+        run_after=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def enqueue_enrichment(
+    session: Session,
+    incident: Incident,
+    integration_id: str,
+    installation_uuid: str | None,
+    now: datetime,
+) -> SentryJob | None:
+    """Ask for the incident's Sentry details, unless it names no issue or one is queued."""
+    if not incident.sentry_issue_id:
+        return None
+    queued = session.scalar(
+        select(SentryJob).where(
+            SentryJob.kind == JobKind.ENRICH.value,
+            SentryJob.incident_id == incident.id,
+            SentryJob.status == JobStatus.PENDING.value,
+        )
+    )
+    if queued is not None:
+        return queued
+    return enqueue(
+        session,
+        JobKind.ENRICH,
+        now,
+        incident_id=incident.id,
+        integration_id=integration_id,
+        installation_uuid=installation_uuid,
+    )
+
+
+def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[SentryJob]:
+    """Take up to `limit` due jobs (or ones whose lease ran out) for this worker.
+
+    SKIP LOCKED lets several job processes claim side by side on PostgreSQL; SQLite has no
+    row locks, and its BEGIN IMMEDIATE (app/store/database.py) serialises claimers instead.
+    """
+    jobs = list(
+        session.scalars(
+            select(SentryJob)
+            .where(
+                or_(
+                    and_(SentryJob.status == JobStatus.PENDING.value, SentryJob.run_after <= now),
+                    and_(
+                        SentryJob.status == JobStatus.RUNNING.value,
+                        SentryJob.locked_until < now,
+                    ),
+                )
+            )
+            .order_by(SentryJob.run_after, SentryJob.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for job in jobs:
+        job.status = JobStatus.RUNNING.value
+        job.attempts += 1
+        job.locked_until = now + lease
+        job.updated_at = now
+    session.flush()
+    return jobs
+
+
+def finish(session: Session, job_id: int, now: datetime, note: str | None = None) -> None:
+    job = session.get(SentryJob, job_id)
+    if job is None:
+        return
+    job.status = JobStatus.DONE.value
+    job.locked_until = None
+    job.last_error = note[:MAX_ERROR_LENGTH] if note else None
+    job.updated_at = now
+    session.flush()
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... capped at an hour."""
+    delay: timedelta = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
+    return min(delay, BACKOFF_CAP)
+
+
+def retry_later(
+    session: Session,
+    job_id: int,
+    now: datetime,
+    error: str,
+    max_attempts: int,
+    not_before: datetime | None = None,
+) -> str:
+    """Reschedule with backoff, or give up after max_attempts. Returns the new status."""
+    job = session.get(SentryJob, job_id)
+    if job is None:
+        return "gone"
+    job.last_error = error[:MAX_ERROR_LENGTH]
+    job.locked_until = None
+    job.updated_at = now
+    if job.attempts >= max_attempts:
+        job.status = JobStatus.FAILED.value
+    else:
+        job.status = JobStatus.PENDING.value
+        job.run_after = max(now + backoff(job.attempts), not_before or now)
+    session.flush()
+    return job.status
+
+
+def fail(session: Session, job_id: int, now: datetime, error: str) -> None:
+    job = session.get(SentryJob, job_id)
+    if job is None:
+        return
+    job.status = JobStatus.FAILED.value
+    job.locked_until = None
+    job.last_error = error[:MAX_ERROR_LENGTH]
+    job.updated_at = now
+    session.flush()
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What a worker needs to know of a claimed job, outside any session."""
+
+    id: int
+    kind: str
+    attempts: int
+    incident_id: int | None
+    integration_id: str | None
+    installation_uuid: str | None
+    payload: dict[str, Any]
+
+
+def view(job: SentryJob) -> JobView:
+    return JobView(
+        id=job.id,
+        kind=job.kind,
+        attempts=job.attempts,
+        incident_id=job.incident_id,
+        integration_id=job.integration_id,
+        installation_uuid=job.installation_uuid,
+        payload=dict(job.payload or {}),
+    )
+
+
+def apply_enrichment(
+    session: Session, incident_id: int, summary: dict[str, Any], now: datetime
+) -> Incident | None:
+    """Land the Sentry summary on the incident and say so in its timeline."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        return None
+    incident.enrichment = summary
+    incident.updated_at = now
+    parts = []
+    if "event_count" in summary:
+        parts.append(f"{summary['event_count']} events")
+    if "user_count" in summary:
+        parts.append(f"{summary['user_count']} users")
+    if "release" in summary:
+        parts.append(f"release {summary['release']}")
+    session.add(
+        TimelineEntry(
+            incident_id=incident.id,
+            at=now,
+            kind="enriched",
+            actor="Sentry API",
+            message="Enriched from Sentry" + (f": {', '.join(parts)}" if parts else ""),
+            data={"fields": sorted(summary)},
+        )
+    )
+    session.flush()
+    return incident
