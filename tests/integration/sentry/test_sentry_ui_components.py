@@ -1,0 +1,169 @@
+"""Sentry UI components: requests shaped and signed the way Sentry sends them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from app.extensions import Bridge
+from app.services import admin
+from app.services.sentry_installations import save_internal_token
+from app.store.models import Incident, SentryJob
+from tests.fakes.sentry_server import CLIENT_SECRET
+from tests.integration.sentry.conftest import Hook
+from tests.support.payloads import sign
+
+INSTALLATION = "7a3c9f2e-5b1d-4e8a-9c6f-2d4b8e1a0f37"
+
+
+def post(
+    web: FlaskClient, path: str, document: dict[str, Any], secret: str = CLIENT_SECRET
+) -> TestResponse:
+    body = json.dumps(document, separators=(",", ":")).encode()  # Sentry's json.dumps
+    headers = {
+        "Content-Type": "application/json",
+        "Request-ID": uuid.uuid4().hex,
+        "Sentry-App-Signature": sign(secret, body),
+    }
+    return web.post(path, data=body, headers=headers)
+
+
+def get(
+    web: FlaskClient, path: str, query: dict[str, str], secret: str = CLIENT_SECRET
+) -> TestResponse:
+    # Select-option requests sign the empty string; the query travels unsigned.
+    headers = {"Request-ID": uuid.uuid4().hex, "Sentry-App-Signature": sign(secret, b"")}
+    return web.get(path, query_string=query, headers=headers)
+
+
+def connect(bridge: Bridge, hook: Hook) -> None:
+    with bridge.database.transaction() as session:
+        save_internal_token(
+            session,
+            bridge.secrets,
+            user_id=None,
+            integration_id=hook.id,
+            org_slug="acme-gmbh",
+            token="sntrys_x",
+            installation_uuid=INSTALLATION,
+            app_uuid=None,
+            now=datetime.now(UTC),
+        )
+
+
+def issue_link_body(fields: dict[str, str]) -> dict[str, Any]:
+    return {
+        "fields": fields,
+        "issueId": 4512345678,
+        "installationId": INSTALLATION,
+        "webUrl": "https://acme-gmbh.sentry.io/issues/4512345678/",
+        "project": {"slug": "checkout", "id": 4504011},
+        "actor": {"type": "user", "id": 2837461, "name": "Jürgen Müller"},
+    }
+
+
+def test_alert_rule_action_accepts_a_known_service_and_explains_an_unknown_one(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    body = {"fields": [{"name": "service", "value": "payments"}], "installationId": INSTALLATION}
+
+    accepted = post(web, "/sentry/ui/alert-rule-action", body)
+    refused = post(
+        web,
+        "/sentry/ui/alert-rule-action",
+        {"fields": [{"name": "service", "value": "nope"}], "installationId": INSTALLATION},
+    )
+
+    assert accepted.status_code == 200
+    assert "Payments" in accepted.get_json()["message"]
+    assert refused.status_code == 400
+    assert "nope" in refused.get_json()["message"]  # Sentry shows this message in its form
+
+
+def test_ui_requests_must_carry_a_valid_sentry_app_signature(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    body = {"fields": [{"name": "service", "value": "payments"}], "installationId": INSTALLATION}
+
+    forged = post(web, "/sentry/ui/alert-rule-action", body, secret="not-the-secret")
+    unsigned = web.post("/sentry/ui/alert-rule-action", json=body)
+    forged_get = get(web, "/sentry/ui/options/services", {"installationId": INSTALLATION}, "x")
+
+    assert forged.status_code == unsigned.status_code == forged_get.status_code == 401
+    assert forged.get_json()["code"] == "signature_mismatch"
+    assert unsigned.get_json()["code"] == "signature_missing"
+    assert CLIENT_SECRET not in forged.get_data(as_text=True)
+
+
+def test_issue_link_create_opens_one_incident_and_answers_strings(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    connect(sbridge, hook)
+
+    first = post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart broken"}))
+    again = post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart broken"}))
+
+    assert first.status_code == 200, first.get_json()
+    answer = first.get_json()
+    assert set(answer) == {"webUrl", "project", "identifier"}
+    assert all(isinstance(value, str) for value in answer.values())
+    assert answer["project"] == "payments"
+    assert answer["webUrl"].endswith(f"/incidents/{answer['identifier']}")
+    assert again.get_json()["identifier"] == answer["identifier"]
+    with sbridge.database.transaction() as session:
+        incident = session.get(Incident, int(answer["identifier"]))
+        assert incident is not None
+        assert (incident.title, incident.dedup_key, incident.sentry_issue_id) == (
+            "Cart broken",
+            "sentry-4512345678",
+            "4512345678",
+        )
+        assert incident.sentry_issue_url == "https://acme-gmbh.sentry.io/issues/4512345678/"
+        assert session.query(SentryJob).filter_by(kind="enrich").count() == 1
+
+
+def test_issue_link_link_attaches_the_issue_to_an_existing_incident(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    connect(sbridge, hook)
+    created = post(web, "/sentry/ui/issue-link/create", issue_link_body({})).get_json()
+
+    linked = post(
+        web,
+        "/sentry/ui/issue-link/link",
+        issue_link_body({"incident": f"#{created['identifier']}"}),
+    )
+    missing = post(web, "/sentry/ui/issue-link/link", issue_link_body({"incident": "999999"}))
+
+    assert linked.status_code == 200
+    assert linked.get_json()["identifier"] == created["identifier"]
+    assert missing.status_code == 400
+
+
+def test_select_options_list_services_and_open_incidents(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    connect(sbridge, hook)
+    with sbridge.database.transaction() as session:
+        admin.create_service(session, "Search", datetime.now(UTC))
+    created = post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart"}))
+
+    services = get(web, "/sentry/ui/options/services", {"installationId": INSTALLATION})
+    filtered = get(
+        web, "/sentry/ui/options/services", {"installationId": INSTALLATION, "query": "sea"}
+    )
+    incidents = get(web, "/sentry/ui/options/incidents", {"installationId": INSTALLATION})
+
+    assert services.status_code == 200
+    assert services.get_json() == [
+        {"label": "Payments", "value": "payments"},
+        {"label": "Search", "value": "search"},
+    ]
+    assert filtered.get_json() == [{"label": "Search", "value": "search"}]
+    identifier = created.get_json()["identifier"]
+    assert incidents.get_json() == [{"label": f"#{identifier} Cart", "value": identifier}]
