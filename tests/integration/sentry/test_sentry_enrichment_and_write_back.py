@@ -388,3 +388,15 @@ def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
     assert len(claimed_by_first) == 1
     assert second and claimed_by_first[0] not in second
     assert waited < 2  # skipped the locked row instead of waiting for it
+
+
+def test_the_jobs_process_schedules_the_outbox_and_the_token_refresh(sbridge: Bridge) -> None:
+    from app.jobs.scheduler import build_scheduler
+
+    scheduler = build_scheduler(sbridge)
+
+    jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
+    assert {"prune_deliveries", "sentry_outbox", "sentry_token_refresh"} <= set(jobs_by_id)
+    assert jobs_by_id["sentry_outbox"].trigger.interval == timedelta(
+        seconds=sbridge.settings.sentry_job_poll_seconds
+    )
