@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test migrate lint typecheck format clean
+.PHONY: run test migrate lint typecheck format clean install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,16 @@ run: migrate
 	trap 'kill $$jobs_pid 2>/dev/null; wait $$jobs_pid' EXIT; \
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "chromium is missing: 'sudo apt-get install chromium' (browser tests skip without it)"; \
+	fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

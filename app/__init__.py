@@ -12,7 +12,7 @@ from config.settings import Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: database, secret box, blueprints and the error table."""
     from app.extensions import Bridge
-    from app.web import api, errors, health, sentry_oauth, sentry_ui, webhooks
+    from app.web import api, errors, health, sentry_oauth, sentry_ui, sessions, views, webhooks
 
     settings = settings or load_settings()
     logging.basicConfig(
@@ -22,11 +22,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The webhook reads its body itself, up to the configured limit (413 beyond it).
     app.config["MAX_CONTENT_LENGTH"] = None
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
-    Bridge(settings).init_app(app)
+    app_bridge = Bridge(settings)
+    app_bridge.init_app(app)
+    sessions.init_app(app, app_bridge.session_secret, settings.secure_cookies)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(api.load_routes())
     app.register_blueprint(sentry_oauth.blueprint)
     app.register_blueprint(sentry_ui.blueprint)
+    app.register_blueprint(views.load_routes())
+    sessions.exempt_machine_blueprints(app)
     errors.init_app(app)
     return app

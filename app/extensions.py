@@ -17,6 +17,9 @@ class Bridge:
         self.database = Database(settings.database_url, echo=settings.sql_echo)
         keys = settings.encryption_keys or (load_or_create_key_file(settings.instance_path),)
         self.secrets = SecretBox(keys)
+        self.session_secret = settings.session_secret or load_or_create_key_file(
+            settings.instance_path, "session.key"
+        )
 
     def init_app(self, app: Flask) -> None:
         app.extensions["bridge"] = self

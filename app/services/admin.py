@@ -223,3 +223,11 @@ def remove_secret(session: Session, integration_id: str, now: datetime) -> Integ
     integration.updated_at = now
     session.flush()
     return integration
+
+
+def integration_secret(session: Session, box: SecretBox, integration_id: str) -> str | None:
+    """The current signing secret in clear, for the bridge's own signed test alert."""
+    integration = get_integration(session, integration_id)
+    if integration.secret_ciphertext is None:
+        return None
+    return box.decrypt(integration.secret_ciphertext)

@@ -41,16 +41,16 @@ class SecretBox:
             ) from None
 
 
-def load_or_create_key_file(instance_path: Path) -> str:
+def load_or_create_key_file(instance_path: Path, name: str = "encryption.key") -> str:
     """The embedded default: a key kept in the instance folder, made on first start."""
-    path = instance_path / "encryption.key"
+    path = instance_path / name
     if path.exists():
         return path.read_text(encoding="ascii").strip()
     instance_path.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key().decode("ascii")
     # Write aside, then link into place: when several workers start at once, exactly one
     # key wins and nobody reads a half-written file.
-    temporary = path.with_name(f".encryption.key.{os.getpid()}")
+    temporary = path.with_name(f".{name}.{os.getpid()}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(key)

@@ -7,9 +7,21 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlparse
 
-from flask import Flask, Response, jsonify
+from flask import (
+    Flask,
+    Response,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.domain import errors
 from app.sentry import errors as sentry_errors
@@ -63,15 +75,34 @@ def error_response(
 _BEARER_CHALLENGES = (errors.AuthenticationRequired, errors.InvalidCredentials)
 
 
-def _bridge_error(error: errors.BridgeError) -> Response:
+def _is_page_request() -> bool:
+    return request.blueprint == "views"
+
+
+def page_error(status: int, message: str) -> BaseResponse:
+    """Errors in the web pages: a failed form goes back with a message; a page says why."""
+    if request.method == "POST" and status < 500:
+        flash(message, "error")
+        referrer = urlparse(request.referrer or "")
+        same_site = referrer.netloc == request.host and referrer.path
+        return redirect(referrer.path if same_site else url_for("views.incident_list"))
+    body = render_template("error.html", status=status, message=message)
+    return make_response(body, status)
+
+
+def _bridge_error(error: errors.BridgeError) -> BaseResponse:
+    if _is_page_request():
+        return page_error(status_for(error), error.message)
     response = error_response(status_for(error), error.code, error.message, error.details)
     if isinstance(error, _BEARER_CHALLENGES):
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 
-def _http_error(error: HTTPException) -> Response:
+def _http_error(error: HTTPException) -> BaseResponse:
     status = error.code or 500
+    if _is_page_request():
+        return page_error(status, error.description or error.name)
     code = (error.name or "error").lower().replace(" ", "_")
     return error_response(status, code, error.description or error.name)
 

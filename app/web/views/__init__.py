@@ -1,0 +1,21 @@
+"""Server-rendered pages for on-call people: login, incidents, admin. Little JavaScript."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint
+
+blueprint = Blueprint("views", __name__)
+
+
+@blueprint.app_context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"now_text": lambda: datetime.now(UTC).strftime("%H:%M:%S UTC")}
+
+
+def load_routes() -> Blueprint:
+    from app.web.views import admin, incidents, login  # noqa: F401
+
+    return blueprint

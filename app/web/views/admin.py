@@ -1,0 +1,251 @@
+"""Admin pages: services, integrations (secrets, test alert) and the delivery inspector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+import requests
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.domain.errors import InvalidInput
+from app.extensions import bridge
+from app.services import admin, deliveries
+from app.services.deliveries import DeliveryFilters
+from app.services.ingest import replay_delivery
+from app.services.test_alerts import send_test_alert
+from app.web.errors import status_for
+from app.web.views import blueprint
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def admin_required(view: F) -> F:
+    @wraps(view)
+    @login_required
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403, "This page needs the admin role.")
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def _webhook_url(integration_id: str) -> str:
+    base = bridge().base_url(request.host_url)
+    return f"{base}/api/integrations/sentry?integrationId={integration_id}"
+
+
+def _to(endpoint: str, **values: Any) -> Response:
+    return redirect(url_for(endpoint, **values))  # type: ignore[return-value]
+
+
+def _form_int(name: str, default: int | None = None) -> int:
+    raw = request.form.get(name, "")
+    if not raw.strip() and default is not None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"{name.replace('_', ' ').capitalize()} must be a whole number."
+        ) from None
+
+
+# ---------------------------------------------------------------- services
+
+
+@blueprint.get("/admin/services")
+@admin_required
+def services() -> str:
+    with bridge().database.transaction() as session:
+        found = admin.list_services(session)
+    return render_template("admin/services.html", services=found)
+
+
+@blueprint.post("/admin/services")
+@admin_required
+def create_service() -> Response:
+    with bridge().database.transaction() as session:
+        service = admin.create_service(
+            session,
+            request.form.get("name", ""),
+            datetime.now(UTC),
+            _form_int("reopen_window_minutes", 30),
+        )
+        name = service.name
+    flash(f"Service {name} created.", "info")
+    return _to("views.services")
+
+
+@blueprint.post("/admin/services/<int:service_id>")
+@admin_required
+def update_service(service_id: int) -> Response:
+    with bridge().database.transaction() as session:
+        service = admin.update_service(
+            session,
+            service_id,
+            request.form.get("name") or None,
+            _form_int("reopen_window_minutes"),
+        )
+        name = service.name
+    flash(f"Service {name} saved.", "info")
+    return _to("views.services")
+
+
+# ---------------------------------------------------------------- integrations
+
+
+@blueprint.get("/admin/integrations")
+@admin_required
+def integrations() -> str:
+    with bridge().database.transaction() as session:
+        found = admin.list_integrations(session)
+        for integration in found:
+            _ = integration.service.name
+        services_found = admin.list_services(session)
+    return render_template(
+        "admin/integrations.html",
+        integrations=found,
+        services=services_found,
+        webhook_url=_webhook_url,
+    )
+
+
+def _show_secret(integration_id: str, secret: str | None, what: str) -> str:
+    """The one page that shows a secret: right after it was made, never again."""
+    return render_template(
+        "admin/secret.html",
+        integration_id=integration_id,
+        secret=secret,
+        what=what,
+        webhook_url=_webhook_url(integration_id),
+    )
+
+
+@blueprint.post("/admin/integrations")
+@admin_required
+def create_integration() -> str:
+    mode = request.form.get("secret_mode", "none")
+    with bridge().database.transaction() as session:
+        service = admin.get_service(session, _form_int("service_id"))
+        created = admin.create_integration(
+            session,
+            bridge().secrets,
+            service,
+            datetime.now(UTC),
+            name=request.form.get("name") or None,
+            secret=request.form.get("secret") if mode == "paste" else None,
+            generate=mode == "generate",
+        )
+        integration_id = created.integration.id
+    return _show_secret(integration_id, created.secret, "Integration created")
+
+
+@blueprint.post("/admin/integrations/<integration_id>/secret")
+@admin_required
+def rotate_secret(integration_id: str) -> str:
+    settings = bridge().settings
+    pasted = request.form.get("secret") if request.form.get("secret_mode") == "paste" else None
+    with bridge().database.transaction() as session:
+        secret = admin.rotate_secret(
+            session,
+            bridge().secrets,
+            integration_id,
+            datetime.now(UTC),
+            timedelta(seconds=settings.secret_grace_seconds),
+            pasted,
+        )
+    hours = settings.secret_grace_seconds / 3600
+    return _show_secret(
+        integration_id, secret, f"Secret rotated (the previous one works for {hours:g} more hours)"
+    )
+
+
+@blueprint.post("/admin/integrations/<integration_id>/enabled")
+@admin_required
+def set_enabled(integration_id: str) -> Response:
+    enabled = request.form.get("enabled") == "1"
+    with bridge().database.transaction() as session:
+        integration = admin.update_integration(
+            session, integration_id, datetime.now(UTC), enabled=enabled
+        )
+        name = integration.name
+    flash(f"{name} {'enabled' if enabled else 'disabled'}.", "info")
+    return _to("views.integrations")
+
+
+@blueprint.post("/admin/integrations/<integration_id>/test-alert")
+@admin_required
+def test_alert(integration_id: str) -> Response:
+    with bridge().database.transaction() as session:
+        secret = admin.integration_secret(session, bridge().secrets, integration_id)
+    # Sent after the transaction: no database transaction stays open across HTTP.
+    with requests.Session() as http:
+        try:
+            result = send_test_alert(
+                http, _webhook_url(integration_id), integration_id, secret, datetime.now(UTC)
+            )
+        except requests.RequestException as error:
+            flash(f"The test alert could not reach the endpoint: {type(error).__name__}.", "error")
+            return _to("views.integrations")
+    incident = result.answer.get("incident") or {}
+    if 200 <= result.status < 300:
+        flash(
+            f"Test alert accepted ({result.status}): {result.answer.get('action')}, "
+            f"incident {incident.get('id')}.",
+            "info",
+        )
+    else:
+        message = (result.answer.get("error") or {}).get("message", "")
+        flash(f"Test alert refused ({result.status}): {message}", "error")
+    return _to("views.integrations")
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+@blueprint.get("/admin/deliveries")
+@admin_required
+def delivery_list() -> str:
+    args = request.args
+    filters = DeliveryFilters(
+        integration_id=args.get("integration_id") or None, decision=args.get("decision") or None
+    )
+    with bridge().database.transaction() as session:
+        page = deliveries.list_deliveries(session, filters, 50, args.get("cursor") or None)
+        found = admin.list_integrations(session)
+    return render_template("admin/deliveries.html", page=page, integrations=found, filters=filters)
+
+
+@blueprint.get("/admin/deliveries/<int:delivery_id>")
+@admin_required
+def delivery_detail(delivery_id: int) -> str:
+    with bridge().database.transaction() as session:
+        delivery = deliveries.get_delivery(session, delivery_id)
+    return render_template("admin/delivery.html", delivery=delivery)
+
+
+@blueprint.post("/admin/deliveries/<int:delivery_id>/replay")
+@admin_required
+def replay(delivery_id: int) -> Response:
+    app_bridge = bridge()
+    with app_bridge.database.transaction() as session:
+        outcome = replay_delivery(
+            session,
+            delivery_id,
+            current_user.email,
+            app_bridge.secrets,
+            app_bridge.settings.max_body_bytes,
+            datetime.now(UTC),
+        )
+        outcome.delivery.http_status = status_for(outcome.error) if outcome.error else 202
+        new_id = outcome.delivery.id
+    if outcome.error is not None:
+        flash(f"Replay refused: {outcome.error.message}", "error")
+    else:
+        flash(f"Replayed as delivery {new_id}: {outcome.action}.", "info")
+    return _to("views.delivery_detail", delivery_id=new_id)
