@@ -243,6 +243,43 @@ def token_create(email: str, name: str) -> None:
 
 
 @main.group()
+def spool() -> None:
+    """Deliveries kept on local disk during a database outage."""
+
+
+@spool.command("status")
+def spool_status() -> None:
+    """How many deliveries wait in the spool, and for how long."""
+    bridge = _bridge()
+    _print(
+        {
+            "directory": str(bridge.spool.directory),
+            "pending": len(bridge.spool.pending()),
+            "oldest_age_seconds": round(bridge.spool.oldest_age_seconds(), 3),
+        }
+    )
+
+
+@spool.command("drain")
+def spool_drain() -> None:
+    """Apply spooled deliveries now, oldest first (the jobs process does this on its own)."""
+    from app.jobs.spool import run_spool_drain
+
+    bridge = _bridge()
+    report = run_spool_drain(bridge)
+    _print(
+        {
+            "applied": report.applied,
+            "already_applied": report.already_applied,
+            "remaining": report.remaining,
+            "database_unavailable": report.stopped_by_outage,
+        }
+    )
+    if report.stopped_by_outage:
+        sys.exit(1)
+
+
+@main.group()
 def jobs() -> None:
     """The background jobs process."""
 

@@ -6,6 +6,7 @@ from flask import Flask, current_app
 
 from app.store.database import Database
 from app.store.encryption import SecretBox, load_or_create_key_file
+from app.store.spool import Spool
 from config.settings import Settings
 
 
@@ -14,7 +15,12 @@ class Bridge:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.database = Database(settings.database_url, echo=settings.sql_echo)
+        self.database = Database(
+            settings.database_url,
+            echo=settings.sql_echo,
+            connect_timeout=settings.database_connect_timeout_seconds,
+        )
+        self.spool = Spool(settings.spool_directory)
         keys = settings.encryption_keys or (load_or_create_key_file(settings.instance_path),)
         self.secrets = SecretBox(keys)
         self.session_secret = settings.session_secret or load_or_create_key_file(

@@ -32,6 +32,11 @@ class Settings:
     # cookies are Secure-only (default: when BRIDGE_PUBLIC_URL is https).
     session_secret: str | None = None
     secure_cookies: bool = False
+    # Deliveries that arrive while the database is unreachable wait here (default:
+    # instance/spool) and are applied in order by the jobs process every few seconds.
+    spool_path: Path | None = None
+    spool_drain_seconds: int = 2
+    database_connect_timeout_seconds: int = 3
     # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
     sentry_base_url: str = "https://sentry.io"
     sentry_client_id: str | None = None
@@ -46,6 +51,17 @@ class Settings:
     sentry_token_refresh_interval_minutes: int = 5
     sentry_token_refresh_margin_minutes: int = 15
     sentry_oauth_state_ttl_seconds: int = 600
+    # Rate limits shared by the workers of one host (a SQLite file in the instance
+    # folder). Sentry does not retry internal integrations: a refused delivery is
+    # recorded but its alert is not applied, so the delivery limit is generous.
+    rate_limit_per_minute: int = 6000
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 900
+
+
+    @property
+    def spool_directory(self) -> Path:
+        return self.spool_path or self.instance_path / "spool"
 
 
 class SettingsError(ValueError):
@@ -95,6 +111,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         sql_echo=env.get("BRIDGE_SQL_ECHO", "") in {"1", "true", "yes"},
         session_secret=env.get("BRIDGE_SECRET_KEY") or None,
+        spool_path=Path(env["BRIDGE_SPOOL_PATH"]) if env.get("BRIDGE_SPOOL_PATH") else None,
+        spool_drain_seconds=_int(env, "BRIDGE_SPOOL_DRAIN_SECONDS", 2, minimum=1),
+        database_connect_timeout_seconds=_int(env, "BRIDGE_DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
         secure_cookies=_flag(
             env.get("BRIDGE_SECURE_COOKIES"),
             default=(env.get("BRIDGE_PUBLIC_URL") or "").startswith("https://"),
@@ -116,4 +135,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "SENTRY_TOKEN_REFRESH_MARGIN_MINUTES", 15, minimum=1
         ),
         sentry_oauth_state_ttl_seconds=_int(env, "SENTRY_OAUTH_STATE_TTL_SECONDS", 600, minimum=60),
+        rate_limit_per_minute=_int(env, "BRIDGE_RATE_LIMIT_PER_MINUTE", 6000),
+        login_max_failures=_int(env, "BRIDGE_LOGIN_MAX_FAILURES", 5),
+        login_failure_window_seconds=_int(
+            env, "BRIDGE_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1
+        ),
     )

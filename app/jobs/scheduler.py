@@ -11,6 +11,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from app.extensions import Bridge
 from app.jobs.prune import run_prune
 from app.jobs.sentry import build_gateway, run_sentry_outbox, run_token_refresh
+from app.jobs.spool import run_spool_drain
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,15 @@ def build_scheduler(bridge: Bridge) -> BlockingScheduler:
         args=[bridge],
         minutes=bridge.settings.prune_interval_minutes,
         id="prune_deliveries",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        run_spool_drain,
+        "interval",
+        args=[bridge],
+        seconds=bridge.settings.spool_drain_seconds,
+        id="spool_drain",
         max_instances=1,
         coalesce=True,
     )

@@ -67,6 +67,8 @@ class InboundDelivery:
     # not by a signature, and applied even though its Request-ID was seen before.
     replay_of_id: int | None = None
     replayed_by: str | None = None
+    # Set when the delivery was kept in the local spool during a database outage.
+    spool_id: str | None = None
 
 
 @dataclass
@@ -208,6 +210,7 @@ def _record(session: Session, integration: Integration, inbound: InboundDelivery
         http_status=0,
         replay_of_id=inbound.replay_of_id,
         replayed_by=_clip(inbound.replayed_by, 255),
+        spool_id=inbound.spool_id,
     )
     session.add(delivery)
     session.flush()

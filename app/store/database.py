@@ -7,14 +7,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
+def make_engine(url: str, echo: bool = False, connect_timeout: int = 3) -> Engine:
     """An engine for SQLite (the embedded default) or PostgreSQL (production)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -25,7 +25,16 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         )
         _serialise_sqlite_writers(engine)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # A short connect timeout: when PostgreSQL is unreachable the webhook spools the
+    # delivery instead, and Sentry waits only about a second for the answer.
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"connect_timeout": connect_timeout},
+    )
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:
@@ -51,12 +60,23 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def is_unavailable(error: BaseException) -> bool:
+    """Whether a database error means "cannot reach the database" (worth spooling for)."""
+    if isinstance(error, exc.DisconnectionError | exc.TimeoutError):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        return bool(error.connection_invalidated) or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        )
+    return False
+
+
 class Database:
     """One engine and its session factory, made by create_app and handed to the edges."""
 
-    def __init__(self, url: str, echo: bool = False) -> None:
+    def __init__(self, url: str, echo: bool = False, connect_timeout: int = 3) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, connect_timeout=connect_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property

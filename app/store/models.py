@@ -182,6 +182,9 @@ class Delivery(Base):
         ForeignKey("deliveries.id", ondelete="SET NULL")
     )
     replayed_by: Mapped[str | None] = mapped_column(String(255))
+    # Set when the delivery waited in the local spool during a database outage: unique, so
+    # a spool file applied but not yet removed (a crash in between) is never applied twice.
+    spool_id: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class DeliveryClaim(Base):

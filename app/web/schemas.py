@@ -81,7 +81,9 @@ class IngestResultSchema(Schema):
     matched = fields.Boolean()
     incident = fields.Nested(IncidentSummarySchema, allow_none=True)
     reason = fields.String(allow_none=True)
-    delivery_id = fields.Function(lambda outcome: outcome.delivery.id)
+    delivery_id = fields.Function(lambda outcome: outcome.delivery.id, allow_none=True)
+    # Set instead of delivery_id when the database was down and the delivery was spooled.
+    spool_id = fields.Function(lambda outcome: None, allow_none=True)
 
 
 # ---------------------------------------------------------------- API: reading

@@ -10,6 +10,8 @@ from flask import Blueprint, Response, jsonify, request
 from app.domain.errors import BridgeError
 from app.extensions import bridge
 from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
+from app.services.spool import spool_delivery
+from app.store.database import is_unavailable
 from app.web.api.docs import documented
 from app.web.errors import status_for
 from app.web.schemas import IngestResultSchema, WebhookQuerySchema
@@ -57,14 +59,20 @@ def receive_sentry() -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
     inbound = _read_inbound(settings.max_body_bytes)
+    # The edge's one transaction, and what happens when it cannot be had: this is fault
+    # handling (where to keep the delivery), not the choice of an error response.
     try:
         with app_bridge.database.transaction() as session:
             outcome = ingest_delivery(session, inbound, app_bridge.secrets, settings.max_body_bytes)
             status = status_for(outcome.error) if outcome.error else 202
             outcome.delivery.http_status = status
     except Exception as error:
-        # Anything unexpected rolled the transaction back: keep the delivery in a fresh one.
+        if is_unavailable(error):
+            # The database is unreachable: keep the delivery on local disk, fsync'd, and
+            # say so; the jobs process applies it, in order, when the database returns.
+            return _spooled(spool_delivery(app_bridge.spool, inbound))
         if not isinstance(error, BridgeError):
+            # Anything unexpected rolled the transaction back: keep the delivery anyway.
             _keep_failed(inbound, error)
         raise
     # The integration id is a credential for unsigned integrations: log a prefix only.
@@ -80,6 +88,24 @@ def receive_sentry() -> Response:
         raise outcome.error
     response = jsonify(_result_schema.dump(outcome))
     response.status_code = status
+    return response
+
+
+def _spooled(spool_id: str) -> Response:
+    log.warning("database unavailable: delivery spooled as %s", spool_id)
+    response = jsonify(
+        {
+            "action": "spooled",
+            "dedup_key": None,
+            "matched": False,
+            "incident": None,
+            "reason": "The database is unavailable; the delivery is kept on disk and will be "
+            "applied, in order, as soon as it returns.",
+            "delivery_id": None,
+            "spool_id": spool_id,
+        }
+    )
+    response.status_code = 202
     return response
 
 
