@@ -712,3 +712,67 @@ def test_out_of_range_payload_time_is_not_a_crash(
 
     assert response.status_code == 202
     assert response.get_json()["action"] == "triggered"
+
+
+def test_readyz_reports_database_schema_and_spool(client: FlaskClient, bridge: Bridge) -> None:
+    response = client.get("/readyz")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["migrations"] == "ok"
+    assert body["checks"]["spool_pending"] == 0
+
+
+def test_readyz_and_healthz_say_503_when_the_database_is_gone(settings: Any, tmp_path: Any) -> None:
+    from dataclasses import replace
+
+    from app import create_app
+
+    broken = create_app(
+        replace(
+            settings,
+            database_url="postgresql+psycopg://postgres@127.0.0.1:9/none",
+            database_connect_timeout_seconds=1,
+            instance_path=tmp_path,
+        )
+    )
+    client = broken.test_client()
+
+    ready, health = client.get("/readyz"), client.get("/healthz")
+
+    assert ready.status_code == 503
+    assert ready.get_json()["checks"]["database"] == "unavailable"
+    assert health.status_code == 503
+    assert health.get_json()["error"]["code"] == "database_unavailable"
+
+
+def test_webhook_spools_when_the_database_is_unreachable(settings: Any, tmp_path: Any) -> None:
+    from dataclasses import replace
+
+    from app import create_app
+
+    broken = create_app(
+        replace(
+            settings,
+            database_url="postgresql+psycopg://postgres@127.0.0.1:9/none",
+            database_connect_timeout_seconds=1,
+            instance_path=tmp_path,
+        )
+    )
+    delivery = build("integration_issue_created", secret="s3cr3t")
+
+    response = broken.test_client().post(
+        "/api/integrations/sentry?integrationId=abc", data=delivery.body, headers=delivery.headers
+    )
+
+    assert response.status_code == 202
+    answer = response.get_json()
+    assert answer["action"] == "spooled"
+    spool = broken.extensions["bridge"].spool
+    [path] = spool.pending()
+    record, body = spool.read(path)
+    assert body == delivery.body
+    assert record["signature"] == delivery.headers["Sentry-Hook-Signature"]
+    assert record["spool_id"] == answer["spool_id"]
