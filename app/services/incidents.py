@@ -60,9 +60,14 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         value = document["v"]
         if document["s"] != sort:
             raise ValueError("sort changed")
+        # A forged cursor must not reach the database with what it cannot bind (a 500).
+        if not -(2**63) <= row_id < 2**63:
+            raise ValueError("id out of range")
         if sort.lstrip("-") == "last_event_at":
             value = datetime.fromisoformat(value)
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+            if value.tzinfo is None:
+                raise ValueError("naive time")
+    except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
             "The cursor is not one this list gave out (or the sort changed since).",
             fields={"cursor": ["invalid cursor for this sort"]},
