@@ -12,7 +12,17 @@ from config.settings import Settings, load_settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: database, secret box, blueprints and the error table."""
     from app.extensions import Bridge
-    from app.web import api, errors, health, sentry_oauth, sentry_ui, sessions, views, webhooks
+    from app.web import (
+        api,
+        errors,
+        health,
+        security,
+        sentry_oauth,
+        sentry_ui,
+        sessions,
+        views,
+        webhooks,
+    )
 
     settings = settings or load_settings()
     logging.basicConfig(
@@ -24,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
     app_bridge = Bridge(settings)
     app_bridge.init_app(app)
+    security.init_app(app)
     sessions.init_app(app, app_bridge.session_secret, settings.secure_cookies)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(webhooks.blueprint)

@@ -80,13 +80,32 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def _text(value: Any) -> str | None:
-    """A non-empty string for ids and names that Sentry sends as str or int."""
+    """A non-empty string for ids and names that Sentry sends as str or int.
+
+    Without NUL characters and lone surrogates: PostgreSQL text cannot hold NUL, and a
+    lone surrogate cannot be encoded as UTF-8 at all (both seen by fuzzing, as 500s).
+    """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float | str):
-        text = str(value).strip()
+        text = str(value).replace("\x00", "").strip()
+        if not text.isascii():
+            text = text.encode("utf-8", "replace").decode("utf-8")
         return text or None
     return None
+
+
+MAX_ID_LENGTH = 64
+
+
+def _id(value: Any) -> str | None:
+    """A Sentry id (issue, event, metric alert, installation); longer is not one of its ids."""
+    text = _text(value)
+    return text if text is not None and len(text) <= MAX_ID_LENGTH else None
+
+
+def _clipped(value: str | None, limit: int = 200) -> str | None:
+    return value[:limit] if value is not None else None
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -188,13 +207,13 @@ def _project_from_url(*urls: Any) -> str | None:
 
 def _assignee(value: Any) -> str | None:
     if isinstance(value, dict):
-        return _text(value.get("name")) or _text(value.get("email")) or _text(value.get("id"))
+        return _text(value.get("name")) or _text(value.get("email")) or _id(value.get("id"))
     return _text(value)
 
 
 def _actor(value: Any) -> str | None:
     actor = _dict(value)
-    name = _text(actor.get("name")) or _text(actor.get("id"))
+    name = _text(actor.get("name")) or _id(actor.get("id"))
     if not name:
         return None
     return f"{name} (Sentry {actor.get('type') or 'actor'})"
@@ -245,7 +264,7 @@ def _from_issue(
 ) -> Alert:
     status = _text(issue.get("status"))
     intent = issue_intent(action, status)
-    issue_id = _text(issue.get("id"))
+    issue_id = _id(issue.get("id"))
     project_name = (
         _text(project.get("name"))
         or _text(project.get("slug"))
@@ -284,7 +303,7 @@ def _from_event(
     level: Any = None,
     issue_url: str | None = None,
 ) -> Alert:
-    event_id = _text(event.get("event_id")) or _text(event.get("id"))
+    event_id = _id(event.get("event_id")) or _id(event.get("id"))
     tags = _tags(event.get("tags"))
     key = _issue_key(issue_id) or (f"sentry-{event_id}" if event_id else None)
     return Alert(
@@ -307,7 +326,7 @@ def _from_event(
 def _from_metric_alert(action: str | None, data: dict[str, Any], actor: str | None) -> Alert:
     metric = _dict(data.get("metric_alert"))
     rule = _dict(metric.get("alert_rule"))
-    metric_id = _text(metric.get("id"))
+    metric_id = _id(metric.get("id"))
     intent, severity = _METRIC_ACTIONS.get(action or "", (Intent.IGNORE, Severity.ERROR))
     projects = rule.get("projects")
     project = _text(projects[0]) if isinstance(projects, list) and projects else None
@@ -361,7 +380,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
     data = _dict(payload.get("data"))
     action = _text(payload.get("action"))
     actor = _actor(payload.get("actor"))
-    installation_uuid = _text(_dict(payload.get("installation")).get("uuid"))
+    installation_uuid = _id(_dict(payload.get("installation")).get("uuid"))
     resource = (resource_header or "").strip().lower() or _infer_resource(data)
     if resource is None:
         raise UnrecognisedPayload(
@@ -393,7 +412,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
             resource,
             action,
             event,
-            issue_id=_text(event.get("issue_id")),
+            issue_id=_id(event.get("issue_id")),
             project_name=_project_from_url(event.get("url"), event.get("issue_url")),
             actor=actor,
             title_fallbacks=(
@@ -407,7 +426,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
     elif resource == "metric_alert":
         alert = _from_metric_alert(action, data, actor)
     elif resource == "comment":
-        issue_id = _text(data.get("issue_id"))
+        issue_id = _id(data.get("issue_id"))
         comment = _text(data.get("comment"))
         alert = Alert(
             format=Format.INTEGRATION,
@@ -430,8 +449,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
             action=action,
             intent=Intent.INSTALLATION,
             actor=actor,
-            installation_uuid=_text(_dict(data.get("installation")).get("uuid"))
-            or installation_uuid,
+            installation_uuid=_id(_dict(data.get("installation")).get("uuid")) or installation_uuid,
         )
     else:
         reason = (
@@ -474,7 +492,7 @@ def _from_legacy_plugin(payload: dict[str, Any]) -> Alert:
         "event",
         None,
         event,
-        issue_id=_text(payload.get("id")) or _text(event.get("issue_id")),
+        issue_id=_id(payload.get("id")) or _id(event.get("issue_id")),
         project_name=project_name,
         actor=None,
         title_fallbacks=(payload.get("message"), payload.get("culprit")),
@@ -492,10 +510,19 @@ def read_alert(payload: Any, resource_header: str | None = None) -> Alert:
     if alert.intent in _KEYED_INTENTS and alert.dedup_key is None:
         raise UnrecognisedPayload(
             f"The {alert.format.value} payload names neither a Sentry issue id nor an event id "
-            "(or metric alert id), so it cannot be matched to an incident.",
+            f"(or metric alert id) of at most {MAX_ID_LENGTH} characters, so it cannot be "
+            "matched to an incident.",
             format=alert.format.value,
         )
-    return alert
+    # Names are kept in bounded columns; a longer one is not Sentry's, but must not crash.
+    return replace(
+        alert,
+        source=alert.source[:255],
+        project=_clipped(alert.project),
+        short_id=_clipped(alert.short_id, 128),
+        assignee=_clipped(alert.assignee),
+        actor=_clipped(alert.actor),
+    )
 
 
 def _recognise(payload: Any, resource_header: str | None) -> Alert:
@@ -521,7 +548,7 @@ def _recognise(payload: Any, resource_header: str | None) -> Alert:
                 "event",
                 None,
                 event,
-                issue_id=_text(event.get("issue_id")) or _text(payload.get("issue_id")),
+                issue_id=_id(event.get("issue_id")) or _id(payload.get("issue_id")),
                 project_name=_text(event_project.get("name")) or _text(event_project.get("slug")),
                 actor=None,
                 title_fallbacks=(payload.get("message"),),

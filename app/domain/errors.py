@@ -78,3 +78,13 @@ class Forbidden(BridgeError):
 
 class IllegalTransition(Conflict):
     code = "illegal_transition"
+
+
+class RateLimited(BridgeError):
+    """Too many requests; `retry_after` (whole seconds) says when one will be admitted."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,13 +17,13 @@ from app.domain.errors import (
     IntegrationDisabled,
     IntegrationIdMissing,
     IntegrationNotFound,
-    MalformedJson,
     NotFound,
     PayloadTooLarge,
     SignatureMismatch,
     SignatureMissing,
     UnsupportedContentType,
 )
+from app.domain.json_body import decode_json
 from app.domain.lifecycle import (
     Decision,
     IncidentState,
@@ -86,9 +86,17 @@ class IngestOutcome:
 
 
 def ingest_delivery(
-    session: Session, inbound: InboundDelivery, secrets: SecretBox, max_body_bytes: int
+    session: Session,
+    inbound: InboundDelivery,
+    secrets: SecretBox,
+    max_body_bytes: int,
+    admit: Callable[[str, datetime], None] | None = None,
 ) -> IngestOutcome:
-    """Record the delivery, authenticate it, and apply it to the incidents of its service."""
+    """Record the delivery, authenticate it, and apply it to the incidents of its service.
+
+    `admit(integration_id, received_at)` is the live receiver's rate limit: it raises
+    RateLimited, and the delivery is recorded as refused like any other refusal.
+    """
     if not inbound.integration_id:
         raise IntegrationIdMissing(
             "The webhook URL has no integrationId. Use the full URL the bridge gave for the "
@@ -105,6 +113,8 @@ def ingest_delivery(
     try:
         # A savepoint: a refusal half-way undoes the half, never the delivery record.
         with session.begin_nested():
+            if admit is not None and integration.enabled:
+                admit(integration.id, inbound.received_at)
             outcome = _apply(
                 session, integration, delivery, inbound, secrets, max_body_bytes, findings
             )
@@ -218,7 +228,8 @@ def _record(session: Session, integration: Integration, inbound: InboundDelivery
 
 
 def _clip(value: str | None, limit: int) -> str | None:
-    return value[:limit] if value is not None else None
+    # Headers may carry NUL, which PostgreSQL text cannot hold (found by fuzzing: a 500).
+    return value.replace("\x00", "")[:limit] if value is not None else None
 
 
 # ---------------------------------------------------------------- authentication
@@ -272,21 +283,7 @@ def _decode(inbound: InboundDelivery, body: bytes) -> Any:
             f"The body must be JSON sent with Content-Type: application/json "
             f"(this request said {content_type!r})."
         )
-    if not body.strip():
-        raise MalformedJson("The body is empty; Sentry webhooks carry a JSON object.")
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as error:
-        # ValueError covers JSONDecodeError and bytes that are not UTF-8 text.
-        raise MalformedJson(f"The body is not valid JSON: {_json_problem(error)}.") from None
-
-
-def _json_problem(error: Exception) -> str:
-    if isinstance(error, json.JSONDecodeError):
-        return f"{error.msg} at line {error.lineno} column {error.colno}"
-    if isinstance(error, RecursionError):
-        return "it is nested too deeply"
-    return "it is not UTF-8 text"
+    return decode_json(body)
 
 
 # ---------------------------------------------------------------- applying
@@ -325,7 +322,11 @@ def _apply(
 
     if inbound.request_id and inbound.replay_of_id is None:
         earlier = queries.claim_request_id(
-            session, integration.id, inbound.request_id, delivery.id, inbound.received_at
+            session,
+            integration.id,
+            _clip(inbound.request_id, 255) or "",
+            delivery.id,
+            inbound.received_at,
         )
         if earlier is not None:
             outcome.action = "duplicate_delivery"

@@ -44,6 +44,7 @@ STATUS_BY_ERROR: dict[type[errors.BridgeError], int] = {
     errors.PayloadTooLarge: 413,
     errors.UnsupportedContentType: 415,
     errors.InvalidInput: 422,
+    errors.RateLimited: 429,
     # The Sentry OAuth module (app/sentry/errors.py): Sentry's failures are upstream (502),
     # a refused grant or a bad OAuth state is the caller's to restart (400).
     sentry_errors.SentryError: 502,
@@ -96,6 +97,8 @@ def _bridge_error(error: errors.BridgeError) -> BaseResponse:
     response = error_response(status_for(error), error.code, error.message, error.details)
     if isinstance(error, _BEARER_CHALLENGES):
         response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, errors.RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

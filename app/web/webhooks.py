@@ -15,6 +15,7 @@ from app.store.database import is_unavailable
 from app.web.api.docs import documented
 from app.web.errors import status_for
 from app.web.schemas import IngestResultSchema, WebhookQuerySchema
+from app.web.security import rate_limits
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks", __name__)
@@ -51,7 +52,7 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
     query=WebhookQuerySchema,
     response=IngestResultSchema,
     status=202,
-    errors=(400, 401, 403, 404, 413, 415),
+    errors=(400, 401, 403, 404, 413, 415, 429),
     description="Sign with Sentry-Hook-Signature (hex HMAC-SHA256 of the raw body) when "
     "the integration has a secret. Every delivery is stored with its decision.",
 )
@@ -63,7 +64,13 @@ def receive_sentry() -> Response:
     # handling (where to keep the delivery), not the choice of an error response.
     try:
         with app_bridge.database.transaction() as session:
-            outcome = ingest_delivery(session, inbound, app_bridge.secrets, settings.max_body_bytes)
+            outcome = ingest_delivery(
+                session,
+                inbound,
+                app_bridge.secrets,
+                settings.max_body_bytes,
+                admit=rate_limits().deliveries.admit,
+            )
             status = status_for(outcome.error) if outcome.error else 202
             outcome.delivery.http_status = status
     except Exception as error:

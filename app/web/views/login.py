@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlparse
 
 from flask import Response, flash, redirect, render_template, request, session, url_for
@@ -9,6 +10,7 @@ from flask_login import current_user, login_user, logout_user
 
 from app.extensions import bridge
 from app.services.accounts import check_password
+from app.web.security import rate_limits
 from app.web.sessions import session_user
 from app.web.views import blueprint
 
@@ -29,6 +31,13 @@ def login() -> Response | str:
         return render_template("login.html", next=request.args.get("next", ""))
     email = request.form.get("email", "")
     password = request.form.get("password", "")
+    # Counted before the password is checked, so a guesser learns nothing past the limit.
+    logins = rate_limits().logins
+    refusal = logins.refusal(email, request.remote_addr, datetime.now(UTC))
+    if refusal is not None:
+        flash(refusal.message, "error")
+        page = render_template("login.html", next=request.form.get("next", ""), email=email)
+        return Response(page, status=429, headers={"Retry-After": str(refusal.retry_after)})
     with bridge().database.transaction() as db:
         user = check_password(db, email, password)
         found = session_user(user) if user is not None else None
@@ -36,6 +45,7 @@ def login() -> Response | str:
         flash("Wrong email or password.", "error")
         page = render_template("login.html", next=request.form.get("next", ""), email=email)
         return Response(page, status=401)
+    logins.forget(email, request.remote_addr)
     # A fresh session on login: nothing from before authentication carries over.
     session.clear()
     login_user(found)

@@ -1,0 +1,106 @@
+"""Rate-limit counters shared by every gunicorn worker on one host: a small SQLite file.
+
+Kept out of the main database on purpose: a per-request write to an integration's row
+would serialise a whole alert storm on that one row (and on PostgreSQL add a round trip
+to every delivery). The file lives in the instance folder; WAL and BEGIN IMMEDIATE make
+the read-decide-write of one key atomic across processes.
+
+The algorithm is GCRA (a token bucket kept as one number per key, the "theoretical
+arrival time"): `limit` requests may arrive at once, then one more every
+`period / limit` seconds. Unlike a fixed window it never lets 2 x limit through around a
+window boundary, and the answer for a burst does not depend on when the burst started.
+Keys are hashed: the integration id is the credential of unsigned integrations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tat REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS buckets_tat ON buckets (tat)",
+)
+BUSY_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether one request is admitted; if not, how long until one would be."""
+
+    is_allowed: bool
+    retry_after_seconds: int = 0
+
+
+class RateLimitStore:
+    """GCRA buckets in a SQLite file, one connection per process and thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        # A connection must not cross a fork (gunicorn) nor a thread (sqlite3's rule).
+        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=True
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        self._local.held = (os.getpid(), connection)
+        return connection
+
+    def acquire(self, key: str, limit: int, period_seconds: float, now: float) -> Verdict:
+        """Take one request from the bucket `key` (`limit` per `period_seconds`) at `now`."""
+        interval = period_seconds / limit
+        hashed = _hash(key)
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            row = connection.execute("SELECT tat FROM buckets WHERE key = ?", (hashed,)).fetchone()
+            tat = max(row[0] if row else now, now)
+            new_tat = tat + interval
+            if new_tat - now > period_seconds + 1e-9:
+                connection.execute("ROLLBACK")
+                wait = new_tat - period_seconds - now
+                return Verdict(False, max(1, math.ceil(wait)))
+            connection.execute(
+                "INSERT INTO buckets (key, tat) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
+                (hashed, new_tat),
+            )
+            # A bucket whose time has passed is the same as no bucket: keep the file small.
+            connection.execute("DELETE FROM buckets WHERE tat < ?", (now,))
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return Verdict(True)
+
+    def clear(self, key: str) -> None:
+        """Forget the bucket `key` (e.g. after a successful login)."""
+        self._connection().execute("DELETE FROM buckets WHERE key = ?", (_hash(key),))
+
+    def close(self) -> None:
+        held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "held", None)
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
+        self._local.held = None
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

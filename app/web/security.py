@@ -1,0 +1,70 @@
+"""Browser-facing hardening: security headers on every response, and the rate limiters.
+
+The pages load one same-origin script (/static/bridge.js) and one stylesheet and have no
+inline script or style, so the page policy allows 'self' only. Everything that is not a
+page (JSON, static files) gets a policy that allows nothing at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from flask.wrappers import Response
+
+from app.services.rate_limits import DeliveryRateLimit, LoginRateLimit
+from app.store.rate_limits import RateLimitStore
+
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    "frame-ancestors 'none'"
+)
+NOTHING_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+HSTS = "max-age=31536000"
+RATE_LIMIT_FILE = "rate_limits.db"
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The limiters of one app; their counters live in one file shared by the workers."""
+
+    store: RateLimitStore
+    deliveries: DeliveryRateLimit
+    logins: LoginRateLimit
+
+
+def rate_limits() -> RateLimits:
+    """The RateLimits of the app handling the current request (edges only)."""
+    found = current_app.extensions["rate_limits"]
+    assert isinstance(found, RateLimits)
+    return found
+
+
+def init_app(app: Flask) -> None:
+    from app.extensions import Bridge
+
+    bridge = app.extensions["bridge"]
+    assert isinstance(bridge, Bridge)
+    settings = bridge.settings
+    store = RateLimitStore(settings.instance_path / RATE_LIMIT_FILE)
+    app.extensions["rate_limits"] = RateLimits(
+        store=store,
+        deliveries=DeliveryRateLimit(store, settings.rate_limit_per_minute),
+        logins=LoginRateLimit(
+            store, settings.login_max_failures, settings.login_failure_window_seconds
+        ),
+    )
+    is_https_only = settings.secure_cookies
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        is_page = response.mimetype == "text/html"
+        headers.setdefault("Content-Security-Policy", PAGE_POLICY if is_page else NOTHING_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        if is_https_only:
+            headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
