@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
 from config.settings import Settings, load_settings
@@ -11,7 +9,9 @@ from config.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: database, secret box, blueprints and the error table."""
+    from app import observability
     from app.extensions import Bridge
+    from app.observability import configure_logging
     from app.web import (
         api,
         errors,
@@ -25,9 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     settings = settings or load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, as_json=settings.log_format == "json")
     app = Flask(__name__, instance_path=str(settings.instance_path))
     # The webhook reads its body itself, up to the configured limit (413 beyond it).
     app.config["MAX_CONTENT_LENGTH"] = None
@@ -43,5 +41,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(sentry_ui.blueprint)
     app.register_blueprint(views.load_routes())
     sessions.exempt_machine_blueprints(app)
+    observability.init_app(app)
     errors.init_app(app)
     return app

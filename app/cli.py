@@ -287,10 +287,9 @@ def jobs() -> None:
 @jobs.command("run")
 def jobs_run() -> None:
     """Run the scheduler (delivery pruning) until stopped."""
-    import logging
-
     from app.jobs.scheduler import run_scheduler
+    from app.observability import configure_logging
 
     bridge = _bridge()
-    logging.basicConfig(level=bridge.settings.log_level)
+    configure_logging(bridge.settings.log_level, as_json=bridge.settings.log_format == "json")
     run_scheduler(bridge)

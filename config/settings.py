@@ -27,6 +27,7 @@ class Settings:
     prune_interval_minutes: int = 60
     encryption_keys: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    log_format: str = "json"  # json lines with a request id, or "text" for a terminal
     sql_echo: bool = False
     # Web sessions: signing key (default: a key file in the instance folder) and whether
     # cookies are Secure-only (default: when BRIDGE_PUBLIC_URL is https).
@@ -57,7 +58,6 @@ class Settings:
     rate_limit_per_minute: int = 6000
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
-
 
     @property
     def spool_directory(self) -> Path:
@@ -109,6 +109,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         prune_interval_minutes=_int(env, "BRIDGE_PRUNE_INTERVAL_MINUTES", 60, minimum=1),
         encryption_keys=keys,
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        log_format="text" if (env.get("LOG_FORMAT") or "").lower() == "text" else "json",
         sql_echo=env.get("BRIDGE_SQL_ECHO", "") in {"1", "true", "yes"},
         session_secret=env.get("BRIDGE_SECRET_KEY") or None,
         spool_path=Path(env["BRIDGE_SPOOL_PATH"]) if env.get("BRIDGE_SPOOL_PATH") else None,

@@ -159,3 +159,38 @@ def test_cli_made_token_works_the_incidents_api_over_http(server: Stack) -> None
     assert [item["id"] for item in listed["items"]] == [incident_id]
     assert status_without == 401
     assert token not in server.log_text()
+
+
+def test_metrics_sum_every_worker_and_access_logs_are_json(server: Stack) -> None:
+    import json
+    import re
+    import urllib.request
+
+    created = _setup(server)
+    url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
+    for _ in range(12):
+        delivery = build("integration_issue_created")
+        assert post(url, delivery.body, {**delivery.headers, "X-Request-ID": "e2e-req"})[0] == 202
+
+    with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    counts = {
+        outcome: float(value)
+        for outcome, value in re.findall(
+            r'^bridge_deliveries_total\{outcome="(\w+)"\} ([0-9.]+)$', text, re.M
+        )
+    }
+
+    # Four workers served these; the multiprocess registry adds them all up.
+    assert counts.get("triggered", 0) + counts.get("deduplicated", 0) == 12
+    assert "bridge_ingest_seconds_bucket" in text
+    assert 'bridge_job_lag_seconds{queue="spool"}' in text
+    access = [
+        json.loads(line)
+        for line in server.log_text().splitlines()
+        if line.startswith("{") and '"gunicorn.access"' in line
+    ]
+    webhook_lines = [line for line in access if line["request"] == "POST /api/integrations/sentry"]
+    assert len(webhook_lines) == 12
+    assert {line["request_id"] for line in webhook_lines} == {"e2e-req"}
+    assert all(line["status"] == 202 for line in webhook_lines)
