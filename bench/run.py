@@ -1,0 +1,708 @@
+"""`make bench`: the bridge on real gunicorn (production config, loopback) under load.
+
+For each database (SQLite, PostgreSQL) in one run, beside a bare-Flask baseline served by
+the same gunicorn config:
+
+1. steady ingest over 1,000 distinct issues: maximum rate (wrk, closed loop), then p50/p99
+   at half that rate (constant-rate open loop, latency from the scheduled send time);
+2. an alert storm: 10,000 deliveries over 100 issues on 64 connections, then a check that
+   there are exactly 100 incidents whose event counts sum to 10,000 and no 5xx;
+3. 1,000,000 incidents seeded (bulk SQL), then steady ingest again: it must stay flat;
+4. the incident list API at 1,000,000 incidents (filters, sorts, following next_cursor).
+
+Where a target is missed, py-spy profiles the server under the same load.
+
+Environment: BENCH_QUICK=1 (a ~3-minute smoke run), BENCH_DATABASES=sqlite,postgres,
+BENCH_POSTGRES_URL (default the local server's database `test`; a schema of its own is
+created and dropped), BENCH_PROFILE=1 (profile even when every target is met).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench import loadgen, profile
+from bench.payloads import signed_bodies, write_wrk_file
+from bench.seed import SeedPlan, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LUA = ROOT / "bench" / "ingest.lua"
+QUICK = os.environ.get("BENCH_QUICK", "") == "1"
+FORCE_PROFILE = os.environ.get("BENCH_PROFILE", "") == "1"
+POSTGRES_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+STORM_ISSUE_BASE = 4_700_000_000
+LOADED_ISSUE_BASE = 4_600_000_000  # keys that exist as resolved incidents after seeding
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how big; BENCH_QUICK=1 shrinks everything for a smoke run."""
+
+    seconds: float = 15.0
+    warmup: float = 3.0
+    connections: int = 16
+    storm_deliveries: int = 10_000
+    storm_issues: int = 100
+    storm_connections: int = 64
+    incidents: int = 1_000_000
+    list_seconds: float = 10.0
+
+    @classmethod
+    def from_environment(cls) -> Plan:
+        if QUICK:
+            return cls(
+                seconds=5, warmup=2, storm_deliveries=2_000, incidents=100_000, list_seconds=4
+            )
+        return cls()
+
+
+# Targets from the benchmarks issue.
+INGEST_RATIO_TARGET = 0.50  # of bare-Flask throughput, on PostgreSQL
+P99_TARGET = 0.050  # seconds, at half the measured maximum rate
+LIST_P95_TARGET = 0.050  # seconds, at 1,000,000 incidents
+FLAT_TOLERANCE = 1.5  # p50 with the seeded history may be at most 1.5x the empty-db p50
+
+
+def say(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# ---------------------------------------------------------------- the server
+
+
+@dataclass
+class Server:
+    """gunicorn with config/gunicorn.conf.py serving `app` (a WSGI path) on loopback."""
+
+    app: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.env["PORT"])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", self.app],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({self.process.returncode}); see {self.log}")
+            if _is_healthy(f"{self.base_url}/healthz"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.app} did not become healthy; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+def _is_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310  # loopback http
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@contextmanager
+def serving(server: Server) -> Iterator[Server]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- load
+
+
+@dataclass
+class Figures:
+    """One measurement: rate (req/s), latency percentiles (s), statuses."""
+
+    rate: float
+    p50: float
+    p99: float
+    p95: float = float("nan")
+    requests: int = 0
+    status_5xx: int = 0
+    non_2xx: int = 0
+    errors: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def line(self) -> str:
+        return (
+            f"{self.rate:8.1f} req/s  p50 {self.p50 * 1000:7.1f} ms  p95 {self.p95 * 1000:7.1f}"
+            f" ms  p99 {self.p99 * 1000:7.1f} ms  n={self.requests} 5xx={self.status_5xx}"
+            f" non-2xx={self.non_2xx} errors={self.errors}"
+        )
+
+
+def run_wrk(server: Server, path: str, bodies: Path, seconds: float, connections: int) -> Figures:
+    """Closed-loop maximum rate with wrk and bench/ingest.lua."""
+    nonce = secrets.token_hex(4)
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            server.base_url,
+            "--",
+            str(bodies),
+            path,
+            nonce,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"^WRK_JSON (\{.*\})$", done.stdout, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"wrk printed no figures:\n{done.stdout}\n{done.stderr}")
+    data = json.loads(found.group(1))
+    errors = data["connect_errors"] + data["read_errors"] + data["write_errors"]
+    return Figures(
+        rate=data["requests"] / (data["duration_us"] / 1e6),
+        p50=data["p50_us"] / 1e6,
+        p95=data["p95_us"] / 1e6,
+        p99=data["p99_us"] / 1e6,
+        requests=data["requests"],
+        status_5xx=data["status_5xx"],
+        non_2xx=data["status_4xx"] + data["status_5xx"] + data["status_other"],
+        errors=errors + data["timeouts"],
+    )
+
+
+def figures_of(result: loadgen.LoadResult) -> Figures:
+    return Figures(
+        rate=result.rate,
+        p50=result.percentile(50),
+        p95=result.percentile(95),
+        p99=result.percentile(99),
+        requests=result.count,
+        status_5xx=result.count_status(500, 599),
+        non_2xx=result.count - result.count_status(200, 299),
+        errors=result.statuses.get(0, 0),
+        extra={
+            "p999_ms": round(result.percentile(99.9) * 1000, 1),
+            "late_sends": result.late_sends,
+        },
+    )
+
+
+def delivery_builder(path: str, bodies: Path) -> Callable[[int], bytes]:
+    """Raw requests for the Python generator from a wrk bodies file, fresh Request-IDs."""
+    lines = [line.split(b" ", 1) for line in bodies.read_bytes().splitlines()]
+    nonce = secrets.token_hex(4)
+
+    def build(number: int) -> bytes:
+        signature, body = lines[number % len(lines)]
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "sentry-bench/python",
+            "Request-ID": f"{nonce}-0000-4000-8000-{number:012x}",
+            "Sentry-Hook-Resource": "issue",
+            "Sentry-Hook-Timestamp": str(int(time.time())),
+            "Sentry-Hook-Signature": signature.decode("ascii"),
+        }
+        return loadgen.http_request("POST", path, headers, body)
+
+    return build
+
+
+def run_open(server: Server, build: Callable[[int], bytes], rate: float, seconds: float) -> Figures:
+    return figures_of(loadgen.run_open("127.0.0.1", server.port, build, rate, seconds))
+
+
+# ---------------------------------------------------------------- one database
+
+
+@dataclass
+class Stack:
+    """A migrated database, the environment that points at it, and the `bridge` CLI."""
+
+    kind: str
+    url: str
+    env: dict[str, str]
+    workdir: Path
+    drop: Callable[[], None]
+    token: str | None = None
+
+    def bridge(self, *args: str, stdin: str | None = None) -> Any:
+        done = subprocess.run(
+            [str(BIN / "bridge"), *args],
+            cwd=ROOT,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"bridge {' '.join(args)} failed: {done.stderr}")
+        return json.loads(done.stdout) if done.stdout.strip().startswith("{") else None
+
+    def server(self, name: str) -> Server:
+        return Server("wsgi:app", self.env, self.workdir / f"gunicorn-{name}.log")
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        engine = create_engine(self.url)
+        try:
+            with engine.connect() as connection:
+                return connection.execute(text(sql), params).one()
+        finally:
+            engine.dispose()
+
+
+def make_stack(kind: str, workdir: Path, base_env: dict[str, str]) -> Stack:
+    workdir.mkdir(parents=True, exist_ok=True)
+    if kind == "sqlite":
+        url = f"sqlite:///{workdir / 'bridge.db'}"
+
+        def drop() -> None:
+            for suffix in ("", "-wal", "-shm"):
+                (workdir / f"bridge.db{suffix}").unlink(missing_ok=True)
+    else:
+        schema = f"bridge_bench_{secrets.token_hex(6)}"
+        admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = (
+            make_url(POSTGRES_URL)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+
+        def drop() -> None:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+    env = {
+        **base_env,
+        "DATABASE_URL": url,
+        "BRIDGE_INSTANCE_PATH": str(workdir / "instance"),
+        "PORT": str(free_port()),
+    }
+    stack = Stack(kind, url, env, workdir, drop)
+    try:
+        stack.bridge("db", "upgrade")
+    except Exception:
+        drop()
+        raise
+    return stack
+
+
+def webhook_path(integration: dict[str, Any]) -> str:
+    return f"/api/integrations/sentry?integrationId={integration['id']}"
+
+
+def bench_database(
+    kind: str, plan: Plan, workdir: Path, base_env: dict[str, str], bare_rate: float
+) -> dict[str, Any]:
+    """All scenarios on one database; returns its figures."""
+    stack = make_stack(kind, workdir, base_env)
+    try:
+        return _scenarios(stack, plan, bare_rate)
+    finally:
+        stack.drop()
+
+
+def _scenarios(stack: Stack, plan: Plan, bare_rate: float) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    secret = secrets.token_hex(32)
+    service = stack.bridge("service", "create", "Payments API")
+    integration = stack.bridge(
+        "integration", "create", "--service", "payments-api", "--secret", secret
+    )
+    stack.bridge("service", "create", "Storm")
+    storm_secret = secrets.token_hex(32)
+    storm = stack.bridge("integration", "create", "--service", "storm", "--secret", storm_secret)
+    path = webhook_path(integration)
+
+    steady_bodies = stack.workdir / "steady.bodies"
+    write_wrk_file(steady_bodies, signed_bodies(secret, issues=1000, variants=3))
+
+    # 1. Steady ingest over 1,000 distinct issues.
+    with serving(stack.server("steady")) as server:
+        say(f"{stack.kind}: steady ingest, warm-up {plan.warmup:.0f} s (opens the 1,000 issues)")
+        run_wrk(server, path, steady_bodies, plan.warmup, plan.connections)
+        say(f"{stack.kind}: steady ingest, maximum rate (wrk, {plan.connections} connections)")
+        maximum = run_wrk(server, path, steady_bodies, plan.seconds, plan.connections)
+        say(f"  max      {maximum.line()}")
+        half = maximum.rate / 2
+        say(f"{stack.kind}: steady ingest at half the maximum, {half:.0f} req/s (open loop)")
+        at_half = run_open(server, delivery_builder(path, steady_bodies), half, plan.seconds)
+        say(f"  at half  {at_half.line()}")
+        out["steady_max"], out["steady_half"] = maximum, at_half
+
+        # 2. The alert storm.
+        out["storm"] = storm_scenario(stack, server, plan, storm, storm_secret)
+
+    # 3. One million incidents stored.
+    say(f"{stack.kind}: seeding {plan.incidents:,} incidents (bulk SQL)")
+    started = time.monotonic()
+    seed(stack.url, SeedPlan(plan.incidents, service["id"], LOADED_ISSUE_BASE))
+    out["seed_seconds"] = time.monotonic() - started
+    stored = stack.scalar("SELECT count(*) FROM incidents")[0]
+    say(f"  seeded in {out['seed_seconds']:.0f} s; {stored:,} incidents stored")
+    loaded_bodies = stack.workdir / "loaded.bodies"
+    write_wrk_file(loaded_bodies, signed_bodies(secret, 1000, 3, issue_base=LOADED_ISSUE_BASE))
+    with serving(stack.server("loaded")) as server:
+        say(f"{stack.kind}: ingest with {stored:,} incidents stored, warm-up")
+        run_wrk(server, path, loaded_bodies, plan.warmup, plan.connections)
+        loaded_max = run_wrk(server, path, loaded_bodies, plan.seconds, plan.connections)
+        say(f"  max      {loaded_max.line()}")
+        loaded_half = run_open(server, delivery_builder(path, loaded_bodies), half, plan.seconds)
+        say(f"  at {half:.0f}/s {loaded_half.line()}")
+        out["loaded_max"], out["loaded_half"] = loaded_max, loaded_half
+        out["stored_incidents"] = stored
+
+        # 4. The incident list API.
+        out["list"] = list_scenario(stack, server, plan)
+
+        out["profiles"] = {}
+        missed_ingest = at_half.p99 > P99_TARGET or maximum.rate / bare_rate < INGEST_RATIO_TARGET
+        if FORCE_PROFILE or missed_ingest:
+            say(f"{stack.kind}: profiling ingest (py-spy) under maximum load")
+            out["profiles"]["ingest"] = profile.profile_server(
+                server.process,
+                stack.workdir / "profile-ingest",
+                lambda: run_wrk(server, path, loaded_bodies, plan.seconds, plan.connections),
+            )
+        if FORCE_PROFILE or out["list"]["overall"].p95 > LIST_P95_TARGET:
+            say(f"{stack.kind}: profiling the incident list (py-spy)")
+            out["profiles"]["list"] = profile.profile_server(
+                server.process,
+                stack.workdir / "profile-list",
+                lambda: list_scenario(stack, server, plan, quiet=True),
+            )
+    return out
+
+
+def storm_scenario(
+    stack: Stack, server: Server, plan: Plan, storm: dict[str, Any], secret: str
+) -> dict[str, Any]:
+    """N deliveries over 100 issues on 64 connections; then count what the database holds."""
+    variants = plan.storm_deliveries // plan.storm_issues
+    bodies = stack.workdir / "storm.bodies"
+    # Every delivery is a different body (Sentry's count and lastSeen move on).
+    write_wrk_file(bodies, signed_bodies(secret, plan.storm_issues, variants, STORM_ISSUE_BASE))
+    say(
+        f"{stack.kind}: alert storm, {plan.storm_deliveries:,} deliveries over "
+        f"{plan.storm_issues} issues, {plan.storm_connections} connections"
+    )
+    result = loadgen.run_closed(
+        "127.0.0.1",
+        server.port,
+        delivery_builder(webhook_path(storm), bodies),
+        plan.storm_deliveries,
+        plan.storm_connections,
+    )
+    figures = figures_of(result)
+    say(f"  storm    {figures.line()}")
+    incidents, events = stack.scalar(
+        "SELECT count(*), coalesce(sum(event_count), 0) FROM incidents i "
+        "JOIN services s ON s.id = i.service_id WHERE s.slug = 'storm'"
+    )
+    stored_5xx = stack.scalar(
+        "SELECT count(*) FROM deliveries WHERE integration_id = :id AND http_status >= 500",
+        id=storm["id"],
+    )[0]
+    passed = (
+        incidents == plan.storm_issues
+        and events == plan.storm_deliveries
+        and figures.status_5xx == 0
+        and figures.errors == 0
+        and stored_5xx == 0
+    )
+    verdict = "PASS" if passed else "FAIL"
+    say(
+        f"  storm check {verdict}: {incidents} incidents (want {plan.storm_issues}), "
+        f"event counts sum to {events:,} (want {plan.storm_deliveries:,}), "
+        f"5xx answered {figures.status_5xx}, 5xx stored {stored_5xx}, "
+        f"connection errors {figures.errors}"
+    )
+    return {
+        "figures": figures,
+        "incidents": incidents,
+        "events": events,
+        "stored_5xx": stored_5xx,
+        "passed": passed,
+    }
+
+
+LIST_QUERIES = {
+    "newest": "limit=50",
+    "triggered": "status=triggered&limit=50",
+    "by_last_event": "sort=-last_event_at&limit=50",
+    "triggered_by_last_event": "status=triggered&sort=-last_event_at&limit=50",
+    "service_resolved": "service=seeded-service-03&status=resolved&limit=50",
+}
+LIST_PAGES = 5  # page 1, then next_cursor four times
+
+
+def list_scenario(stack: Stack, server: Server, plan: Plan, quiet: bool = False) -> dict[str, Any]:
+    """GET /api/incidents with a CLI-made token: each filter, then following next_cursor."""
+    if stack.token is None:
+        email = f"bench-{secrets.token_hex(3)}@example.com"
+        stack.bridge("user", "create", email)
+        stack.token = stack.bridge("token", "create", email, "--name", "bench")["token"]
+    token = stack.token
+    results: dict[str, Any] = {}
+    for connections in (1, 4):
+        if not quiet:
+            say(
+                f"{stack.kind}: incident list API, {connections} client(s), {LIST_PAGES} pages each"
+            )
+        per_kind = asyncio.run(_list_load(server.port, token, connections, plan.list_seconds))
+        overall = loadgen.LoadResult()
+        for kind_result in per_kind.values():
+            overall.latencies += kind_result.latencies
+            overall.statuses += kind_result.statuses
+        overall.duration = plan.list_seconds
+        for kind_result in per_kind.values():
+            kind_result.duration = plan.list_seconds
+        results[f"c{connections}"] = {k: figures_of(v) for k, v in per_kind.items()}
+        results[f"c{connections}"]["overall"] = figures_of(overall)
+        if not quiet:
+            for name, figures in results[f"c{connections}"].items():
+                say(f"  {name:<30} {figures.line()}")
+    results["overall"] = results["c4"]["overall"]
+    return results
+
+
+async def _list_load(
+    port: int, token: str, connections: int, seconds: float
+) -> dict[str, loadgen.LoadResult]:
+    per_kind = {
+        f"{name}/page{page}": loadgen.LoadResult() for name in LIST_QUERIES for page in (1, 2)
+    }
+    deadline = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    async def client(offset: int) -> None:
+        turn = offset
+        names = list(LIST_QUERIES)
+        while time.perf_counter() < deadline:
+            name = names[turn % len(names)]
+            turn += 1
+            cursor = None
+            for page in range(1, LIST_PAGES + 1):
+                query = LIST_QUERIES[name] + (f"&cursor={cursor}" if cursor else "")
+                raw = loadgen.http_request("GET", f"/api/incidents?{query}", headers)
+                started = time.perf_counter()
+                response = await loadgen.fetch("127.0.0.1", port, raw)
+                elapsed = time.perf_counter() - started
+                bucket = per_kind[f"{name}/page{min(page, 2)}"]
+                bucket.latencies.append(elapsed)
+                bucket.statuses[response.status] += 1
+                if response.status != 200:
+                    break
+                cursor = json.loads(response.body).get("next_cursor")
+                if not cursor:
+                    break
+
+    await asyncio.gather(*(client(n) for n in range(connections)))
+    return per_kind
+
+
+# ---------------------------------------------------------------- the run
+
+
+def baseline(workdir: Path, base_env: dict[str, str], plan: Plan) -> Figures:
+    """The bare Flask endpoint under the same gunicorn config, same bodies, same wrk."""
+    bodies = workdir / "baseline.bodies"
+    write_wrk_file(bodies, signed_bodies("baseline", issues=1000, variants=1))
+    env = {**base_env, "PORT": str(free_port()), "BRIDGE_INSTANCE_PATH": str(workdir)}
+    server = Server("bench.bare_app:app", env, workdir / "gunicorn-bare.log")
+    with serving(server):
+        path = "/api/integrations/sentry?integrationId=baseline"
+        run_wrk(server, path, bodies, plan.warmup, plan.connections)
+        return run_wrk(server, path, bodies, plan.seconds, plan.connections)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with suppress(OSError, IndexError, ValueError):
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": memory,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
+    }
+
+
+def main() -> int:
+    plan = Plan.from_environment()
+    if shutil.which("wrk") is None:
+        print(
+            "wrk is not installed (apt-get install wrk); `make bench` installs it", file=sys.stderr
+        )
+        return 2
+    kinds = [k.strip() for k in os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",")]
+    run_dir = ROOT / "bench" / "results" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base_env = {
+        **os.environ,
+        "BRIDGE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        # The per-integration limiter stays on (its cost is part of ingest) but so high that
+        # it never refuses: the benchmark measures capacity, not the configured limit.
+        "BRIDGE_RATE_LIMIT_PER_MINUTE": "100000000",
+    }
+    base_env.pop("DATABASE_URL", None)
+    about = machine()
+    workers = base_env.get("WEB_CONCURRENCY", "4")
+    say(f"machine: {about}; gunicorn workers {workers}; quick={QUICK}; results in {run_dir}")
+    started = time.monotonic()
+
+    say("baseline: bare Flask endpoint (202) under config/gunicorn.conf.py")
+    bare = baseline(run_dir, base_env, plan)
+    say(f"  bare     {bare.line()}")
+    results: dict[str, Any] = {}
+    for kind in kinds:
+        results[kind] = bench_database(kind, plan, run_dir / kind, base_env, bare.rate)
+    elapsed = time.monotonic() - started
+
+    report = summary(bare, results, plan)
+    print(report, flush=True)
+    (run_dir / "summary.txt").write_text(report)
+    document = {
+        "machine": about,
+        "workers": workers,
+        "quick": QUICK,
+        "plan": plan.__dict__,
+        "bare": bare,
+        "results": results,
+        "seconds": elapsed,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(document, default=_plain, indent=2))
+    say(f"done in {elapsed / 60:.1f} min; figures in {run_dir}")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Figures):
+        return value.__dict__
+    return str(value)
+
+
+def summary(bare: Figures, results: dict[str, Any], plan: Plan) -> str:
+    lines = ["", "=" * 100, "RESULTS (one run; ratios are to the bare-Flask rate of this run)"]
+    lines.append(f"bare Flask 202       {bare.line()}")
+    for kind, out in results.items():
+        lines.append(f"--- {kind}")
+        ratio = out["steady_max"].rate / bare.rate
+        lines.append(f"steady max           {out['steady_max'].line()}  ratio {ratio:.1%}")
+        lines.append(f"steady at half max   {out['steady_half'].line()}")
+        storm = out["storm"]
+        lines.append(f"storm                {storm['figures'].line()}")
+        lines.append(
+            f"storm check          {'PASS' if storm['passed'] else 'FAIL'}: {storm['incidents']}"
+            f" incidents, events sum {storm['events']:,}, 5xx stored {storm['stored_5xx']}"
+        )
+        loaded_ratio = out["loaded_max"].rate / bare.rate
+        lines.append(f"1M stored, max       {out['loaded_max'].line()}  ratio {loaded_ratio:.1%}")
+        lines.append(f"1M stored, same rate {out['loaded_half'].line()}")
+        flat = out["loaded_half"].p50 / out["steady_half"].p50
+        lines.append(
+            f"flat?                p50 with {out['stored_incidents']:,} stored / empty = {flat:.2f}"
+            f" ({'flat' if flat <= FLAT_TOLERANCE else 'NOT flat'}; tolerance {FLAT_TOLERANCE})"
+        )
+        for clients in ("c1", "c4"):
+            overall = out["list"][clients]["overall"]
+            lines.append(f"list API {clients}          {overall.line()}")
+        lines.append(f"seed                 {out['seed_seconds']:.0f} s")
+        targets = [
+            (f"ingest >= {INGEST_RATIO_TARGET:.0%} of bare Flask", ratio >= INGEST_RATIO_TARGET),
+            ("p99 <= 50 ms at half max", out["steady_half"].p99 <= P99_TARGET),
+            (
+                "list p95 <= 50 ms at 1M (4 clients)",
+                out["list"]["c4"]["overall"].p95 <= LIST_P95_TARGET,
+            ),
+            (
+                "list p95 <= 50 ms at 1M (1 client)",
+                out["list"]["c1"]["overall"].p95 <= LIST_P95_TARGET,
+            ),
+            ("storm exact, zero 5xx", storm["passed"]),
+            ("ingest flat at 1M", flat <= FLAT_TOLERANCE),
+        ]
+        for name, met in targets:
+            lines.append(f"  target {name:<40} {'met' if met else 'MISSED'}")
+        for name, text_summary in out["profiles"].items():
+            lines.append(f"profile ({name}):")
+            lines.append(text_summary)
+    lines.append("=" * 100)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
