@@ -61,7 +61,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         if document["s"] != sort:
             raise ValueError("sort changed")
         # A forged cursor must not reach the database with what it cannot bind (a 500).
-        if not -(2**63) <= row_id < 2**63:
+        if not -(2**31) <= row_id < 2**31:  # incidents.id is an INTEGER column
             raise ValueError("id out of range")
         if sort.lstrip("-") == "last_event_at":
             value = datetime.fromisoformat(value)

@@ -234,7 +234,7 @@ class ServiceUpdateSchema(Schema):
 
 
 class IntegrationInputSchema(Schema):
-    service_id = fields.Integer(required=True)
+    service_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2**31 - 1))
     name = fields.String(validate=validate.Length(min=1, max=200))
     secret = fields.String(validate=validate.Length(min=1, max=500))
     generate_secret = fields.Boolean(load_default=False)
