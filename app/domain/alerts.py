@@ -69,6 +69,8 @@ class Alert:
     comment: str | None = None
     actor: str | None = None
     installation_uuid: str | None = None
+    # The service chosen in a Sentry alert-rule action (issue_alert.settings "service").
+    target_service: str | None = None
     reason: str | None = None
 
 
@@ -358,6 +360,19 @@ def _from_metric_alert(action: str | None, data: dict[str, Any], actor: str | No
     )
 
 
+def _rule_settings(issue_alert: Any) -> dict[str, str]:
+    """An alert-rule action's settings: a list of {"name", "value"} pairs."""
+    settings = _dict(issue_alert).get("settings")
+    found: dict[str, str] = {}
+    if isinstance(settings, list):
+        for item in settings:
+            if isinstance(item, dict):
+                name, value = _text(item.get("name")), _text(item.get("value"))
+                if name and value:
+                    found[name] = value
+    return found
+
+
 def _infer_resource(data: dict[str, Any]) -> str | None:
     if isinstance(data.get("issue"), dict):
         return "issue"
@@ -423,6 +438,9 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
         expected_action = "created" if resource == "error" else "triggered"
         if action not in {None, expected_action}:
             alert = _ignored(alert, f"{resource} action {action!r} is not handled")
+        chosen = _rule_settings(data.get("issue_alert")).get("service")
+        if chosen:
+            alert = replace(alert, target_service=chosen)
     elif resource == "metric_alert":
         alert = _from_metric_alert(action, data, actor)
     elif resource == "comment":

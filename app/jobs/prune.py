@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from app.extensions import Bridge
-from app.services.retention import prune_deliveries
+from app.services.retention import prune_deliveries, prune_finished_jobs
 
 log = logging.getLogger(__name__)
 
@@ -14,12 +14,16 @@ log = logging.getLogger(__name__)
 def run_prune(bridge: Bridge) -> int:
     """Prune in short transactions until nothing old is left; returns the number removed."""
     cutoff = datetime.now(UTC) - timedelta(days=bridge.settings.delivery_retention_days)
-    total = 0
+    total = jobs = 0
     while True:
         with bridge.database.transaction() as session:
             removed = prune_deliveries(session, cutoff)
+            finished = prune_finished_jobs(session, cutoff)
         total += removed
-        if removed == 0:
+        jobs += finished
+        if removed == 0 and finished == 0:
             break
-    log.info("pruned %d deliveries received before %s", total, cutoff.isoformat())
+    log.info(
+        "pruned %d deliveries and %d finished jobs from before %s", total, jobs, cutoff.isoformat()
+    )
     return total

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,8 +42,9 @@ from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
 from app.store import queries
 from app.store.encryption import SecretBox
-from app.store.models import Delivery, Incident, Integration, TimelineEntry
+from app.store.models import Delivery, Incident, Integration, Service, TimelineEntry
 
+log = logging.getLogger(__name__)
 SENTRY_ACTOR = "Sentry"
 # A lost race for the open-incident index is retried; more than a handful means a bug.
 _MAX_TRIGGER_ATTEMPTS = 5
@@ -355,7 +357,9 @@ def _apply(
     ):
         outcome.reason = "echo of the bridge's own write-back to Sentry; already applied here"
         return outcome
-    incident = queries.find_open_incident(session, service_id, alert.dedup_key)
+    incident = queries.find_open_incident(
+        session, service_id, alert.dedup_key
+    ) or queries.find_open_incident_routed_from(session, integration.id, alert.dedup_key)
     state = _state(incident)
     if alert.intent is Intent.COMMENT:
         decision = decide_comment(state)
@@ -404,7 +408,7 @@ def _trigger(
     outcome: IngestOutcome,
 ) -> IngestOutcome:
     assert alert.dedup_key is not None
-    service = integration.service
+    service = _routed_service(session, integration, alert)
     window = timedelta(minutes=service.reopen_window_minutes)
     for _attempt in range(_MAX_TRIGGER_ATTEMPTS):
         incident = queries.find_open_incident(session, service.id, alert.dedup_key)
@@ -439,6 +443,21 @@ def _trigger(
         )
         return _answer(outcome, decision, target)
     raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")
+
+
+def _routed_service(session: Session, integration: Integration, alert: Alert) -> Service:
+    """The integration's service, unless the Sentry alert rule chose another one."""
+    if alert.target_service is None:
+        return integration.service
+    chosen = queries.get_service_by_name(session, alert.target_service)
+    if chosen is None:
+        log.warning(
+            "alert rule chose unknown service %r; using %r",
+            alert.target_service,
+            integration.service.name,
+        )
+        return integration.service
+    return chosen
 
 
 def _answer(outcome: IngestOutcome, decision: Decision, incident: Incident | None) -> IngestOutcome:

@@ -1,4 +1,4 @@
-"""prune_deliveries: old deliveries go, incidents and their timelines stay."""
+"""Retention: old deliveries and finished jobs go; incidents and their timelines stay."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.store.models import Delivery, DeliveryClaim
+from app.store.models import Delivery, DeliveryClaim, SentryJob
 
 
 def prune_deliveries(session: Session, older_than: datetime, batch_size: int = 5000) -> int:
@@ -24,4 +24,19 @@ def prune_deliveries(session: Session, older_than: datetime, batch_size: int = 5
         return 0
     session.execute(delete(DeliveryClaim).where(DeliveryClaim.delivery_id.in_(ids)))
     session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
+    return len(ids)
+
+
+def prune_finished_jobs(session: Session, older_than: datetime, batch_size: int = 5000) -> int:
+    """Delete Sentry outbox jobs that finished (done or failed) before `older_than`."""
+    ids = list(
+        session.scalars(
+            select(SentryJob.id)
+            .where(SentryJob.status.in_(("done", "failed")), SentryJob.updated_at < older_than)
+            .order_by(SentryJob.id)
+            .limit(batch_size)
+        )
+    )
+    if ids:
+        session.execute(delete(SentryJob).where(SentryJob.id.in_(ids)))
     return len(ids)

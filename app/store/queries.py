@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain.lifecycle import Status
-from app.store.models import DeliveryClaim, Incident, Integration, Service
+from app.store.models import Delivery, DeliveryClaim, Incident, Integration, Service
 
 
 def get_integration(session: Session, integration_id: str) -> Integration | None:
@@ -29,6 +29,27 @@ def find_open_incident(session: Session, service_id: int, dedup_key: str) -> Inc
             Incident.dedup_key == dedup_key,
             Incident.status != Status.RESOLVED.value,
         )
+        .with_for_update()
+    )
+
+
+def find_open_incident_routed_from(
+    session: Session, integration_id: str, dedup_key: str
+) -> Incident | None:
+    """An open incident for the key that this integration's deliveries opened elsewhere
+    (an alert-rule action chose another service), locked until the transaction ends."""
+    touched = select(Delivery.incident_id).where(
+        Delivery.integration_id == integration_id, Delivery.dedup_key == dedup_key
+    )
+    return session.scalar(
+        select(Incident)
+        .where(
+            Incident.dedup_key == dedup_key,
+            Incident.status != Status.RESOLVED.value,
+            Incident.id.in_(touched),
+        )
+        .order_by(Incident.id.desc())
+        .limit(1)
         .with_for_update()
     )
 

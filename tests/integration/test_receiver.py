@@ -776,3 +776,51 @@ def test_webhook_spools_when_the_database_is_unreachable(settings: Any, tmp_path
     assert body == delivery.body
     assert record["signature"] == delivery.headers["Sentry-Hook-Signature"]
     assert record["spool_id"] == answer["spool_id"]
+
+
+def _event_alert_for(service: str | None, issue_id: str = "5550001") -> dict[str, Any]:
+    _resource, payload = load("integration_event_alert_triggered")
+    payload["data"]["event"]["issue_id"] = issue_id
+    settings = [
+        item for item in payload["data"]["issue_alert"]["settings"] if item["name"] != "service"
+    ]
+    if service is not None:
+        settings.append({"name": "service", "value": service})
+    payload["data"]["issue_alert"]["settings"] = settings
+    return payload
+
+
+def test_alert_rule_action_routes_the_incident_to_the_chosen_service(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(service="Payments")
+    make_integration(service="Search")
+    fired = build(_event_alert_for("search"), resource="event_alert", timestamp=T0)
+    answer = post(client, integration, fired).get_json()
+
+    [incident] = incidents(bridge)
+    with bridge.database.transaction() as session:
+        from app.store.models import Service
+
+        assert session.get(Service, incident.service_id).name == "Search"  # type: ignore[union-attr]
+    assert answer["action"] == "triggered"
+
+    # The issue's later webhooks come through the same integration and still find it.
+    _resource, resolved = load("integration_issue_resolved")
+    resolved["data"]["issue"]["id"] = "5550001"
+    done = post(client, integration, build(resolved, resource="issue", timestamp=T0 + 60))
+    assert done.get_json()["action"] == "resolved"
+    assert done.get_json()["incident"]["id"] == incident.id
+
+
+def test_alert_rule_naming_an_unknown_service_falls_back_to_the_integrations(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(service="Payments")
+    post(client, integration, build(_event_alert_for("no-such-service"), resource="event_alert"))
+
+    [incident] = incidents(bridge)
+    with bridge.database.transaction() as session:
+        from app.store.models import Service
+
+        assert session.get(Service, incident.service_id).name == "Payments"  # type: ignore[union-attr]

@@ -65,3 +65,30 @@ def test_prune_works_in_batches_until_nothing_old_is_left(
     finally:
         bridge.settings = original
     assert count(bridge, Delivery) == 0
+
+
+def test_prune_removes_finished_jobs_but_never_pending_ones(bridge: Bridge) -> None:
+    from app.store.models import SentryJob
+
+    now = datetime.now(UTC)
+    old = now - timedelta(days=bridge.settings.delivery_retention_days + 1)
+    with bridge.database.transaction() as session:
+        for status, when in [("done", old), ("failed", old), ("pending", old), ("done", now)]:
+            session.add(
+                SentryJob(
+                    kind="enrich",
+                    status=status,
+                    attempts=0,
+                    run_after=when,
+                    created_at=when,
+                    updated_at=when,
+                )
+            )
+
+    run_prune(bridge)
+
+    with bridge.database.transaction() as session:
+        left = sorted(
+            (job.status, job.updated_at == now) for job in session.scalars(select(SentryJob))
+        )
+    assert left == [("done", True), ("pending", False)]
