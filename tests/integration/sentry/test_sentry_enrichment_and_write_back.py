@@ -351,11 +351,12 @@ def test_claimed_jobs_are_not_claimed_again_while_their_lease_runs(
     assert [job.attempts for job in after_lease] == [2]  # an abandoned claim is taken over
 
 
+# SKIP LOCKED is PostgreSQL's; SQLite serialises writers at BEGIN, so only PostgreSQL runs it.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
     web: FlaskClient, sbridge: Bridge, hook: Hook, connected: str
 ) -> None:
-    if not sbridge.database.is_postgresql:
-        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serialises writers at BEGIN")
+    assert sbridge.database.is_postgresql
     now = datetime.now(UTC)
     with sbridge.database.transaction() as session:
         for _ in range(2):
