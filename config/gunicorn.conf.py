@@ -15,6 +15,13 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
+# Request-size limits, so that no header can be a memory or parsing sink: a request line of
+# at most 4 KiB (URLs carry an integrationId or list filters), at most 50 header fields of
+# at most 8 KiB each (a session cookie is far smaller). Beyond them gunicorn answers 400
+# itself, before the app. Bodies are bounded by BRIDGE_MAX_BODY_BYTES in the app (413).
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
 accesslog = "-"
 # %(U)s is the path without the query string: the integrationId in the query is the
 # credential of unsigned integrations and must not reach the logs. One JSON object a line,
