@@ -101,3 +101,37 @@ def test_oversized_request_lines_and_headers_are_refused_before_the_app(server: 
     assert _raw_status(server, "/healthz", [(f"X-H{i}", "1") for i in range(60)]) in {400, 431}
     assert _raw_status(server, "/healthz?q=" + "x" * 5000, []) in {400, 414}
     assert _raw_status(server, "/healthz", []) == 200  # and it goes on serving
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_the_server_log_at_debug_holds_no_secret_signature_or_token(
+    limited_server: Stack,
+) -> None:
+    url, created = _integration(limited_server, "--secret", "e2e-log-scan-secret")
+    limited_server.bridge("user", "create", "scan@example.com", "--admin")
+    token = limited_server.bridge_json("token", "create", "scan@example.com")["token"]
+    assert token.startswith("sib_")
+    good = build("integration_issue_created", secret="e2e-log-scan-secret")
+    bad = build("integration_issue_created", secret="not-the-secret")
+    statuses = [
+        _post_with_headers(url, good.body, good.headers)[0],
+        _post_with_headers(url, bad.body, bad.headers)[0],
+    ]
+    api = urllib.request.Request(  # noqa: S310
+        f"{limited_server.base_url}/api/incidents", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(api, timeout=10) as response:  # noqa: S310
+        assert response.status == 200
+
+    assert statuses == [202, 401]
+    log = limited_server.log_text()
+    assert "DEBUG" in log or "debug" in log.lower()
+    assert created["id"][:6] in log
+    for value in (
+        "e2e-log-scan-secret",
+        good.headers["Sentry-Hook-Signature"],
+        bad.headers["Sentry-Hook-Signature"],
+        token,
+        created["id"],
+    ):
+        assert value not in log
