@@ -113,13 +113,12 @@ def ingest_delivery(
     delivery = _record(session, integration, inbound)
     findings = _Findings()
     try:
-        # A savepoint: a refusal half-way undoes the half, never the delivery record.
-        with session.begin_nested():
-            if admit is not None and integration.enabled:
-                admit(integration.id, inbound.received_at)
-            outcome = _apply(
-                session, integration, delivery, inbound, secrets, max_body_bytes, findings
-            )
+        # Every refusal comes before the first write to incidents (installation handling,
+        # the one exception, keeps its own savepoint), so a refusal leaves only the
+        # delivery record behind, and the common path pays for no savepoint.
+        if admit is not None and integration.enabled:
+            admit(integration.id, inbound.received_at)
+        outcome = _apply(session, integration, delivery, inbound, secrets, max_body_bytes, findings)
     except BridgeError as error:
         findings.copy_to(delivery)
         delivery.decision = "refused"
@@ -137,7 +136,7 @@ def ingest_delivery(
 
 @dataclass
 class _Findings:
-    """What was learnt about a delivery; kept outside the savepoint that a refusal undoes."""
+    """What was learnt about a delivery, copied onto its record whatever became of it."""
 
     signature_outcome: str = "not_checked"
     format: str | None = None
@@ -341,9 +340,10 @@ def _apply(
         outcome.reason = alert.reason or "this delivery does not drive incidents"
         return outcome
     if alert.intent is Intent.INSTALLATION:
-        outcome.reason = on_installation_webhook(
-            session, integration, alert.action, payload, secrets, inbound.received_at
-        )
+        with session.begin_nested():  # a refusal in here must not keep half its writes
+            outcome.reason = on_installation_webhook(
+                session, integration, alert.action, payload, secrets, inbound.received_at
+            )
         return outcome
 
     assert alert.dedup_key is not None  # read_alert refuses keyed intents without one

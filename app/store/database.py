@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "bridge_read_only"
 
 
 def make_engine(url: str, echo: bool = False, connect_timeout: int = 3) -> Engine:
@@ -27,10 +28,12 @@ def make_engine(url: str, echo: bool = False, connect_timeout: int = 3) -> Engin
         return engine
     # A short connect timeout: when PostgreSQL is unreachable the webhook spools the
     # delivery instead, and Sentry waits only about a second for the answer.
+    # No pre-ping (a round trip per request): a connection that died with a database
+    # restart fails its request, which the webhook then spools; the pool replaces it.
     return create_engine(
         url,
         echo=echo,
-        pool_pre_ping=True,
+        pool_recycle=300,
         pool_size=5,
         max_overflow=5,
         connect_args={"connect_timeout": connect_timeout},
@@ -57,7 +60,9 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (Database.reading) take no write lock, so they never queue behind writers.
+        is_read = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if is_read else "BEGIN IMMEDIATE")
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -78,10 +83,19 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo, connect_timeout=connect_timeout)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @property
     def is_postgresql(self) -> bool:
         return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction that only reads (on SQLite it takes no write lock)."""
+        with self.read_sessions() as session, session.begin():
+            yield session
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

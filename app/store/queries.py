@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, joinedload
 
 from app.domain.lifecycle import Status
 from app.store.models import Delivery, DeliveryClaim, Incident, Integration, Service
 
 
 def get_integration(session: Session, integration_id: str) -> Integration | None:
-    return session.get(Integration, integration_id)
+    """The integration with its service, in one query (every delivery needs both)."""
+    return session.get(Integration, integration_id, options=[joinedload(Integration.service)])
 
 
 def get_service_by_name(session: Session, name: str) -> Service | None:
@@ -68,6 +70,9 @@ def find_latest_resolved_incident(
         .order_by(Incident.id.desc())
         .limit(1)
         .with_for_update()
+        # Without statistics SQLite walks the status index through every resolved
+        # incident (seconds at a million); the key index finds the handful for this key.
+        .with_hint(Incident, "INDEXED BY ix_incidents_service_key_id", dialect_name="sqlite")
     )
 
 
@@ -76,20 +81,28 @@ def claim_request_id(
 ) -> int | None:
     """Claim Sentry's Request-ID for this delivery; the id of the earlier claimant if taken.
 
-    The claim is a primary-key insert, so two concurrent deliveries of one Request-ID
-    cannot both win: on PostgreSQL the second waits for the first to commit, then fails.
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the primary key: two concurrent
+    deliveries of one Request-ID cannot both win (on PostgreSQL the second waits for the
+    first to commit, then finds the conflict), and no savepoint is needed.
     """
-    try:
-        with session.begin_nested():
-            session.add(
-                DeliveryClaim(
-                    integration_id=integration_id,
-                    request_id=request_id,
-                    delivery_id=delivery_id,
-                    claimed_at=now,
-                )
-            )
-    except IntegrityError:
-        claim = session.get(DeliveryClaim, (integration_id, request_id))
-        return claim.delivery_id if claim is not None else -1
-    return None
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    claimed = session.scalar(
+        insert(DeliveryClaim)
+        .values(
+            integration_id=integration_id,
+            request_id=request_id,
+            delivery_id=delivery_id,
+            claimed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
+        .returning(DeliveryClaim.delivery_id)
+    )
+    if claimed is not None:
+        return None
+    earlier = session.scalar(
+        select(DeliveryClaim.delivery_id).where(
+            DeliveryClaim.integration_id == integration_id,
+            DeliveryClaim.request_id == request_id,
+        )
+    )
+    return earlier if earlier is not None else -1

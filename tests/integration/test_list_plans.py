@@ -7,22 +7,38 @@ prove the indexes match the keyset queries (the benchmarks measure the speed its
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 
 from app.services.incidents import IncidentFilters, encode_cursor, list_incidents
 from app.store.database import Database
+from app.store.migrate import upgrade
+from tests.conftest import POSTGRES_URL, with_search_path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def postgres(postgres_url: str) -> Iterator[Database]:
-    database = Database(postgres_url)
-    yield database
-    database.dispose()
+    """A schema of its own, migrated and empty: other tests' rows and the statistics
+    they leave would make the planner's choice depend on test order."""
+    schema = f"bridge_plans_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = with_search_path(POSTGRES_URL, schema)
+    upgrade(url)
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

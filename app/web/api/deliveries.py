@@ -40,7 +40,7 @@ def list_deliveries() -> Response:
         since=args.get("since"),
         until=args.get("until"),
     )
-    with bridge().database.transaction() as session:
+    with bridge().database.reading() as session:
         page = deliveries.list_deliveries(session, filters, args["limit"], args.get("cursor"))
         return jsonify(DeliveryPageSchema().dump(page))
 
@@ -54,7 +54,7 @@ def list_deliveries() -> Response:
     errors=(401, 403, 404),
 )
 def show_delivery(delivery_id: int) -> Response:
-    with bridge().database.transaction() as session:
+    with bridge().database.reading() as session:
         return jsonify(DeliveryDetailSchema().dump(deliveries.get_delivery(session, delivery_id)))
 
 

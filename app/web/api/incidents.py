@@ -46,7 +46,7 @@ def list_incidents() -> Response:
         until=args.get("until"),
         sort=args["sort"],
     )
-    with bridge().database.transaction() as session:
+    with bridge().database.reading() as session:
         page = incidents.list_incidents(session, filters, args["limit"], args.get("cursor"))
         return jsonify(IncidentPageSchema().dump(page))
 
@@ -60,7 +60,7 @@ def list_incidents() -> Response:
     errors=(401, 404),
 )
 def show_incident(incident_id: int) -> Response:
-    with bridge().database.transaction() as session:
+    with bridge().database.reading() as session:
         incident = incidents.get_incident(session, incident_id)
         document = IncidentDetailSchema().dump(incident)
         document["timeline"] = TimelineEntrySchema(many=True).dump(

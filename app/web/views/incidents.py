@@ -44,7 +44,7 @@ def _page(state: dict[str, Any]) -> tuple[incidents.Page, list[Any]]:
         text=state["q"],
         sort=state["sort"],
     )
-    with bridge().database.transaction() as session:
+    with bridge().database.reading() as session:
         page = incidents.list_incidents(session, filters, PAGE_SIZE, state["cursor"])
         services = admin.list_services(session)
         # Touch what the template reads while the session is open.
@@ -93,7 +93,7 @@ def incident_rows() -> str:
 @blueprint.get("/incidents/<int:incident_id>")
 @login_required
 def incident_detail(incident_id: int) -> str:
-    with bridge().database.transaction() as session:
+    with bridge().database.reading() as session:
         incident = incidents.get_incident(session, incident_id)
         _ = incident.service.name
         timeline = incidents.incident_timeline(session, incident_id)
