@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from app.domain.redaction import redacted_body
+
 
 class ServiceSchema(Schema):
     id = fields.Integer()
@@ -136,9 +138,7 @@ class DeliveryHeadersSchema(Schema):
 class DeliveryDetailSchema(DeliverySummarySchema):
     headers = fields.Function(lambda delivery: DeliveryHeadersSchema().dump(delivery))
     body = fields.Function(
-        lambda delivery: (
-            delivery.body.decode("utf-8", "replace") if delivery.body is not None else None
-        ),
+        lambda delivery: redacted_body(delivery.body) if delivery.body is not None else None,
         allow_none=True,
     )
 

@@ -642,3 +642,18 @@ def test_replay_of_a_disabled_integrations_delivery_reports_the_refusal(
 
     assert answer["action"] == "refused"
     assert answer["error"]["code"] == "integration_disabled"
+
+
+def test_inspector_never_shows_the_oauth_grant_code(
+    admin: Caller, client: FlaskClient, make_integration: Make
+) -> None:
+    integration = make_integration()
+    delivery = build("integration_installation_created")
+    code = load("integration_installation_created")[1]["data"]["installation"]["code"]
+    client.post(integration.url, data=delivery.body, headers=delivery.headers)
+    delivery_id = admin.get("/api/deliveries").get_json()["items"][0]["id"]
+
+    detail = admin.get(f"/api/deliveries/{delivery_id}").get_json()
+
+    assert code not in detail["body"]
+    assert "[redacted]" in detail["body"]
