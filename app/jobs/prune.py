@@ -26,4 +26,8 @@ def run_prune(bridge: Bridge) -> int:
     log.info(
         "pruned %d deliveries and %d finished jobs from before %s", total, jobs, cutoff.isoformat()
     )
+    if bridge.database.engine.dialect.name == "sqlite":
+        # SQLite keeps no statistics unless asked; the planner needs them as tables grow.
+        with bridge.database.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA optimize")
     return total

@@ -97,3 +97,30 @@ def test_incident_list_pages_come_straight_from_an_index(
 
     assert "Sort" not in nodes, nodes
     assert any("Index" in node for node in nodes), nodes
+
+
+def test_sqlite_finds_the_reopen_candidate_by_its_key_not_by_status(tmp_path: Any) -> None:
+    """Without statistics SQLite would walk every resolved incident for this lookup."""
+    from app.store import queries
+
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    upgrade(url)
+    database = Database(url)
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        with database.transaction() as session:
+            queries.find_latest_resolved_incident(session, 1, "sentry-1")
+        statement, parameters = captured[-1]
+        with database.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            details = " ".join(str(row[-1]) for row in plan)
+    finally:
+        database.dispose()
+
+    assert "USING INDEX ix_incidents_service_key_id" in details, details
+    assert "TEMP B-TREE" not in details, details
