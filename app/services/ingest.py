@@ -472,21 +472,14 @@ def _open_incident(
     session: Session, service_id: int, alert: Alert, at: datetime, delivery: Delivery
 ) -> Incident:
     assert alert.dedup_key is not None
-    incident = Incident(
+    incident = Incident.opened(
         service_id=service_id,
         dedup_key=alert.dedup_key,
         title=alert.title,
         source=alert.source,
         severity=alert.severity.value,
-        status=Status.TRIGGERED.value,
-        event_count=1,
-        first_event_at=at,
-        last_event_at=at,
-        triggered_at=at,
-        last_transition_at=at,
-        reopen_count=0,
+        at=at,
         created_at=delivery.received_at,
-        updated_at=delivery.received_at,
     )
     _copy_sentry_links(incident, alert)
     session.add(incident)

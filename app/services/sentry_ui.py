@@ -137,21 +137,14 @@ def _open_or_create(
             return existing
         try:
             with session.begin_nested():
-                incident = Incident(
+                incident = Incident.opened(
                     service_id=service.id,
                     dedup_key=key,
                     title=(fields.get("title") or f"Sentry issue {issue_id}")[:1000],
                     source=f"Sentry - {project}" if project else "Sentry",
                     severity="error",
-                    status=Status.TRIGGERED.value,
-                    event_count=1,
-                    first_event_at=now,
-                    last_event_at=now,
-                    triggered_at=now,
-                    last_transition_at=now,
-                    reopen_count=0,
+                    at=now,
                     created_at=now,
-                    updated_at=now,
                 )
                 session.add(incident)
                 session.flush()

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from app.domain.lifecycle import Status
 from app.store.types import JSONDocument, UTCDateTime
 
 NAMING = {
@@ -125,6 +126,36 @@ class Incident(Base):
     timeline: Mapped[list[TimelineEntry]] = relationship(
         back_populates="incident", order_by="TimelineEntry.id"
     )
+
+    @classmethod
+    def opened(
+        cls,
+        *,
+        service_id: int,
+        dedup_key: str,
+        title: str,
+        source: str,
+        severity: str,
+        at: datetime,
+        created_at: datetime,
+    ) -> Incident:
+        """A new triggered incident with its first event at `at`."""
+        return cls(
+            service_id=service_id,
+            dedup_key=dedup_key,
+            title=title,
+            source=source,
+            severity=severity,
+            status=Status.TRIGGERED.value,
+            event_count=1,
+            first_event_at=at,
+            last_event_at=at,
+            triggered_at=at,
+            last_transition_at=at,
+            reopen_count=0,
+            created_at=created_at,
+            updated_at=created_at,
+        )
 
 
 class TimelineEntry(Base):
