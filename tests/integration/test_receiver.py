@@ -725,20 +725,24 @@ def test_readyz_reports_database_schema_and_spool(client: FlaskClient, bridge: B
     assert body["checks"]["spool_pending"] == 0
 
 
-def test_readyz_and_healthz_say_503_when_the_database_is_gone(settings: Any, tmp_path: Any) -> None:
-    from dataclasses import replace
-
+@pytest.fixture
+def unreachable_app(tmp_path: Any, encryption_key: str) -> Flask:
+    """The app pointed at a database that does not answer (nothing listens on port 9)."""
     from app import create_app
+    from tests.conftest import make_settings
 
-    broken = create_app(
-        replace(
-            settings,
-            database_url="postgresql+psycopg://postgres@127.0.0.1:9/none",
+    return create_app(
+        make_settings(
+            "postgresql+psycopg://postgres@127.0.0.1:9/none",
+            tmp_path,
+            encryption_key,
             database_connect_timeout_seconds=1,
-            instance_path=tmp_path,
         )
     )
-    client = broken.test_client()
+
+
+def test_readyz_and_healthz_say_503_when_the_database_is_gone(unreachable_app: Flask) -> None:
+    client = unreachable_app.test_client()
 
     ready, health = client.get("/readyz"), client.get("/healthz")
 
@@ -748,19 +752,8 @@ def test_readyz_and_healthz_say_503_when_the_database_is_gone(settings: Any, tmp
     assert health.get_json()["error"]["code"] == "database_unavailable"
 
 
-def test_webhook_spools_when_the_database_is_unreachable(settings: Any, tmp_path: Any) -> None:
-    from dataclasses import replace
-
-    from app import create_app
-
-    broken = create_app(
-        replace(
-            settings,
-            database_url="postgresql+psycopg://postgres@127.0.0.1:9/none",
-            database_connect_timeout_seconds=1,
-            instance_path=tmp_path,
-        )
-    )
+def test_webhook_spools_when_the_database_is_unreachable(unreachable_app: Flask) -> None:
+    broken = unreachable_app
     delivery = build("integration_issue_created", secret="s3cr3t")
 
     response = broken.test_client().post(
