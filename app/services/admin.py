@@ -20,7 +20,15 @@ GENERATED_SECRET_BYTES = 32
 
 
 def new_integration_id() -> str:
-    return random_source.token_urlsafe(INTEGRATION_ID_BYTES)
+    """192 random bits, URL-safe, starting with a letter or digit.
+
+    An id starting with "-" reads as an option to `bridge integration rotate-secret ID`
+    (and to most shells' tools); redrawing those costs under two bits of the 192.
+    """
+    while True:
+        candidate = random_source.token_urlsafe(INTEGRATION_ID_BYTES)
+        if candidate[0].isalnum():
+            return candidate
 
 
 def generate_secret() -> str:

@@ -224,3 +224,14 @@ def test_unreadable_ciphertexts_raise_secret_unreadable_not_crypto_errors() -> N
             box.decrypt(garbage)
         with pytest.raises(SecretUnreadable):
             box.rotate(garbage)
+
+
+def test_integration_ids_are_long_url_safe_and_never_look_like_options() -> None:
+    import re
+
+    from app.services.admin import new_integration_id
+
+    ids = [new_integration_id() for _ in range(3000)]
+
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{31}", value) for value in ids)
