@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.domain.errors import InvalidInput, NotFound
+from app.domain.errors import NotFound
 from app.services.incidents import Page, decode_cursor, encode_cursor
 from app.store.models import Delivery
 
@@ -48,9 +48,3 @@ def get_delivery(session: Session, delivery_id: int) -> Delivery:
     if delivery is None:
         raise NotFound(f"No delivery with id {delivery_id}.")
     return delivery
-
-
-def check_limit(limit: int) -> int:
-    if not 1 <= limit <= 200:
-        raise InvalidInput("limit must be between 1 and 200.", fields={"limit": ["1..200"]})
-    return limit

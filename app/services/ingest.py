@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,7 +84,6 @@ class IngestOutcome:
     incident: Incident | None = None
     reason: str | None = None
     error: BridgeError | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ingest_delivery(

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.domain import errors
 from app.sentry import errors as sentry_errors
+from app.services.ingest import IngestOutcome
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,14 @@ def status_for(error: errors.BridgeError) -> int:
         if kind in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[kind]
     return 400
+
+
+ACCEPTED = 202
+
+
+def delivery_status(outcome: IngestOutcome) -> int:
+    """What the webhook answers (or would have answered) for an ingest outcome."""
+    return status_for(outcome.error) if outcome.error is not None else ACCEPTED
 
 
 def error_response(

@@ -13,7 +13,7 @@ from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_
 from app.services.spool import spool_delivery
 from app.store.database import is_unavailable
 from app.web.api.docs import documented
-from app.web.errors import status_for
+from app.web.errors import delivery_status
 from app.web.schemas import IngestResultSchema, WebhookQuerySchema
 from app.web.security import rate_limits
 
@@ -71,7 +71,7 @@ def receive_sentry() -> Response:
                 settings.max_body_bytes,
                 admit=rate_limits().deliveries.admit,
             )
-            status = status_for(outcome.error) if outcome.error else 202
+            status = delivery_status(outcome)
             outcome.delivery.http_status = status
     except Exception as error:
         if is_unavailable(error):

@@ -14,7 +14,7 @@ from app.services.ingest import replay_delivery
 from app.web.api import blueprint
 from app.web.api.docs import documented, query_args
 from app.web.auth import actor_name, requires
-from app.web.errors import status_for
+from app.web.errors import delivery_status
 from app.web.schemas import (
     DeliveryDetailSchema,
     DeliveryListQuerySchema,
@@ -78,5 +78,5 @@ def replay(delivery_id: int) -> Response:
             app_bridge.settings.max_body_bytes,
             datetime.now(UTC),
         )
-        outcome.delivery.http_status = status_for(outcome.error) if outcome.error else 202
+        outcome.delivery.http_status = delivery_status(outcome)
         return jsonify(ReplayResultSchema().dump(outcome))

@@ -17,7 +17,7 @@ from app.services import admin, deliveries
 from app.services.deliveries import DeliveryFilters
 from app.services.ingest import replay_delivery
 from app.services.test_alerts import send_test_alert
-from app.web.errors import status_for
+from app.web.errors import delivery_status
 from app.web.views import blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -242,7 +242,7 @@ def replay(delivery_id: int) -> Response:
             app_bridge.settings.max_body_bytes,
             datetime.now(UTC),
         )
-        outcome.delivery.http_status = status_for(outcome.error) if outcome.error else 202
+        outcome.delivery.http_status = delivery_status(outcome)
         new_id = outcome.delivery.id
     if outcome.error is not None:
         flash(f"Replay refused: {outcome.error.message}", "error")
