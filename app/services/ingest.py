@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,9 +41,10 @@ from app.sentry.signatures import is_valid_signature
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
-from app.store import queries
+from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
-from app.store.models import Delivery, Incident, Integration, Service, TimelineEntry
+from app.store.models import Delivery, Integration, opened_incident
+from app.store.receiver_rows import IncidentChange, IncidentRow, Receiver, ServiceRef
 
 log = logging.getLogger(__name__)
 SENTRY_ACTOR = "Sentry"
@@ -73,17 +75,33 @@ class InboundDelivery:
     spool_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RecordedDelivery:
+    """The stored record of a delivery (every delivery is stored, refused ones too)."""
+
+    id: int
+    integration_id: str
+    received_at: datetime
+
+
 @dataclass
 class IngestOutcome:
     """What became of the delivery; `error` is set when it was refused."""
 
-    delivery: Delivery
+    delivery: RecordedDelivery
     action: str
     matched: bool = False
     dedup_key: str | None = None
-    incident: Incident | None = None
+    incident: IncidentRow | None = None
     reason: str | None = None
     error: BridgeError | None = None
+    # The incident's writes, made together with the delivery's decision.
+    change: IncidentChange | None = None
+
+
+# What the sender is (or would have been) answered, from the refusal if there is one: the
+# web layer's table. Without it (a test, a tool) the record says 0, "not answered".
+AnswerStatus = Callable[[BridgeError | None], int]
 
 
 def ingest_delivery(
@@ -92,6 +110,7 @@ def ingest_delivery(
     secrets: SecretBox,
     max_body_bytes: int,
     admit: Callable[[str, datetime], None] | None = None,
+    answer_status: AnswerStatus | None = None,
 ) -> IngestOutcome:
     """Record the delivery, authenticate it, and apply it to the incidents of its service.
 
@@ -103,39 +122,60 @@ def ingest_delivery(
             "The webhook URL has no integrationId. Use the full URL the bridge gave for the "
             "integration: /api/integrations/sentry?integrationId=<id>."
         )
-    integration = queries.get_integration(session, inbound.integration_id)
-    if integration is None:
+    connection = session.connection()
+    received = rows.receive(connection, inbound.integration_id, _record(inbound))
+    if received is None:
         raise IntegrationNotFound(
             "No integration has this integrationId. Check the webhook URL configured in "
             "Sentry against the one the bridge shows for the integration."
         )
-    delivery = _record(session, integration, inbound)
+    receiver, delivery_id = received
+    delivery = RecordedDelivery(delivery_id, receiver.id, inbound.received_at)
+    status_of = answer_status or _not_answered
     findings = _Findings()
     try:
-        # Every refusal comes before the first write to incidents (installation handling,
-        # the one exception, keeps its own savepoint), so a refusal leaves only the
-        # delivery record behind, and the common path pays for no savepoint.
-        if admit is not None and integration.enabled:
-            admit(integration.id, inbound.received_at)
-        outcome = _apply(session, integration, delivery, inbound, secrets, max_body_bytes, findings)
+        if admit is not None and receiver.enabled:
+            admit(receiver.id, inbound.received_at)
+        payload, alert = _read(receiver, inbound, secrets, max_body_bytes, findings)
+        outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert)
     except BridgeError as error:
-        findings.copy_to(delivery)
-        delivery.decision = "refused"
-        delivery.error_code = error.code
-        delivery.reason = error.message
-        session.flush()
+        # Every refusal comes before the first write to incidents (installation handling,
+        # the one exception, keeps its own savepoint): only the delivery record is left.
+        rows.update_delivery(
+            connection, delivery.id, {**findings.columns(), **_refusal(error, status_of)}
+        )
         return IngestOutcome(delivery=delivery, action="refused", error=error)
-    findings.copy_to(delivery)
-    delivery.decision = outcome.action
-    delivery.reason = outcome.reason
-    delivery.incident_id = outcome.incident.id if outcome.incident is not None else None
-    session.flush()
+    rows.finish_delivery(
+        connection,
+        delivery.id,
+        {
+            **findings.columns(),
+            "decision": outcome.action,
+            "reason": outcome.reason,
+            "incident_id": outcome.incident.id if outcome.incident is not None else None,
+            "http_status": status_of(None),
+        },
+        outcome.change,
+    )
     return outcome
+
+
+def _not_answered(_error: BridgeError | None) -> int:
+    return 0
+
+
+def _refusal(error: BridgeError, status_of: AnswerStatus) -> dict[str, Any]:
+    return {
+        "decision": "refused",
+        "error_code": error.code,
+        "reason": error.message,
+        "http_status": status_of(error),
+    }
 
 
 @dataclass
 class _Findings:
-    """What was learnt about a delivery, copied onto its record whatever became of it."""
+    """What was learnt about a delivery, stored on its record whatever became of it."""
 
     signature_outcome: str = "not_checked"
     format: str | None = None
@@ -143,12 +183,14 @@ class _Findings:
     action: str | None = None
     dedup_key: str | None = None
 
-    def copy_to(self, delivery: Delivery) -> None:
-        delivery.signature_outcome = self.signature_outcome
-        delivery.format = self.format
-        delivery.resource = self.resource
-        delivery.action = self.action
-        delivery.dedup_key = self.dedup_key
+    def columns(self) -> dict[str, Any]:
+        return {
+            "signature_outcome": self.signature_outcome,
+            "format": self.format,
+            "resource": self.resource,
+            "action": self.action,
+            "dedup_key": self.dedup_key,
+        }
 
 
 def replay_delivery(
@@ -158,6 +200,7 @@ def replay_delivery(
     secrets: SecretBox,
     max_body_bytes: int,
     now: datetime,
+    answer_status: AnswerStatus | None = None,
 ) -> IngestOutcome:
     """Apply a stored delivery again, through the same path, as a new delivery."""
     original = session.get(Delivery, delivery_id)
@@ -181,50 +224,46 @@ def replay_delivery(
         replay_of_id=original.id,
         replayed_by=actor,
     )
-    return ingest_delivery(session, inbound, secrets, max_body_bytes)
+    return ingest_delivery(session, inbound, secrets, max_body_bytes, answer_status=answer_status)
 
 
 def record_failed_delivery(
     session: Session, inbound: InboundDelivery, http_status: int, reason: str
-) -> Delivery | None:
+) -> RecordedDelivery | None:
     """Keep a delivery whose processing crashed, so nothing is lost without a trace."""
     if not inbound.integration_id:
         return None
-    integration = queries.get_integration(session, inbound.integration_id)
-    if integration is None:
+    values = _record(inbound)
+    values.update(
+        decision="failed", error_code="internal_error", reason=reason, http_status=http_status
+    )
+    received = rows.receive(session.connection(), inbound.integration_id, values)
+    if received is None:
         return None
-    delivery = _record(session, integration, inbound)
-    delivery.decision = "failed"
-    delivery.error_code = "internal_error"
-    delivery.reason = reason
-    delivery.http_status = http_status
-    session.flush()
-    return delivery
+    receiver, delivery_id = received
+    return RecordedDelivery(delivery_id, receiver.id, inbound.received_at)
 
 
-def _record(session: Session, integration: Integration, inbound: InboundDelivery) -> Delivery:
-    delivery = Delivery(
-        integration_id=integration.id,
-        received_at=inbound.received_at,
-        request_id=_clip(inbound.request_id, 255),
-        hook_resource=_clip(inbound.hook_resource, 64),
-        hook_timestamp=_clip(inbound.hook_timestamp, 64),
-        content_type=_clip(inbound.content_type, 255),
-        user_agent=_clip(inbound.user_agent, 255),
-        body=None if inbound.is_too_large else inbound.body,
-        body_size=inbound.content_length
+def _record(inbound: InboundDelivery) -> dict[str, Any]:
+    """The delivery's columns as received; what reading it teaches is written later."""
+    return {
+        "received_at": inbound.received_at,
+        "request_id": _clip(inbound.request_id, 255),
+        "hook_resource": _clip(inbound.hook_resource, 64),
+        "hook_timestamp": _clip(inbound.hook_timestamp, 64),
+        "content_type": _clip(inbound.content_type, 255),
+        "user_agent": _clip(inbound.user_agent, 255),
+        "body": None if inbound.is_too_large else inbound.body,
+        "body_size": inbound.content_length
         if inbound.content_length is not None
         else len(inbound.body or b""),
-        signature_outcome="not_checked",
-        decision="received",
-        http_status=0,
-        replay_of_id=inbound.replay_of_id,
-        replayed_by=_clip(inbound.replayed_by, 255),
-        spool_id=inbound.spool_id,
-    )
-    session.add(delivery)
-    session.flush()
-    return delivery
+        "signature_outcome": "not_checked",
+        "decision": "received",
+        "http_status": 0,
+        "replay_of_id": inbound.replay_of_id,
+        "replayed_by": _clip(inbound.replayed_by, 255),
+        "spool_id": inbound.spool_id,
+    }
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -232,11 +271,42 @@ def _clip(value: str | None, limit: int) -> str | None:
     return value.replace("\x00", "")[:limit] if value is not None else None
 
 
-# ---------------------------------------------------------------- authentication
+# ---------------------------------------------------------------- reading
+
+
+def _read(
+    receiver: Receiver,
+    inbound: InboundDelivery,
+    secrets: SecretBox,
+    max_body_bytes: int,
+    findings: _Findings,
+) -> tuple[Any, Alert]:
+    """Everything that may refuse a delivery, in order; the payload and what it says."""
+    if not receiver.enabled:
+        raise IntegrationDisabled(
+            "This integration is disabled in the bridge, so deliveries are recorded but not "
+            "applied. An admin can enable it again."
+        )
+    if inbound.is_too_large or inbound.body is None:
+        size = inbound.content_length if inbound.content_length is not None else "unknown"
+        raise PayloadTooLarge(
+            f"The body ({size} bytes) is larger than the {max_body_bytes} bytes this bridge "
+            "accepts.",
+            limit=max_body_bytes,
+        )
+    body = inbound.body
+    _authenticate(receiver, findings, inbound, secrets, body)
+    payload = _decode(inbound, body)
+    alert = read_alert(payload, inbound.hook_resource)
+    findings.format = alert.format.value
+    findings.resource = _clip(alert.resource, 64)
+    findings.action = _clip(alert.action, 64)
+    findings.dedup_key = _clip(alert.dedup_key, 255)
+    return payload, alert
 
 
 def _authenticate(
-    integration: Integration,
+    receiver: Receiver,
     findings: _Findings,
     inbound: InboundDelivery,
     secrets: SecretBox,
@@ -245,7 +315,7 @@ def _authenticate(
     if inbound.replay_of_id is not None:
         findings.signature_outcome = "replayed_by_person"
         return
-    if integration.secret_ciphertext is None:
+    if receiver.secret_ciphertext is None:
         findings.signature_outcome = "not_required"
         return
     if not inbound.signature:
@@ -255,15 +325,15 @@ def _authenticate(
             "Sentry-Hook-Signature header: the lowercase hex HMAC-SHA256 of the raw body, "
             "keyed with the secret. In Sentry, the secret is the integration's Client Secret."
         )
-    if is_valid_signature(secrets.decrypt(integration.secret_ciphertext), body, inbound.signature):
+    if is_valid_signature(secrets.decrypt(receiver.secret_ciphertext), body, inbound.signature):
         findings.signature_outcome = "valid"
         return
     if (
-        integration.previous_secret_ciphertext is not None
-        and integration.previous_secret_expires_at is not None
-        and inbound.received_at < integration.previous_secret_expires_at
+        receiver.previous_secret_ciphertext is not None
+        and receiver.previous_secret_expires_at is not None
+        and inbound.received_at < receiver.previous_secret_expires_at
         and is_valid_signature(
-            secrets.decrypt(integration.previous_secret_ciphertext), body, inbound.signature
+            secrets.decrypt(receiver.previous_secret_ciphertext), body, inbound.signature
         )
     ):
         findings.signature_outcome = "valid_previous_secret"
@@ -291,39 +361,20 @@ def _decode(inbound: InboundDelivery, body: bytes) -> Any:
 
 def _apply(
     session: Session,
-    integration: Integration,
-    delivery: Delivery,
+    receiver: Receiver,
+    delivery: RecordedDelivery,
     inbound: InboundDelivery,
     secrets: SecretBox,
-    max_body_bytes: int,
-    findings: _Findings,
+    payload: Any,
+    alert: Alert,
 ) -> IngestOutcome:
-    if not integration.enabled:
-        raise IntegrationDisabled(
-            "This integration is disabled in the bridge, so deliveries are recorded but not "
-            "applied. An admin can enable it again."
-        )
-    if inbound.is_too_large or inbound.body is None:
-        size = inbound.content_length if inbound.content_length is not None else "unknown"
-        raise PayloadTooLarge(
-            f"The body ({size} bytes) is larger than the {max_body_bytes} bytes this bridge "
-            "accepts.",
-            limit=max_body_bytes,
-        )
-    body = inbound.body
-    _authenticate(integration, findings, inbound, secrets, body)
-    payload = _decode(inbound, body)
-    alert = read_alert(payload, inbound.hook_resource)
-    findings.format = alert.format.value
-    findings.resource = _clip(alert.resource, 64)
-    findings.action = _clip(alert.action, 64)
-    findings.dedup_key = _clip(alert.dedup_key, 255)
+    connection = session.connection()
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
 
     if inbound.request_id and inbound.replay_of_id is None:
-        earlier = queries.claim_request_id(
-            session,
-            integration.id,
+        earlier = rows.claim_request_id(
+            connection,
+            receiver.id,
             _clip(inbound.request_id, 255) or "",
             delivery.id,
             inbound.received_at,
@@ -339,6 +390,8 @@ def _apply(
         outcome.reason = alert.reason or "this delivery does not drive incidents"
         return outcome
     if alert.intent is Intent.INSTALLATION:
+        integration = session.get(Integration, receiver.id)
+        assert integration is not None  # loaded a moment ago, in this transaction
         with session.begin_nested():  # a refusal in here must not keep half its writes
             outcome.reason = on_installation_webhook(
                 session, integration, alert.action, payload, secrets, inbound.received_at
@@ -347,18 +400,17 @@ def _apply(
 
     assert alert.dedup_key is not None  # read_alert refuses keyed intents without one
     at = _delivery_time(alert, inbound)
-    service_id = integration.service_id
     if alert.intent is Intent.TRIGGER:
-        return _trigger(session, integration, delivery, alert, at, outcome)
+        return _trigger(session, receiver, delivery, alert, at, outcome)
 
     if alert.intent in {Intent.RESOLVE, Intent.ACKNOWLEDGE} and is_echo(
-        session, integration.id, payload, alert.issue_id, inbound.received_at
+        session, receiver.id, payload, alert.issue_id, inbound.received_at
     ):
         outcome.reason = "echo of the bridge's own write-back to Sentry; already applied here"
         return outcome
-    incident = queries.find_open_incident(
-        session, service_id, alert.dedup_key
-    ) or queries.find_open_incident_routed_from(session, integration.id, alert.dedup_key)
+    incident = rows.lock_open_incident(
+        connection, receiver.service.id, alert.dedup_key
+    ) or rows.lock_open_incident_routed_from(connection, receiver.id, alert.dedup_key)
     state = _state(incident)
     if alert.intent is Intent.COMMENT:
         decision = decide_comment(state)
@@ -367,7 +419,7 @@ def _apply(
     else:
         decision = decide_acknowledge(state, at, assigns=alert.assignee is not None)
     if incident is not None:
-        _change(incident, decision, alert, at, delivery)
+        outcome.change = _changed(incident, decision, alert, at, delivery)
     return _answer(outcome, decision, incident)
 
 
@@ -386,7 +438,7 @@ def _delivery_time(alert: Alert, inbound: InboundDelivery) -> datetime:
     return min(at, inbound.received_at)
 
 
-def _state(incident: Incident | None) -> IncidentState | None:
+def _state(incident: IncidentRow | None) -> IncidentState | None:
     if incident is None:
         return None
     return IncidentState(
@@ -400,66 +452,79 @@ def _state(incident: Incident | None) -> IncidentState | None:
 
 def _trigger(
     session: Session,
-    integration: Integration,
-    delivery: Delivery,
+    receiver: Receiver,
+    delivery: RecordedDelivery,
     alert: Alert,
     at: datetime,
     outcome: IngestOutcome,
 ) -> IngestOutcome:
     assert alert.dedup_key is not None
-    service = _routed_service(session, integration, alert)
+    connection = session.connection()
+    service = _routed_service(connection, receiver, alert)
     window = timedelta(minutes=service.reopen_window_minutes)
     for _attempt in range(_MAX_TRIGGER_ATTEMPTS):
-        incident = queries.find_open_incident(session, service.id, alert.dedup_key)
+        incident = rows.lock_open_incident(connection, service.id, alert.dedup_key)
         latest = (
             None
             if incident is not None
-            else queries.find_latest_resolved_incident(session, service.id, alert.dedup_key)
+            else rows.lock_latest_resolved_incident(connection, service.id, alert.dedup_key)
         )
         decision = decide_trigger(_state(incident), _state(latest), at, window)
         if decision.step is Step.ADD_EVENT:
             assert incident is not None
-            _change(incident, decision, alert, at, delivery)
+            outcome.change = _changed(incident, decision, alert, at, delivery)
             return _answer(outcome, decision, incident)
         if decision.step is Step.IGNORE:
             return _answer(outcome, decision, latest)
-        try:
-            # Another worker may open the same key between our read and this write; the
-            # partial unique index refuses the second, and we retry as a duplicate event.
-            with session.begin_nested():
-                if decision.step is Step.REOPEN:
-                    assert latest is not None
-                    _change(latest, decision, alert, at, delivery)
-                    target = latest
-                else:
-                    target = _open_incident(session, service.id, alert, at, delivery)
-                session.flush()
-        except IntegrityError:
-            continue
+        if decision.step is Step.REOPEN:
+            assert latest is not None
+            change = _changed(latest, decision, alert, at, delivery)
+            try:
+                # Another worker may open the same key between our read and this write;
+                # the partial unique index refuses the reopen, and we retry as an event.
+                with session.begin_nested():
+                    rows.save_incident(connection, change)
+            except IntegrityError:
+                continue
+            outcome.change = IncidentChange(latest, None, change.timeline)
+            target = latest
+        else:
+            opened = _open_incident(connection, service.id, alert, at, delivery)
+            if opened is None:  # another worker opened the key first: add the event to it
+                continue
+            outcome.change = opened
+            target = opened.incident
         # Enrichment runs after the webhook is answered: a job row, committed with this.
         enqueue_enrichment(
-            session, target, integration.id, alert.installation_uuid, delivery.received_at
+            session,
+            target.id,
+            target.sentry_issue_id,
+            receiver.id,
+            alert.installation_uuid,
+            delivery.received_at,
         )
         return _answer(outcome, decision, target)
     raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")
 
 
-def _routed_service(session: Session, integration: Integration, alert: Alert) -> Service:
+def _routed_service(connection: Connection, receiver: Receiver, alert: Alert) -> ServiceRef:
     """The integration's service, unless the Sentry alert rule chose another one."""
     if alert.target_service is None:
-        return integration.service
-    chosen = queries.get_service_by_name(session, alert.target_service)
+        return receiver.service
+    chosen = rows.find_service(connection, alert.target_service)
     if chosen is None:
         log.warning(
             "alert rule chose unknown service %r; using %r",
             alert.target_service,
-            integration.service.name,
+            receiver.service.name,
         )
-        return integration.service
+        return receiver.service
     return chosen
 
 
-def _answer(outcome: IngestOutcome, decision: Decision, incident: Incident | None) -> IngestOutcome:
+def _answer(
+    outcome: IngestOutcome, decision: Decision, incident: IncidentRow | None
+) -> IngestOutcome:
     outcome.action = decision.step.value
     outcome.matched = decision.matched
     outcome.reason = decision.reason
@@ -468,10 +533,15 @@ def _answer(outcome: IngestOutcome, decision: Decision, incident: Incident | Non
 
 
 def _open_incident(
-    session: Session, service_id: int, alert: Alert, at: datetime, delivery: Delivery
-) -> Incident:
+    connection: Connection,
+    service_id: int,
+    alert: Alert,
+    at: datetime,
+    delivery: RecordedDelivery,
+) -> IncidentChange | None:
+    """A new incident and its first timeline entry; None if the key was opened meanwhile."""
     assert alert.dedup_key is not None
-    incident = Incident.opened(
+    values = opened_incident(
         service_id=service_id,
         dedup_key=alert.dedup_key,
         title=alert.title,
@@ -480,67 +550,101 @@ def _open_incident(
         at=at,
         created_at=delivery.received_at,
     )
-    _copy_sentry_links(incident, alert)
-    session.add(incident)
-    session.flush()
-    _note(
-        session,
-        incident,
-        delivery,
-        at,
+    values.update(_sentry_links(alert))
+    incident_id = rows.insert_open_incident(connection, values)
+    if incident_id is None:
+        return None
+    incident = IncidentRow(id=incident_id, **values)
+    note = _Note(
         "triggered",
         SENTRY_ACTOR,
         f"Triggered by Sentry {alert.resource} ({alert.severity.value}): {alert.title}",
     )
-    return incident
+    return IncidentChange(incident, None, [note.row(incident.id, delivery.id, at)])
 
 
-def _copy_sentry_links(incident: Incident, alert: Alert) -> None:
-    incident.sentry_issue_id = alert.issue_id or incident.sentry_issue_id
-    incident.sentry_short_id = alert.short_id or incident.sentry_short_id
-    incident.sentry_issue_url = alert.issue_url or incident.sentry_issue_url
-    incident.sentry_project = alert.project or incident.sentry_project
+def _sentry_links(alert: Alert) -> dict[str, str]:
+    """The Sentry identifiers this delivery names (an absent one never erases a known one)."""
+    links = {
+        "sentry_issue_id": alert.issue_id,
+        "sentry_short_id": alert.short_id,
+        "sentry_issue_url": alert.issue_url,
+        "sentry_project": alert.project,
+    }
+    return {name: value for name, value in links.items() if value}
+
+
+@dataclass(frozen=True)
+class _Note:
+    """A timeline entry a step writes."""
+
+    kind: str
+    actor: str
+    message: str
+    data: dict[str, Any] | None = None
+
+    def row(self, incident_id: int, delivery_id: int, at: datetime) -> dict[str, Any]:
+        return {
+            "incident_id": incident_id,
+            "at": at,
+            "kind": self.kind,
+            "actor": self.actor,
+            "message": self.message,
+            "data": self.data,
+            "delivery_id": delivery_id,
+        }
+
+
+def _changed(
+    incident: IncidentRow,
+    decision: Decision,
+    alert: Alert,
+    at: datetime,
+    delivery: RecordedDelivery,
+) -> IncidentChange:
+    """The decided step applied to a locked incident, as the writes it needs."""
+    before = incident.snapshot()
+    notes = _change(incident, decision, alert, at, delivery.received_at)
+    return IncidentChange(
+        incident, before, [note.row(incident.id, delivery.id, at) for note in notes]
+    )
 
 
 def _change(
-    incident: Incident, decision: Decision, alert: Alert, at: datetime, delivery: Delivery
-) -> None:
-    """Apply a decided step to a locked incident, with its timeline entries."""
-    session = Session.object_session(incident)
-    assert session is not None
+    incident: IncidentRow, decision: Decision, alert: Alert, at: datetime, now: datetime
+) -> list[_Note]:
+    """Apply a decided step to a locked incident; the timeline entries it writes."""
     actor = alert.actor or SENTRY_ACTOR
     step = decision.step
+    notes: list[_Note] = []
     if step is Step.IGNORE:
-        return
-    incident.updated_at = delivery.received_at
+        return notes
+    incident.updated_at = now
     if step in {Step.ADD_EVENT, Step.REOPEN}:
         incident.event_count += 1
         incident.last_event_at = max(incident.last_event_at, at)
-        _copy_sentry_links(incident, alert)
+        for name, value in _sentry_links(alert).items():
+            setattr(incident, name, value)
         if decision.is_latest_event:
             incident.title = alert.title
             if incident.severity != alert.severity.value:
-                _note(
-                    session,
-                    incident,
-                    delivery,
-                    at,
-                    "severity_changed",
-                    SENTRY_ACTOR,
-                    f"Severity {incident.severity} → {alert.severity.value}",
-                    {"from": incident.severity, "to": alert.severity.value},
+                notes.append(
+                    _Note(
+                        "severity_changed",
+                        SENTRY_ACTOR,
+                        f"Severity {incident.severity} → {alert.severity.value}",
+                        {"from": incident.severity, "to": alert.severity.value},
+                    )
                 )
                 incident.severity = alert.severity.value
     if step is Step.ADD_EVENT:
-        _note(
-            session,
-            incident,
-            delivery,
-            at,
-            "retriggered",
-            SENTRY_ACTOR,
-            f"Sentry {alert.resource} {alert.action or 'event'}: event {incident.event_count}",
-            {"event_count": incident.event_count},
+        notes.append(
+            _Note(
+                "retriggered",
+                SENTRY_ACTOR,
+                f"Sentry {alert.resource} {alert.action or 'event'}: event {incident.event_count}",
+                {"event_count": incident.event_count},
+            )
         )
     elif step is Step.REOPEN:
         incident.status = Status.TRIGGERED.value
@@ -549,77 +653,46 @@ def _change(
         incident.acknowledged_at = None
         incident.resolved_at = None
         incident.last_transition_at = at
-        _note(
-            session,
-            incident,
-            delivery,
-            at,
-            "reopened",
-            SENTRY_ACTOR,
-            f"Reopened: Sentry saw the issue again ({alert.resource} {alert.action or 'event'})",
-            {"reopen_count": incident.reopen_count},
+        notes.append(
+            _Note(
+                "reopened",
+                SENTRY_ACTOR,
+                f"Reopened: Sentry saw the issue again ({alert.resource} "
+                f"{alert.action or 'event'})",
+                {"reopen_count": incident.reopen_count},
+            )
         )
     elif step is Step.ACKNOWLEDGE:
         if incident.status != Status.ACKNOWLEDGED.value:
             incident.status = Status.ACKNOWLEDGED.value
             incident.acknowledged_at = at
             incident.last_transition_at = at
-            _note(
-                session,
-                incident,
-                delivery,
-                at,
-                "acknowledged",
-                actor,
-                f"Acknowledged in Sentry ({alert.action or 'ignored'})",
+            notes.append(
+                _Note(
+                    "acknowledged", actor, f"Acknowledged in Sentry ({alert.action or 'ignored'})"
+                )
             )
         if alert.assignee is not None and alert.assignee != incident.assignee:
             incident.assignee = alert.assignee
-            _note(
-                session,
-                incident,
-                delivery,
-                at,
-                "assigned",
-                actor,
-                f"Assigned to {alert.assignee} in Sentry",
-                {"assignee": alert.assignee},
+            notes.append(
+                _Note(
+                    "assigned",
+                    actor,
+                    f"Assigned to {alert.assignee} in Sentry",
+                    {"assignee": alert.assignee},
+                )
             )
     elif step is Step.RESOLVE:
         incident.status = Status.RESOLVED.value
         incident.resolved_at = at
         incident.last_transition_at = at
-        _note(
-            session,
-            incident,
-            delivery,
-            at,
-            "resolved",
-            actor,
-            f"Resolved in Sentry ({alert.resource} {alert.action or 'resolved'})",
+        notes.append(
+            _Note(
+                "resolved",
+                actor,
+                f"Resolved in Sentry ({alert.resource} {alert.action or 'resolved'})",
+            )
         )
     elif step is Step.COMMENT:
-        _note(session, incident, delivery, at, "comment", actor, alert.comment or "(empty comment)")
-
-
-def _note(
-    session: Session,
-    incident: Incident,
-    delivery: Delivery,
-    at: datetime,
-    kind: str,
-    actor: str,
-    message: str,
-    data: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        TimelineEntry(
-            incident_id=incident.id,
-            at=at,
-            kind=kind,
-            actor=actor,
-            message=message,
-            data=data,
-            delivery_id=delivery.id,
-        )
-    )
+        notes.append(_Note("comment", actor, alert.comment or "(empty comment)"))
+    return notes

@@ -65,18 +65,19 @@ def enqueue(
 
 def enqueue_enrichment(
     session: Session,
-    incident: Incident,
+    incident_id: int,
+    sentry_issue_id: str | None,
     integration_id: str,
     installation_uuid: str | None,
     now: datetime,
 ) -> SentryJob | None:
     """Ask for the incident's Sentry details, unless it names no issue or one is queued."""
-    if not incident.sentry_issue_id:
+    if not sentry_issue_id:
         return None
     queued = session.scalar(
         select(SentryJob).where(
             SentryJob.kind == JobKind.ENRICH.value,
-            SentryJob.incident_id == incident.id,
+            SentryJob.incident_id == incident_id,
             SentryJob.status == JobStatus.PENDING.value,
         )
     )
@@ -86,7 +87,7 @@ def enqueue_enrichment(
         session,
         JobKind.ENRICH,
         now,
-        incident_id=incident.id,
+        incident_id=incident_id,
         integration_id=integration_id,
         installation_uuid=installation_uuid,
     )

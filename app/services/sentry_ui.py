@@ -117,7 +117,14 @@ def link_issue(
         )
     )
     if installation is not None and installation.integration_id:
-        enqueue_enrichment(session, incident, installation.integration_id, installation.uuid, now)
+        enqueue_enrichment(
+            session,
+            incident.id,
+            incident.sentry_issue_id,
+            installation.integration_id,
+            installation.uuid,
+            now,
+        )
     session.flush()
     return LinkedIssue(incident, incident.service)
 

@@ -39,6 +39,10 @@ class DrainReport:
     stopped_by_outage: bool
 
 
+def _answered_when_spooled(_error: BridgeError | None) -> int:
+    return 202
+
+
 def drain_spool(
     database: Database, secrets: SecretBox, spool: Spool, max_body_bytes: int
 ) -> DrainReport:
@@ -61,9 +65,14 @@ def drain_spool(
                     if session.scalar(select(Delivery.id).where(Delivery.spool_id == spool_id)):
                         already += 1
                     else:
-                        outcome = ingest_delivery(session, inbound, secrets, max_body_bytes)
                         # The sender was answered 202 when the delivery was spooled.
-                        outcome.delivery.http_status = 202
+                        ingest_delivery(
+                            session,
+                            inbound,
+                            secrets,
+                            max_body_bytes,
+                            answer_status=_answered_when_spooled,
+                        )
                         applied += 1
             except BridgeError as error:
                 # Unknown integration: answered 404 had the database been up; nothing to keep.

@@ -141,21 +141,52 @@ class Incident(Base):
     ) -> Incident:
         """A new triggered incident with its first event at `at`."""
         return cls(
-            service_id=service_id,
-            dedup_key=dedup_key,
-            title=title,
-            source=source,
-            severity=severity,
-            status=Status.TRIGGERED.value,
-            event_count=1,
-            first_event_at=at,
-            last_event_at=at,
-            triggered_at=at,
-            last_transition_at=at,
-            reopen_count=0,
-            created_at=created_at,
-            updated_at=created_at,
+            **opened_incident(
+                service_id=service_id,
+                dedup_key=dedup_key,
+                title=title,
+                source=source,
+                severity=severity,
+                at=at,
+                created_at=created_at,
+            )
         )
+
+
+def opened_incident(
+    *,
+    service_id: int,
+    dedup_key: str,
+    title: str,
+    source: str,
+    severity: str,
+    at: datetime,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The columns of a new triggered incident with its first event at `at`."""
+    return {
+        "service_id": service_id,
+        "dedup_key": dedup_key,
+        "title": title,
+        "source": source,
+        "severity": severity,
+        "status": Status.TRIGGERED.value,
+        "event_count": 1,
+        "first_event_at": at,
+        "last_event_at": at,
+        "triggered_at": at,
+        "acknowledged_at": None,
+        "resolved_at": None,
+        "last_transition_at": at,
+        "reopen_count": 0,
+        "assignee": None,
+        "sentry_issue_id": None,
+        "sentry_short_id": None,
+        "sentry_issue_url": None,
+        "sentry_project": None,
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
 
 
 class TimelineEntry(Base):

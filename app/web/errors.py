@@ -25,7 +25,6 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.domain import errors
 from app.sentry import errors as sentry_errors
-from app.services.ingest import IngestOutcome
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +66,9 @@ def status_for(error: errors.BridgeError) -> int:
 ACCEPTED = 202
 
 
-def delivery_status(outcome: IngestOutcome) -> int:
-    """What the webhook answers (or would have answered) for an ingest outcome."""
-    return status_for(outcome.error) if outcome.error is not None else ACCEPTED
+def answer_status(error: errors.BridgeError | None) -> int:
+    """What the webhook answers (or would have answered) for a delivery and its refusal."""
+    return status_for(error) if error is not None else ACCEPTED
 
 
 def error_response(

@@ -13,7 +13,7 @@ from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_
 from app.services.spool import spool_delivery
 from app.store.database import is_unavailable
 from app.web.api.docs import documented
-from app.web.errors import delivery_status
+from app.web.errors import answer_status
 from app.web.schemas import IngestResultSchema, WebhookQuerySchema
 from app.web.security import rate_limits
 
@@ -70,9 +70,8 @@ def receive_sentry() -> Response:
                 app_bridge.secrets,
                 settings.max_body_bytes,
                 admit=rate_limits().deliveries.admit,
+                answer_status=answer_status,
             )
-            status = delivery_status(outcome)
-            outcome.delivery.http_status = status
     except Exception as error:
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
@@ -83,6 +82,7 @@ def receive_sentry() -> Response:
             _keep_failed(inbound, error)
         raise
     # The integration id is a credential for unsigned integrations: log a prefix only.
+    status = answer_status(outcome.error)
     log.info(
         "delivery %s integration=%s… action=%s key=%s status=%s",
         outcome.delivery.id,

@@ -101,7 +101,7 @@ def test_incident_list_pages_come_straight_from_an_index(
 
 def test_sqlite_finds_the_reopen_candidate_by_its_key_not_by_status(tmp_path: Any) -> None:
     """Without statistics SQLite would walk every resolved incident for this lookup."""
-    from app.store import queries
+    from app.store import receiver_rows
 
     url = f"sqlite:///{tmp_path / 'plans.db'}"
     upgrade(url)
@@ -114,7 +114,7 @@ def test_sqlite_finds_the_reopen_candidate_by_its_key_not_by_status(tmp_path: An
     event.listen(database.engine, "before_cursor_execute", capture)
     try:
         with database.transaction() as session:
-            queries.find_latest_resolved_incident(session, 1, "sentry-1")
+            receiver_rows.lock_latest_resolved_incident(session.connection(), 1, "sentry-1")
         statement, parameters = captured[-1]
         with database.engine.connect() as connection:
             plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)

@@ -14,7 +14,7 @@ from app.services.ingest import replay_delivery
 from app.web.api import blueprint
 from app.web.api.docs import documented, query_args
 from app.web.auth import actor_name, requires
-from app.web.errors import delivery_status
+from app.web.errors import answer_status
 from app.web.schemas import (
     DeliveryDetailSchema,
     DeliveryListQuerySchema,
@@ -77,6 +77,6 @@ def replay(delivery_id: int) -> Response:
             app_bridge.secrets,
             app_bridge.settings.max_body_bytes,
             datetime.now(UTC),
+            answer_status=answer_status,
         )
-        outcome.delivery.http_status = delivery_status(outcome)
         return jsonify(ReplayResultSchema().dump(outcome))

@@ -17,7 +17,7 @@ from app.services import admin, deliveries
 from app.services.deliveries import DeliveryFilters
 from app.services.ingest import replay_delivery
 from app.services.test_alerts import send_test_alert
-from app.web.errors import delivery_status
+from app.web.errors import answer_status
 from app.web.views import blueprint
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -241,8 +241,8 @@ def replay(delivery_id: int) -> Response:
             app_bridge.secrets,
             app_bridge.settings.max_body_bytes,
             datetime.now(UTC),
+            answer_status=answer_status,
         )
-        outcome.delivery.http_status = delivery_status(outcome)
         new_id = outcome.delivery.id
     if outcome.error is not None:
         flash(f"Replay refused: {outcome.error.message}", "error")

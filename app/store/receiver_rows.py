@@ -1,0 +1,414 @@
+"""The receiver's rows, read and written with SQLAlchemy Core on the session's connection.
+
+Every Sentry delivery passes through here, so this path skips the ORM's unit of work:
+the benchmark's profiles (docs/benchmarks.md) measured about a millisecond of Python per
+ORM statement on it, several times the database's own work. The rest of the bridge keeps
+the ORM; these functions share its tables, types and transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, select, text, true
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.domain.lifecycle import Status
+from app.store.models import Delivery, DeliveryClaim, Incident, Integration, Service, TimelineEntry
+
+_integrations: Table = Integration.__table__  # type: ignore[assignment]
+_services: Table = Service.__table__  # type: ignore[assignment]
+_incidents: Table = Incident.__table__  # type: ignore[assignment]
+_deliveries: Table = Delivery.__table__  # type: ignore[assignment]
+_claims: Table = DeliveryClaim.__table__  # type: ignore[assignment]
+_timeline: Table = TimelineEntry.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    """What ingest needs of a service."""
+
+    id: int
+    name: str
+    reopen_window_minutes: int
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """An integration as a delivery sees it: its credentials and the service it feeds."""
+
+    id: str
+    enabled: bool
+    secret_ciphertext: str | None
+    previous_secret_ciphertext: str | None
+    previous_secret_expires_at: datetime | None
+    service: ServiceRef
+
+
+@dataclass
+class IncidentRow:
+    """An incident as the receiver reads and changes it (every column but enrichment)."""
+
+    id: int
+    service_id: int
+    dedup_key: str
+    title: str
+    source: str
+    severity: str
+    status: str
+    event_count: int
+    first_event_at: datetime
+    last_event_at: datetime
+    triggered_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    last_transition_at: datetime
+    reopen_count: int
+    assignee: str | None
+    sentry_issue_id: str | None
+    sentry_short_id: str | None
+    sentry_issue_url: str | None
+    sentry_project: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def snapshot(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _INCIDENT_FIELDS}
+
+
+_INCIDENT_FIELDS = tuple(field.name for field in fields(IncidentRow))
+_INCIDENT_COLUMNS = [_incidents.c[name] for name in _INCIDENT_FIELDS]
+
+_SELECT_RECEIVER = (
+    select(
+        _integrations.c.id,
+        _integrations.c.enabled,
+        _integrations.c.secret_ciphertext,
+        _integrations.c.previous_secret_ciphertext,
+        _integrations.c.previous_secret_expires_at,
+        _services.c.id.label("service_id"),
+        _services.c.name.label("service_name"),
+        _services.c.reopen_window_minutes,
+    )
+    .join_from(_integrations, _services, _services.c.id == _integrations.c.service_id)
+    .where(_integrations.c.id == bindparam("integration_id"))
+)
+
+
+def load_receiver(connection: Connection, integration_id: str) -> Receiver | None:
+    """The integration and its service in one query; None for an unknown id."""
+    row = connection.execute(_SELECT_RECEIVER, {"integration_id": integration_id}).one_or_none()
+    return _receiver(row) if row is not None else None
+
+
+def _receiver(row: Any) -> Receiver:
+    return Receiver(
+        id=row.id,
+        enabled=row.enabled,
+        secret_ciphertext=row.secret_ciphertext,
+        previous_secret_ciphertext=row.previous_secret_ciphertext,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        service=ServiceRef(row.service_id, row.service_name, row.reopen_window_minutes),
+    )
+
+
+def receive(
+    connection: Connection, integration_id: str, delivery: dict[str, Any]
+) -> tuple[Receiver, int] | None:
+    """Store a delivery for the integration: the integration and the delivery's id.
+
+    None, and nothing stored, when no integration has the id. On PostgreSQL the lookup and
+    the INSERT are one statement (one round trip); `delivery` holds every column but
+    `integration_id`.
+    """
+    if connection.dialect.name != "postgresql":
+        receiver = load_receiver(connection, integration_id)
+        if receiver is None:
+            return None
+        return receiver, insert_delivery(connection, {**delivery, "integration_id": receiver.id})
+    names = tuple(delivery)
+    statement = _RECEIVE_STATEMENTS.get(names)
+    if statement is None:
+        statement = _RECEIVE_STATEMENTS[names] = _receive_statement(names)
+    row = connection.execute(
+        statement,
+        {"integration_id": integration_id, **{f"v_{name}": v for name, v in delivery.items()}},
+    ).one_or_none()
+    return (_receiver(row), row.delivery_id) if row is not None else None
+
+
+_RECEIVE_STATEMENTS: dict[tuple[str, ...], Any] = {}
+
+
+def _receive_statement(names: tuple[str, ...]) -> Any:
+    receiver = _SELECT_RECEIVER.cte("receiver")
+    stored = (
+        _deliveries.insert()
+        .from_select(
+            ["integration_id", *names],
+            select(
+                receiver.c.id,
+                *(bindparam(f"v_{name}", type_=_deliveries.c[name].type) for name in names),
+            ),
+        )
+        .returning(_deliveries.c.id)
+        .cte("stored")
+    )
+    return select(receiver, stored.c.id.label("delivery_id")).select_from(
+        receiver.join(stored, true())
+    )
+
+
+def find_service(connection: Connection, name: str) -> ServiceRef | None:
+    """A service by name or slug (an alert rule may name either)."""
+    row = connection.execute(
+        select(_services.c.id, _services.c.name, _services.c.reopen_window_minutes).where(
+            (_services.c.name == name) | (_services.c.slug == name)
+        )
+    ).first()
+    return ServiceRef(row.id, row.name, row.reopen_window_minutes) if row is not None else None
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+def insert_delivery(connection: Connection, values: dict[str, Any]) -> int:
+    """Store a delivery; its id."""
+    delivery_id: int = connection.execute(
+        _deliveries.insert().returning(_deliveries.c.id), values
+    ).scalar_one()
+    return delivery_id
+
+
+def update_delivery(connection: Connection, delivery_id: int, values: dict[str, Any]) -> None:
+    connection.execute(_deliveries.update().where(_deliveries.c.id == delivery_id).values(**values))
+
+
+def claim_request_id(
+    connection: Connection, integration_id: str, request_id: str, delivery_id: int, now: datetime
+) -> int | None:
+    """Claim Sentry's Request-ID for this delivery; the id of the earlier claimant if taken.
+
+    One `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the primary key: two concurrent
+    deliveries of one Request-ID cannot both win (on PostgreSQL the second waits for the
+    first to commit, then finds the conflict), and no savepoint is needed.
+    """
+    claimed = connection.execute(
+        _insert_for(connection, _claims)
+        .values(
+            integration_id=integration_id,
+            request_id=request_id,
+            delivery_id=delivery_id,
+            claimed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
+        .returning(_claims.c.delivery_id)
+    ).scalar()
+    if claimed is not None:
+        return None
+    earlier = connection.execute(
+        select(_claims.c.delivery_id).where(
+            _claims.c.integration_id == integration_id, _claims.c.request_id == request_id
+        )
+    ).scalar()
+    return earlier if earlier is not None else -1
+
+
+def _insert_for(connection: Connection, table: Table) -> Any:
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    return insert(table)
+
+
+# ---------------------------------------------------------------- incidents
+
+
+def lock_open_incident(
+    connection: Connection, service_id: int, dedup_key: str
+) -> IncidentRow | None:
+    """The one unresolved incident for the key, locked until the transaction ends."""
+    row = connection.execute(
+        _LOCK_OPEN_INCIDENT, {"service_id": service_id, "dedup_key": dedup_key}
+    ).first()
+    return IncidentRow(*row) if row is not None else None
+
+
+_LOCK_OPEN_INCIDENT = (
+    select(*_INCIDENT_COLUMNS)
+    .where(
+        _incidents.c.service_id == bindparam("service_id"),
+        _incidents.c.dedup_key == bindparam("dedup_key"),
+        _incidents.c.status != Status.RESOLVED.value,
+    )
+    .with_for_update()
+)
+
+
+def lock_open_incident_routed_from(
+    connection: Connection, integration_id: str, dedup_key: str
+) -> IncidentRow | None:
+    """An open incident for the key that this integration's deliveries opened elsewhere
+    (an alert-rule action chose another service), locked until the transaction ends."""
+    touched = select(_deliveries.c.incident_id).where(
+        _deliveries.c.integration_id == integration_id, _deliveries.c.dedup_key == dedup_key
+    )
+    return _incident(
+        connection,
+        select(*_INCIDENT_COLUMNS)
+        .where(
+            _incidents.c.dedup_key == dedup_key,
+            _incidents.c.status != Status.RESOLVED.value,
+            _incidents.c.id.in_(touched),
+        )
+        .order_by(_incidents.c.id.desc())
+        .limit(1)
+        .with_for_update(),
+    )
+
+
+def lock_latest_resolved_incident(
+    connection: Connection, service_id: int, dedup_key: str
+) -> IncidentRow | None:
+    """The most recent resolved incident for the key (a reopen candidate), locked."""
+    status: Any = _incidents.c.status
+    if connection.dialect.name == "sqlite":
+        # Without statistics SQLite walks the status index through every resolved incident
+        # (seconds at a million). An expression on the column keeps that index out of the
+        # plan, so the key index finds the handful of incidents for this key.
+        status = _incidents.c.status + ""
+    return _incident(
+        connection,
+        select(*_INCIDENT_COLUMNS)
+        .where(
+            _incidents.c.service_id == service_id,
+            _incidents.c.dedup_key == dedup_key,
+            status == Status.RESOLVED.value,
+        )
+        .order_by(_incidents.c.id.desc())
+        .limit(1)
+        .with_for_update(),
+    )
+
+
+def _incident(connection: Connection, query: Any) -> IncidentRow | None:
+    row = connection.execute(query).first()
+    return IncidentRow(*row) if row is not None else None
+
+
+def insert_open_incident(connection: Connection, values: dict[str, Any]) -> int | None:
+    """Open an incident; None when another delivery holds the key's open slot already.
+
+    The partial unique index allows one unresolved incident per (service, key). A
+    concurrent opener of the same key makes this one wait, then do nothing.
+    """
+    incident_id: int | None = connection.execute(
+        _insert_for(connection, _incidents)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=["service_id", "dedup_key"],
+            # The index's own predicate, as text: PostgreSQL infers the partial index
+            # from it, which a bound parameter would not allow in a prepared plan.
+            index_where=text("status <> 'resolved'"),
+        )
+        .returning(_incidents.c.id)
+    ).scalar()
+    return incident_id
+
+
+@dataclass
+class IncidentChange:
+    """What a delivery did to an incident: its columns since `before` (None: nothing to
+    update, e.g. just inserted) and the timeline rows to add."""
+
+    incident: IncidentRow
+    before: dict[str, Any] | None
+    timeline: list[dict[str, Any]]
+
+    def changed_columns(self) -> dict[str, Any]:
+        if self.before is None:
+            return {}
+        before = self.before
+        return {
+            name: value
+            for name, value in self.incident.snapshot().items()
+            if before.get(name) != value
+        }
+
+
+def save_incident(connection: Connection, change: IncidentChange) -> None:
+    """Write the incident's changed columns now (its timeline rows are left to the caller)."""
+    changed = change.changed_columns()
+    if changed:
+        connection.execute(_update_incident(change.incident.id, changed))
+
+
+def _update_incident(incident_id: int, changed: dict[str, Any]) -> Any:
+    return _incidents.update().where(_incidents.c.id == incident_id).values(**changed)
+
+
+def finish_delivery(
+    connection: Connection,
+    delivery_id: int,
+    decision: dict[str, Any],
+    change: IncidentChange | None,
+) -> None:
+    """Store the delivery's decision and the incident change it made.
+
+    On PostgreSQL one statement (the change as data-modifying CTEs): on two shared cores
+    each round trip to the database costs more than the statement itself. SQLite runs in
+    the process, so it takes them one by one.
+    """
+    changed = change.changed_columns() if change is not None else {}
+    timeline = change.timeline if change is not None else []
+    # Entries must get their ids in order (the timeline is read by id), which CTEs do not
+    # promise; two entries from one delivery are rare enough to take separate statements.
+    if connection.dialect.name != "postgresql" or len(timeline) > 1:
+        if change is not None and changed:
+            connection.execute(_update_incident(change.incident.id, changed))
+        for entry in timeline:
+            connection.execute(_timeline.insert(), entry)
+        update_delivery(connection, delivery_id, decision)
+        return
+    params = {f"d_{name}": value for name, value in decision.items()}
+    params["d_id"] = delivery_id
+    if change is not None and changed:
+        params.update({f"i_{name}": value for name, value in changed.items()})
+        params["i_id"] = change.incident.id
+    for number, entry in enumerate(timeline):
+        params.update({f"t{number}_{name}": value for name, value in entry.items()})
+    shape = (tuple(decision), tuple(changed), tuple(tuple(entry) for entry in timeline))
+    statement = _FINISH_STATEMENTS.get(shape)
+    if statement is None:
+        statement = _FINISH_STATEMENTS[shape] = _finish_statement(*shape)
+    connection.execute(statement, params)
+
+
+# Built once per shape (which columns change, how many entries), with every value a named
+# parameter: building and compiling such a statement costs more than running it.
+_FINISH_STATEMENTS: dict[Any, Any] = {}
+
+
+def _finish_statement(
+    decision: tuple[str, ...], changed: tuple[str, ...], timeline: tuple[tuple[str, ...], ...]
+) -> Any:
+    statement = (
+        _deliveries.update()
+        .where(_deliveries.c.id == bindparam("d_id"))
+        .values({name: bindparam(f"d_{name}") for name in decision})
+    )
+    if changed:
+        statement = statement.add_cte(
+            _incidents.update()
+            .where(_incidents.c.id == bindparam("i_id"))
+            .values({name: bindparam(f"i_{name}") for name in changed})
+            .cte("changed_incident")
+        )
+    for number, names in enumerate(timeline):
+        statement = statement.add_cte(
+            _timeline.insert()
+            .values({name: bindparam(f"t{number}_{name}") for name in names})
+            .cte(f"new_entry_{number}")
+        )
+    return statement
