@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 SENTRY_ACTOR = "Sentry"
 # A lost race for the open-incident index is retried; more than a handful means a bug.
 _MAX_TRIGGER_ATTEMPTS = 5
+# The intents that act on the incident of their dedup key.
+_KEYED = frozenset({Intent.TRIGGER, Intent.RESOLVE, Intent.ACKNOWLEDGE, Intent.COMMENT})
+# The open incident already looked up (and locked) for a delivery, if it was.
+_Looked = tuple[IncidentRow | None] | None
 
 
 @dataclass(frozen=True)
@@ -370,15 +374,24 @@ def _apply(
 ) -> IngestOutcome:
     connection = session.connection()
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
-
+    service = receiver.service
+    if alert.intent is Intent.TRIGGER:
+        service = _routed_service(connection, receiver, alert)
+    # The open incident the delivery acts on is locked with the Request-ID claim (one
+    # round trip); `looked` says whether that happened.
+    lock = (service.id, alert.dedup_key) if alert.intent in _KEYED and alert.dedup_key else None
+    looked: _Looked = None
     if inbound.request_id and inbound.replay_of_id is None:
-        earlier = rows.claim_request_id(
+        earlier, open_incident = rows.claim_request_id(
             connection,
             receiver.id,
             _clip(inbound.request_id, 255) or "",
             delivery.id,
             inbound.received_at,
+            lock=lock,
         )
+        if lock is not None:
+            looked = (open_incident,)
         if earlier is not None:
             outcome.action = "duplicate_delivery"
             outcome.reason = (
@@ -401,15 +414,17 @@ def _apply(
     assert alert.dedup_key is not None  # read_alert refuses keyed intents without one
     at = _delivery_time(alert, inbound)
     if alert.intent is Intent.TRIGGER:
-        return _trigger(session, receiver, delivery, alert, at, outcome)
+        return _trigger(session, service, delivery, alert, at, outcome, looked)
 
     if alert.intent in {Intent.RESOLVE, Intent.ACKNOWLEDGE} and is_echo(
         session, receiver.id, payload, alert.issue_id, inbound.received_at
     ):
         outcome.reason = "echo of the bridge's own write-back to Sentry; already applied here"
         return outcome
-    incident = rows.lock_open_incident(
-        connection, receiver.service.id, alert.dedup_key
+    incident = (
+        looked[0]
+        if looked is not None
+        else rows.lock_open_incident(connection, service.id, alert.dedup_key)
     ) or rows.lock_open_incident_routed_from(connection, receiver.id, alert.dedup_key)
     state = _state(incident)
     if alert.intent is Intent.COMMENT:
@@ -452,18 +467,21 @@ def _state(incident: IncidentRow | None) -> IncidentState | None:
 
 def _trigger(
     session: Session,
-    receiver: Receiver,
+    service: ServiceRef,
     delivery: RecordedDelivery,
     alert: Alert,
     at: datetime,
     outcome: IngestOutcome,
+    looked: _Looked,
 ) -> IngestOutcome:
     assert alert.dedup_key is not None
     connection = session.connection()
-    service = _routed_service(connection, receiver, alert)
     window = timedelta(minutes=service.reopen_window_minutes)
-    for _attempt in range(_MAX_TRIGGER_ATTEMPTS):
-        incident = rows.lock_open_incident(connection, service.id, alert.dedup_key)
+    for attempt in range(_MAX_TRIGGER_ATTEMPTS):
+        if attempt == 0 and looked is not None:
+            incident = looked[0]
+        else:
+            incident = rows.lock_open_incident(connection, service.id, alert.dedup_key)
         latest = (
             None
             if incident is not None
@@ -499,7 +517,7 @@ def _trigger(
             session,
             target.id,
             target.sentry_issue_id,
-            receiver.id,
+            delivery.integration_id,
             alert.installation_uuid,
             delivery.received_at,
         )

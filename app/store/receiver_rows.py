@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, text, true
+from sqlalchemy import Connection, Table, bindparam, literal, select, text, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -188,33 +188,58 @@ def update_delivery(connection: Connection, delivery_id: int, values: dict[str, 
 
 
 def claim_request_id(
-    connection: Connection, integration_id: str, request_id: str, delivery_id: int, now: datetime
-) -> int | None:
-    """Claim Sentry's Request-ID for this delivery; the id of the earlier claimant if taken.
+    connection: Connection,
+    integration_id: str,
+    request_id: str,
+    delivery_id: int,
+    now: datetime,
+    lock: tuple[int, str] | None = None,
+) -> tuple[int | None, IncidentRow | None]:
+    """Claim Sentry's Request-ID for this delivery: the id of the earlier claimant if it
+    was taken, and, when `lock` names a (service, key), its open incident, locked.
 
-    One `INSERT ... ON CONFLICT DO NOTHING RETURNING` on the primary key: two concurrent
-    deliveries of one Request-ID cannot both win (on PostgreSQL the second waits for the
-    first to commit, then finds the conflict), and no savepoint is needed.
+    The claim is one `INSERT ... ON CONFLICT DO NOTHING` on the primary key: two
+    concurrent deliveries of one Request-ID cannot both win (on PostgreSQL the second waits
+    for the first to commit, then finds the conflict), and no savepoint is needed. On
+    PostgreSQL the claim and the lock are one statement, one round trip.
     """
-    claimed = connection.execute(
-        _insert_for(connection, _claims)
-        .values(
-            integration_id=integration_id,
-            request_id=request_id,
-            delivery_id=delivery_id,
-            claimed_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
-        .returning(_claims.c.delivery_id)
-    ).scalar()
-    if claimed is not None:
-        return None
+    params = {
+        "integration_id": integration_id,
+        "request_id": request_id,
+        "delivery_id": delivery_id,
+        "claimed_at": now,
+    }
+    incident: IncidentRow | None = None
+    if lock is not None and connection.dialect.name == "postgresql":
+        row = connection.execute(
+            _CLAIM_AND_LOCK, {**params, "service_id": lock[0], "dedup_key": lock[1]}
+        ).one()
+        is_claimed = row.claimed_by is not None
+        incident = IncidentRow(*row[1:]) if row.id is not None else None
+    else:
+        is_claimed = connection.execute(_claim(connection), params).scalar() is not None
+        if lock is not None:
+            incident = lock_open_incident(connection, *lock)
+    if is_claimed:
+        return None, incident
     earlier = connection.execute(
         select(_claims.c.delivery_id).where(
             _claims.c.integration_id == integration_id, _claims.c.request_id == request_id
         )
     ).scalar()
-    return earlier if earlier is not None else -1
+    return (earlier if earlier is not None else -1), incident
+
+
+def _claim(connection: Connection) -> Any:
+    return (
+        _insert_for(connection, _claims)
+        .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
+        .returning(_claims.c.delivery_id)
+    )
+
+
+_CLAIM_COLUMNS = ("integration_id", "request_id", "delivery_id", "claimed_at")
 
 
 def _insert_for(connection: Connection, table: Table) -> Any:
@@ -244,6 +269,24 @@ _LOCK_OPEN_INCIDENT = (
     )
     .with_for_update()
 )
+
+
+def _claim_and_lock() -> Any:
+    claimed = (
+        postgresql_insert(_claims)
+        .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
+        .returning(_claims.c.delivery_id)
+        .cte("claimed")
+    )
+    locked = _LOCK_OPEN_INCIDENT.subquery("locked")
+    one = select(literal(1).label("one")).subquery("one")
+    return select(claimed.c.delivery_id.label("claimed_by"), *locked.c).select_from(
+        one.outerjoin(claimed, true()).outerjoin(locked, true())
+    )
+
+
+_CLAIM_AND_LOCK = _claim_and_lock()
 
 
 def lock_open_incident_routed_from(
