@@ -520,6 +520,7 @@ def _trigger(
             delivery.integration_id,
             alert.installation_uuid,
             delivery.received_at,
+            is_new_incident=decision.step is Step.CREATE,
         )
         return _answer(outcome, decision, target)
     raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")

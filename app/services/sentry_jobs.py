@@ -70,15 +70,21 @@ def enqueue_enrichment(
     integration_id: str,
     installation_uuid: str | None,
     now: datetime,
+    is_new_incident: bool = False,
 ) -> SentryJob | None:
     """Ask for the incident's Sentry details, unless it names no issue or one is queued."""
     if not sentry_issue_id:
         return None
-    queued = session.scalar(
-        select(SentryJob).where(
-            SentryJob.kind == JobKind.ENRICH.value,
-            SentryJob.incident_id == incident_id,
-            SentryJob.status == JobStatus.PENDING.value,
+    # An incident opened in this transaction cannot have a job yet: skip the look.
+    queued = (
+        None
+        if is_new_incident
+        else session.scalar(
+            select(SentryJob).where(
+                SentryJob.kind == JobKind.ENRICH.value,
+                SentryJob.incident_id == incident_id,
+                SentryJob.status == JobStatus.PENDING.value,
+            )
         )
     )
     if queued is not None:
