@@ -1,0 +1,81 @@
+"""How many statements one delivery costs: the round trips are what ingest throughput is
+made of (docs/benchmarks.md), so a change that adds one should be a decision, not a
+side effect. Counted at the driver, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from app.extensions import Bridge
+from tests.conftest import MadeIntegration
+from tests.integration.test_receiver import T0, send_issue
+
+Make = Callable[..., MadeIntegration]
+
+
+@contextmanager
+def statements(bridge: Bridge) -> Iterator[list[str]]:
+    """Every statement the engine sends while the block runs (BEGIN/COMMIT included)."""
+    sent: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement.split(None, 1)[0].upper())
+
+    def on_commit(_conn: Any) -> None:
+        sent.append("COMMIT")
+
+    engine = bridge.database.engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        event.remove(engine, "commit", on_commit)
+
+
+def test_an_event_of_an_open_incident_costs_three_statements(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    send_issue(client, integration, "created", T0)
+
+    with statements(bridge) as sent:
+        answer = send_issue(client, integration, "created", T0 + 60)
+
+    assert answer["action"] == "deduplicated"
+    if bridge.database.is_postgresql:
+        # receive (integration + delivery row), claim the Request-ID + lock the incident,
+        # finish (delivery decision + incident + timeline); psycopg's BEGIN is implicit.
+        assert sent == ["WITH", "WITH", "WITH", "COMMIT"]
+    else:
+        # SQLite has no data-modifying CTEs: the same steps one statement each.
+        assert sent == [
+            "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT", "UPDATE",
+            "COMMIT",
+        ]  # fmt: skip
+
+
+def test_a_new_incident_adds_only_its_own_writes(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+
+    with statements(bridge) as sent:
+        answer = send_issue(client, integration, "created", T0)
+
+    assert answer["action"] == "triggered"
+    # On top of those: the reopen-candidate look-up, the incident INSERT and the
+    # enrichment job INSERT (no look for a queued job: the incident is new).
+    if bridge.database.is_postgresql:
+        assert sent == ["WITH", "WITH", "SELECT", "INSERT", "INSERT", "WITH", "COMMIT"]
+    else:
+        assert sent == [
+            "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT",
+            "INSERT", "UPDATE", "COMMIT",
+        ]  # fmt: skip
