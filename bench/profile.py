@@ -19,7 +19,15 @@ from typing import Any
 
 BIN = Path(sys.executable).parent
 # Frames where a worker waits rather than computes: the database answering, or accept().
-WAITING = ("Connection.wait", "_send_query_prepared", "SyncWorker.wait", "select (selectors")
+# psycopg sends BEGIN and COMMIT through `_exec_command` and waits for them in compiled
+# code (psycopg-binary), so py-spy's innermost Python frame there is `_exec_command`.
+WAITING = (
+    "Connection.wait",
+    "_send_query_prepared",
+    "_exec_command",
+    "SyncWorker.wait",
+    "select (selectors",
+)
 
 
 def _py_spy() -> str | None:
