@@ -404,7 +404,8 @@ def _apply(
         return outcome
     if alert.intent is Intent.INSTALLATION:
         integration = session.get(Integration, receiver.id)
-        assert integration is not None  # loaded a moment ago, in this transaction
+        # The row `receive` read in this transaction, as the ORM object the handler needs.
+        assert integration is not None
         with session.begin_nested():  # a refusal in here must not keep half its writes
             outcome.reason = on_installation_webhook(
                 session, integration, alert.action, payload, secrets, inbound.received_at
@@ -421,11 +422,13 @@ def _apply(
     ):
         outcome.reason = "echo of the bridge's own write-back to Sentry; already applied here"
         return outcome
+    # An incident the claim's statement did not see may still exist (its snapshot predates
+    # a wait on the claim): a miss is looked up again, in a statement of its own.
     incident = (
-        looked[0]
-        if looked is not None
-        else rows.lock_open_incident(connection, service.id, alert.dedup_key)
-    ) or rows.lock_open_incident_routed_from(connection, receiver.id, alert.dedup_key)
+        (looked[0] if looked is not None else None)
+        or rows.lock_open_incident(connection, service.id, alert.dedup_key)
+        or rows.lock_open_incident_routed_from(connection, receiver.id, alert.dedup_key)
+    )
     state = _state(incident)
     if alert.intent is Intent.COMMENT:
         decision = decide_comment(state)

@@ -217,7 +217,8 @@ def claim_request_id(
         is_claimed = row.claimed_by is not None
         incident = IncidentRow(*row[1:]) if row.id is not None else None
     else:
-        is_claimed = connection.execute(_claim(connection), params).scalar() is not None
+        claim = _CLAIM_STATEMENTS[connection.dialect.name]
+        is_claimed = connection.execute(claim, params).scalar() is not None
         if lock is not None:
             incident = lock_open_incident(connection, *lock)
     if is_claimed:
@@ -230,16 +231,15 @@ def claim_request_id(
     return (earlier if earlier is not None else -1), incident
 
 
-def _claim(connection: Connection) -> Any:
-    return (
-        _insert_for(connection, _claims)
-        .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
-        .returning(_claims.c.delivery_id)
-    )
-
-
 _CLAIM_COLUMNS = ("integration_id", "request_id", "delivery_id", "claimed_at")
+# Built once per dialect: the INSERT that claims a Request-ID, or claims nothing.
+_CLAIM_STATEMENTS = {
+    dialect: insert(_claims)
+    .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
+    .returning(_claims.c.delivery_id)
+    for dialect, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+}
 
 
 def _insert_for(connection: Connection, table: Table) -> Any:
@@ -272,13 +272,10 @@ _LOCK_OPEN_INCIDENT = (
 
 
 def _claim_and_lock() -> Any:
-    claimed = (
-        postgresql_insert(_claims)
-        .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
-        .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
-        .returning(_claims.c.delivery_id)
-        .cte("claimed")
-    )
+    # The lock sees the snapshot taken when the statement starts: if the claim had to wait
+    # for another delivery of the same Request-ID that then rolled back, an incident
+    # committed during that wait is not in it. Callers that found no incident look again.
+    claimed = _CLAIM_STATEMENTS["postgresql"].cte("claimed")
     locked = _LOCK_OPEN_INCIDENT.subquery("locked")
     one = select(literal(1).label("one")).subquery("one")
     return select(claimed.c.delivery_id.label("claimed_by"), *locked.c).select_from(
