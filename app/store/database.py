@@ -16,13 +16,20 @@ READ_ONLY_OPTION = "bridge_read_only"
 
 
 def make_engine(url: str, echo: bool = False, connect_timeout: int = 3) -> Engine:
-    """An engine for SQLite (the embedded default) or PostgreSQL (production)."""
+    """An engine for SQLite (the embedded default) or PostgreSQL (production).
+
+    Its errors, and so the logs, name the statement but never the values bound to it: they
+    are integration ids (an unsigned integration's credential), bodies and tokens.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         _serialise_sqlite_writers(engine)
         return engine
@@ -33,6 +40,7 @@ def make_engine(url: str, echo: bool = False, connect_timeout: int = 3) -> Engin
     return create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_recycle=300,
         pool_size=5,
         max_overflow=5,

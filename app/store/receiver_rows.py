@@ -8,7 +8,7 @@ the ORM; these functions share its tables, types and transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +42,8 @@ class Receiver:
 
     id: str
     enabled: bool
-    secret_ciphertext: str | None
-    previous_secret_ciphertext: str | None
+    secret_ciphertext: str | None = field(repr=False)
+    previous_secret_ciphertext: str | None = field(repr=False)
     previous_secret_expires_at: datetime | None
     service: ServiceRef
 

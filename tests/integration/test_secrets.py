@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -108,3 +109,44 @@ def test_secrets_never_reach_logs_answers_or_the_inspector(
     ]:
         for name, value in secrets.items():
             assert value not in text, f"the {name} appears in {where}"
+
+
+def test_a_database_error_logs_the_statement_without_its_values(
+    client: FlaskClient,
+    bridge: Bridge,
+    make_integration: Callable[..., MadeIntegration],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An unsigned integration's id is its credential, and bodies are Sentry's data: the
+    # logged error names the statement, never the values bound to it.
+    from sqlalchemy import text
+
+    from app.store import receiver_rows
+
+    def failing_statement(connection: Any, *_args: object) -> None:
+        connection.execute(
+            # A claim for a delivery that does not exist: a foreign-key error on both databases.
+            text(
+                "INSERT INTO delivery_claims (integration_id, request_id, delivery_id, claimed_at) "
+                "VALUES (:id, :body, -1, CURRENT_TIMESTAMP)"
+            ),
+            {"id": integration.id, "body": "body-marker-7f3a"},
+        )
+
+    monkeypatch.setattr(receiver_rows, "finish_delivery", failing_statement)
+    caplog.set_level(logging.DEBUG)
+    integration = make_integration()
+    delivery = build("integration_issue_created")
+
+    response = client.post(integration.url, data=delivery.body, headers=delivery.headers)
+
+    assert response.status_code == 500
+    logged = "\n".join(
+        record.getMessage()
+        + (logging.Formatter().formatException(record.exc_info) if record.exc_info else "")
+        for record in caplog.records
+    )
+    assert "INSERT INTO delivery_claims" in logged  # the error itself is logged...
+    assert integration.id not in logged  # ...but not what was bound to it
+    assert "body-marker-7f3a" not in logged
