@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.domain.lifecycle import Status
 from app.store.models import Incident, Integration, Service
+
+
+def is_named(name: Any) -> ColumnElement[bool]:
+    """The service called `name`, by name or slug (an alert rule may give either)."""
+    return or_(Service.name == name, Service.slug == name)
+
+
+def is_open_incident_of(service_id: Any, dedup_key: Any) -> ColumnElement[bool]:
+    """The one unresolved incident of the key in the service (values or bind parameters)."""
+    return and_(
+        Incident.service_id == service_id,
+        Incident.dedup_key == dedup_key,
+        Incident.status != Status.RESOLVED.value,
+    )
 
 
 def get_integration(session: Session, integration_id: str) -> Integration | None:
@@ -15,17 +31,11 @@ def get_integration(session: Session, integration_id: str) -> Integration | None
 
 
 def get_service_by_name(session: Session, name: str) -> Service | None:
-    return session.scalar(select(Service).where((Service.name == name) | (Service.slug == name)))
+    return session.scalar(select(Service).where(is_named(name)))
 
 
 def find_open_incident(session: Session, service_id: int, dedup_key: str) -> Incident | None:
     """The one unresolved incident for the key, locked until the transaction ends."""
     return session.scalar(
-        select(Incident)
-        .where(
-            Incident.service_id == service_id,
-            Incident.dedup_key == dedup_key,
-            Incident.status != Status.RESOLVED.value,
-        )
-        .with_for_update()
+        select(Incident).where(is_open_incident_of(service_id, dedup_key)).with_for_update()
     )

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.domain.lifecycle import Status
 from app.store.models import Delivery, DeliveryClaim, Incident, Integration, Service, TimelineEntry
+from app.store.queries import is_named, is_open_incident_of
 
 _integrations: Table = Integration.__table__  # type: ignore[assignment]
 _services: Table = Service.__table__  # type: ignore[assignment]
@@ -166,7 +167,7 @@ def find_service(connection: Connection, name: str) -> ServiceRef | None:
     """A service by name or slug (an alert rule may name either)."""
     row = connection.execute(
         select(_services.c.id, _services.c.name, _services.c.reopen_window_minutes).where(
-            (_services.c.name == name) | (_services.c.slug == name)
+            is_named(name)
         )
     ).first()
     return ServiceRef(row.id, row.name, row.reopen_window_minutes) if row is not None else None
@@ -262,11 +263,7 @@ def lock_open_incident(
 
 _LOCK_OPEN_INCIDENT = (
     select(*_INCIDENT_COLUMNS)
-    .where(
-        _incidents.c.service_id == bindparam("service_id"),
-        _incidents.c.dedup_key == bindparam("dedup_key"),
-        _incidents.c.status != Status.RESOLVED.value,
-    )
+    .where(is_open_incident_of(bindparam("service_id"), bindparam("dedup_key")))
     .with_for_update()
 )
 
