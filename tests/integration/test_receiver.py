@@ -647,34 +647,44 @@ def test_healthz_answers_when_the_database_does(client: FlaskClient) -> None:
 # ---------------------------------------------------------------- concurrency
 
 
+def deliver_at_once(
+    app: Flask, integration: MadeIntegration, make: Callable[[], payloads.Delivery], count: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """`count` deliveries from as many threads, released together; their answers."""
+    barrier = threading.Barrier(count)
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def deliver() -> None:
+        client = app.test_client()
+        delivery = make()
+        barrier.wait()
+        response = client.post(integration.url, data=delivery.body, headers=delivery.headers)
+        answers.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=deliver) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(answers) == count, "a delivery did not finish within 60 s"
+    return answers
+
+
 def test_concurrent_deliveries_of_one_new_issue_make_one_incident(
     app: Flask, bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration()
     body = build("integration_issue_created").body
+    headers = {"Content-Type": "application/json", "Sentry-Hook-Resource": "issue"}
     threads_count = 12
-    barrier = threading.Barrier(threads_count)
-    statuses: list[int] = []
 
-    def deliver() -> None:
-        client = app.test_client()
-        barrier.wait()
-        response = client.post(
-            integration.url,
-            data=body,
-            headers={"Content-Type": "application/json", "Sentry-Hook-Resource": "issue"},
-        )
-        statuses.append(response.status_code)
-
-    threads = [threading.Thread(target=deliver) for _ in range(threads_count)]
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    answers = deliver_at_once(
+        app, integration, lambda: payloads.Delivery(body, headers), threads_count
+    )
 
     assert time.monotonic() - started < 60
-    assert statuses == [202] * threads_count
+    assert [status for status, _ in answers] == [202] * threads_count
     [incident] = incidents(bridge)
     assert incident.event_count == threads_count
     with bridge.database.transaction() as session:
