@@ -7,6 +7,7 @@ by the same `outcome_for_status` so every kind retries the same way.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -21,6 +22,29 @@ USER_AGENT = "sentry-incident-bridge"
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 # Kept small: a receiver's body is evidence for a person, not something to store.
 _ANSWER_CHARS = 2000
+
+
+class _HideRequestPaths(logging.Filter):
+    """urllib3 logs each request line at DEBUG, path included, and a webhook or Slack
+    URL's path is its secret. The line keeps its host and status; the path goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 8 and '"%s %s %s"' in str(
+            record.msg
+        ):
+            args = list(record.args)
+            args[4] = "/[redacted]"
+            record.args = tuple(args)
+        return True
+
+
+_URLLIB3_LOGGER = logging.getLogger("urllib3.connectionpool")
+_PATH_FILTER = _HideRequestPaths()
+
+
+def _hide_request_paths() -> None:
+    if _PATH_FILTER not in _URLLIB3_LOGGER.filters:
+        _URLLIB3_LOGGER.addFilter(_PATH_FILTER)
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Http
     Redirects are not followed: a signed delivery must reach the URL it was configured
     for, and a 3xx (reported as a failure) is a configuration problem to fix.
     """
+    _hide_request_paths()
     try:
         response = requests.post(
             url,

@@ -38,6 +38,8 @@ def url_secrets(url: str | None) -> list[str]:
     # For Apprise URLs (tgram://bottoken/chat) the "host" is often the secret.
     if parts.hostname and "." not in parts.hostname:
         found.append(parts.hostname)
+    if len(parts.path) >= _MIN_SECRET_PART:
+        found.append(parts.path)  # a receiver that echoes the path it was called on
     found += [part for part in parts.path.split("/") if len(part) >= _MIN_SECRET_PART]
     found += [value for _, value in parse_qsl(parts.query) if len(value) >= _MIN_SECRET_PART]
     return found
