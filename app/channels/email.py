@@ -175,6 +175,11 @@ def send(target: ChannelTarget, message: Message, settings: ChannelSettings) -> 
         return SendResult("retry", error="TLS handshake with the SMTP server failed")
     except TimeoutError:
         return SendResult("retry", error=f"no answer within {timeout:g} s (timed out)")
+    except smtplib.SMTPServerDisconnected as error:
+        # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
+        if "timed out" in str(error):
+            return SendResult("retry", error=f"no answer within {timeout:g} s (timed out)")
+        return SendResult("retry", error="the SMTP server closed the connection")
     except ConnectionRefusedError:
         return SendResult("retry", error="connection to the SMTP server refused")
     except (smtplib.SMTPException, OSError) as error:

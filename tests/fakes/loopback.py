@@ -145,7 +145,10 @@ class _QuietHandler(WSGIRequestHandler):
 def serve(app: RecordingApp, name: str) -> LoopbackServer:
     """Serve `app` on 127.0.0.1 on a free port, in a daemon thread."""
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    # A short poll interval: shutdown() waits for one, once per test.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+    )
     thread.start()
     return LoopbackServer(server, thread, app)
 

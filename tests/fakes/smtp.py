@@ -125,6 +125,9 @@ def start_smtp_server(
     elif scheme == "smtps":
         assert tls is not None
         options["ssl_context"] = tls
+        # aiosmtpd counts only STARTTLS as TLS when deciding to offer AUTH; on an
+        # implicit-TLS socket every byte is encrypted already.
+        options["auth_require_tls"] = False
     controller = Controller(sink, **options)
     controller.start()
     return FakeSmtpServer(controller, sink, scheme)
