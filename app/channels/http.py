@@ -29,8 +29,10 @@ class _HideRequestPaths(logging.Filter):
     URL's path is its secret. The line keeps its host and status; the path goes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 8 and '"%s %s %s"' in str(
-            record.msg
+        if (
+            isinstance(record.args, tuple)
+            and len(record.args) == 8
+            and '"%s %s %s"' in str(record.msg)
         ):
             args = list(record.args)
             args[4] = "/[redacted]"

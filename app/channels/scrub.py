@@ -35,7 +35,9 @@ def url_secrets(url: str | None) -> list[str]:
     for raw in (parts.username, parts.password):
         if raw:
             found += [raw, unquote(raw)]
-    # For Apprise URLs (tgram://bottoken/chat) the "host" is often the secret.
+    # For Apprise URLs (tgram://bot:token/chat) the "host" part is often the secret.
+    if parts.scheme not in ("http", "https") and len(parts.netloc) >= _MIN_SECRET_PART:
+        found.append(parts.netloc)
     if parts.hostname and "." not in parts.hostname:
         found.append(parts.hostname)
     if len(parts.path) >= _MIN_SECRET_PART:

@@ -89,9 +89,11 @@ def _mask_url(url: str | None) -> str:
     except ValueError:
         return "(unreadable URL)"
     if parts.scheme in ("http", "https") and parts.hostname:
-        return f"{parts.scheme}://{parts.hostname}/…/{_tail(url)}".rstrip("/")
+        rest = parts.path + (f"?{parts.query}" if parts.query else "")
+        return f"{parts.scheme}://{parts.hostname}/…/{_tail(rest)}".rstrip("/")
     # Other schemes (Apprise) often carry the token as the "host": show only the scheme.
-    return f"{parts.scheme or '?'}://…/{_tail(url)}".rstrip("/")
+    rest = url.split("://", 1)[-1]
+    return f"{parts.scheme or '?'}://…/{_tail(rest)}".rstrip("/")
 
 
 def mask(target: ChannelTarget) -> str:

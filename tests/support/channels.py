@@ -63,7 +63,8 @@ def digest_message(count: int = 14) -> Message:
         incident(id=100 + n, title=f"Error {n}: timeout talking to payments", severity="error")
         for n in range(count)
     ]
-    items[3]["severity"] = "critical"
+    if count > 3:
+        items[3]["severity"] = "critical"
     document = {
         "id": notification_id,
         "type": "incidents.digest",

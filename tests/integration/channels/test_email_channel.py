@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app import channels
-from app.channels.base import ChannelTarget
+from app.channels.base import ChannelSettings, ChannelTarget
 from tests.fakes.loopback import free_port
 from tests.fakes.smtp import FakeSmtpServer
 from tests.support.channels import (
@@ -28,7 +28,9 @@ def mail(*recipients: str) -> ChannelTarget:
     return ChannelTarget("email", "on call", recipients=recipients or TO)
 
 
-def settings_for(server: FakeSmtpServer, url: str | None = None, **changes: object):  # noqa: ANN201
+def settings_for(
+    server: FakeSmtpServer, url: str | None = None, **changes: object
+) -> ChannelSettings:
     return channel_settings(smtp_url=url or server.url(), smtp_from=SENDER, **changes)
 
 
@@ -47,8 +49,11 @@ def test_incident_mail_has_subject_both_parts_and_every_link(smtp_server: FakeSm
     assert email["Auto-Submitted"] == "auto-generated"
     text = email.get_body(("plain",)).get_content()
     html = email.get_body(("html",)).get_content()
-    for link in ("https://bridge.example.com/incidents/42",
-                 "https://acme.sentry.io/issues/1234567890/", message.ack_url):
+    for link in (
+        "https://bridge.example.com/incidents/42",
+        "https://acme.sentry.io/issues/1234567890/",
+        message.ack_url,
+    ):
         assert link in text and link in html
     assert "Events: 1287" in text and "Severity: Critical" in text
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -57,8 +62,12 @@ def test_incident_mail_has_subject_both_parts_and_every_link(smtp_server: FakeSm
 def test_every_mail_about_one_incident_threads_under_one_stable_id(
     smtp_server: FakeSmtpServer,
 ) -> None:
-    lifecycle = ["incident.triggered", "incident.acknowledged", "incident.resolved",
-                 "incident.reopened"]
+    lifecycle = [
+        "incident.triggered",
+        "incident.acknowledged",
+        "incident.resolved",
+        "incident.reopened",
+    ]
     for type_ in lifecycle:
         channels.send(mail(), incident_message(type_), settings_for(smtp_server))
     channels.send(mail(), incident_message(id=43), settings_for(smtp_server))
@@ -72,7 +81,10 @@ def test_every_mail_about_one_incident_threads_under_one_stable_id(
     assert emails[4]["References"] == "<incident-43@bridge.example.com>"
     assert root not in ids  # the thread root is virtual: no message claims it
     assert [e["Subject"].split("]")[0] for e in emails[:3]] == [
-        "[CRITICAL", "[ACKNOWLEDGED", "[RESOLVED"]
+        "[CRITICAL",
+        "[ACKNOWLEDGED",
+        "[RESOLVED",
+    ]
 
 
 def test_the_message_id_is_the_notification_id_so_a_resend_is_recognisable(
@@ -165,19 +177,25 @@ def test_every_recipient_refused_permanently_fails(smtp_server: FakeSmtpServer) 
     result = channels.send(mail(), incident_message(), settings_for(smtp_server))
 
     assert (result.outcome, result.status_code) == ("failed", 550)
-    assert "lead@example.com" in (result.error or "") and "oncall@example.com" in (result.error or "")
+    assert "lead@example.com" in (result.error or "") and "oncall@example.com" in (
+        result.error or ""
+    )
 
 
 def test_recipients_refused_for_now_are_retried(smtp_server: FakeSmtpServer) -> None:
     smtp_server.sink.refuse("oncall@example.com", "450 4.2.1 mailbox busy")
 
-    result = channels.send(mail("oncall@example.com"), incident_message(), settings_for(smtp_server))
+    result = channels.send(
+        mail("oncall@example.com"), incident_message(), settings_for(smtp_server)
+    )
 
     assert (result.outcome, result.status_code) == ("retry", 450)
 
 
-@pytest.mark.parametrize(("reply", "outcome"), [("451 4.3.0 try again later", "retry"),
-                                                ("554 5.7.1 rejected as spam", "failed")])
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [("451 4.3.0 try again later", "retry"), ("554 5.7.1 rejected as spam", "failed")],
+)
 def test_data_replies_are_classified_by_their_code(
     smtp_server: FakeSmtpServer, reply: str, outcome: str
 ) -> None:
@@ -207,8 +225,9 @@ def test_a_server_that_never_greets_is_a_timeout_to_retry() -> None:
         url = f"smtp://127.0.0.1:{silent.getsockname()[1]}"
         started = time.monotonic()
         result = channels.send(
-            mail(), incident_message(), channel_settings(smtp_url=url, smtp_from=SENDER,
-                                                         timeout_seconds=0.5)
+            mail(),
+            incident_message(),
+            channel_settings(smtp_url=url, smtp_from=SENDER, timeout_seconds=0.5),
         )
 
     assert result.outcome == "retry" and "timed out" in (result.error or "")

@@ -98,8 +98,12 @@ def test_test_message_says_it_is_a_test(webhook_receiver: WebhookReceiver) -> No
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(400, "invalid_payload"), (404, "no_service"), (404, "channel_not_found"),
-     (403, "action_prohibited")],
+    [
+        (400, "invalid_payload"),
+        (404, "no_service"),
+        (404, "channel_not_found"),
+        (403, "action_prohibited"),
+    ],
 )
 def test_slack_refusals_fail_permanently_with_slacks_code(
     webhook_receiver: WebhookReceiver, status: int, code: str
