@@ -63,7 +63,15 @@ def digest_count(message: Message) -> int:
 
 
 def headline(message: Message) -> str:
-    """One line: `[CRITICAL] checkout: TypeError: cart is undefined` (the email subject)."""
+    """One line: `[CRITICAL] checkout: TypeError: cart is undefined` (the email subject).
+
+    Whitespace runs (a Sentry title may hold newlines) become one space: a header value
+    with a line break would be refused by the email package, and is ugly everywhere else.
+    """
+    return " ".join(_headline(message).split())
+
+
+def _headline(message: Message) -> str:
     name = service_name(message)
     if message.type == "incidents.digest":
         return f"[DIGEST] {name}: {digest_count(message)} new incidents"

@@ -29,9 +29,10 @@ _SDK_LOGGER.addHandler(logging.NullHandler())
 _SDK_LOGGER.setLevel(logging.CRITICAL + 1)
 
 # Block Kit limits (api.slack.com/reference/block-kit): header text 150, section text
-# 3000, button text 75.
+# 3000, section field 2000, button text 75.
 _HEADER_CHARS = 150
 _SECTION_CHARS = 3000
+_FIELD_CHARS = 2000
 _BUTTON_CHARS = 75
 
 
@@ -90,7 +91,7 @@ def build_payload(message: Message) -> dict[str, Any]:
         title = _escape(incident.get("title") or "untitled incident")
         blocks.append(_section(f"*{_escape(rendering.event_words(message))}*: {title}"))
         fields = [
-            {"type": "mrkdwn", "text": f"*{label}*\n{_escape(value)}"}
+            {"type": "mrkdwn", "text": _clip(f"*{label}*\n{_escape(value)}", _FIELD_CHARS)}
             for label, value in rendering.facts(message)[:10]  # Slack allows 10 fields
         ]
         blocks.append({"type": "section", "fields": fields})

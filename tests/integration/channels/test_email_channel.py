@@ -59,6 +59,23 @@ def test_incident_mail_has_subject_both_parts_and_every_link(smtp_server: FakeSm
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_a_title_with_line_breaks_makes_a_one_line_subject(smtp_server: FakeSmtpServer) -> None:
+    message = incident_message(
+        title="ValueError: bad input\r\nBcc: victim@example.com\n  at line 3"
+    )
+
+    result = channels.send(mail(), message, settings_for(smtp_server))
+
+    assert result.outcome == "sent"
+    email = smtp_server.messages[0].message
+    # The email package folds this header right after "Subject:" (legal folding white
+    # space), and its parser keeps the space the unfolding leaves; mail clients drop it.
+    assert email["Subject"].strip() == (
+        "[CRITICAL] checkout: ValueError: bad input Bcc: victim@example.com at line 3"
+    )
+    assert email["Bcc"] is None and smtp_server.messages[0].rcpt_tos == TO
+
+
 def test_every_mail_about_one_incident_threads_under_one_stable_id(
     smtp_server: FakeSmtpServer,
 ) -> None:
