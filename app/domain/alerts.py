@@ -220,7 +220,7 @@ def _actor(value: Any) -> str | None:
     name = _text(actor.get("name")) or _id(actor.get("id"))
     if not name:
         return None
-    return f"{name} (Sentry {actor.get('type') or 'actor'})"
+    return f"{name} (Sentry {_text(actor.get('type')) or 'actor'})"
 
 
 # ---------------------------------------------------------------- action rules
