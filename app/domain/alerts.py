@@ -13,7 +13,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from app.domain import issue_context
 from app.domain.errors import UnrecognisedPayload
+from app.domain.payload_values import MAX_ID_LENGTH, issue_id_from_url
+from app.domain.payload_values import mapping as _dict
+from app.domain.payload_values import sentry_id as _id
+from app.domain.payload_values import text as _text
 from app.domain.severity import Severity, severity_from_level
 
 EXPECTED_FORMATS = (
@@ -29,6 +34,8 @@ ENVELOPE_RESOURCES = (
     "comment",
     "installation",
     "seer",
+    "activity_alert",
+    "preprod_artifact",
 )
 
 
@@ -64,9 +71,22 @@ class Alert:
     issue_id: str | None = None
     short_id: str | None = None
     issue_url: str | None = None
+    # The Sentry project's slug, and its name when the payload gives one (event alerts and
+    # errors give only the slug; the service's learned name is used for them).
     project: str | None = None
+    project_name: str | None = None
     assignee: str | None = None
     comment: str | None = None
+    # A comment-like timeline entry: its kind ("comment", "seer", "sentry_activity") and data.
+    note_kind: str = "comment"
+    note_data: dict[str, Any] | None = None
+    # The Sentry event a trigger counts: Sentry's retries of one event count once.
+    event_id: str | None = None
+    # Issue substatus (archived_until_escalating, regressed, escalating, ...).
+    substatus: str | None = None
+    # False for Sentry's own `issue.created`: sent once per issue, so a repeat for a
+    # resolved incident is a re-send, not a regression (those come as `issue.unresolved`).
+    can_reopen: bool = True
     actor: str | None = None
     installation_uuid: str | None = None
     # The service chosen in a Sentry alert-rule action (issue_alert.settings "service").
@@ -75,35 +95,6 @@ class Alert:
 
 
 # ---------------------------------------------------------------- small readers
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any) -> str | None:
-    """A non-empty string for ids and names that Sentry sends as str or int.
-
-    Without NUL characters and lone surrogates: PostgreSQL text cannot hold NUL, and a
-    lone surrogate cannot be encoded as UTF-8 at all (both seen by fuzzing, as 500s).
-    """
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float | str):
-        text = str(value).replace("\x00", "").strip()
-        if not text.isascii():
-            text = text.encode("utf-8", "replace").decode("utf-8")
-        return text or None
-    return None
-
-
-MAX_ID_LENGTH = 64
-
-
-def _id(value: Any) -> str | None:
-    """A Sentry id (issue, event, metric alert, installation); longer is not one of its ids."""
-    text = _text(value)
-    return text if text is not None and len(text) <= MAX_ID_LENGTH else None
 
 
 def _clipped(value: str | None, limit: int = 200) -> str | None:
@@ -147,7 +138,8 @@ def _issue_key(issue_id: str | None) -> str | None:
     return f"sentry-{issue_id}" if issue_id else None
 
 
-def _source(project_name: str | None) -> str:
+def source_for(project_name: str | None) -> str:
+    """SPEC 4.4: `Sentry - <project name>`, or just `Sentry` when no project is named."""
     return f"Sentry - {project_name}" if project_name else "Sentry"
 
 
@@ -166,7 +158,8 @@ def _tags(value: Any) -> dict[str, str]:
 
 
 def _exception_value(event: dict[str, Any]) -> str | None:
-    exception = event.get("exception")
+    # Sentry 9 and older keyed the interface by its class path.
+    exception = event.get("exception") or event.get("sentry.interfaces.Exception")
     values = exception.get("values") if isinstance(exception, dict) else exception
     if isinstance(values, list):
         for item in reversed(values):  # Sentry lists the outermost exception last
@@ -180,12 +173,21 @@ def _exception_value(event: dict[str, Any]) -> str | None:
 
 
 def _event_title(event: dict[str, Any], *fallbacks: Any) -> str:
+    """event.title; without it (Sentry 9 and older) the message, then the exception value.
+
+    The legacy plugin's top-level `message` is "" for exceptions, so it comes after the
+    event's own fields, and the culprit (a fallback) last.
+    """
     logentry = _dict(event.get("logentry"))
+    legacy_message = _dict(event.get("sentry.interfaces.Message"))
     for candidate in (
         event.get("title"),
+        _dict(event.get("metadata")).get("title"),  # Sentry 9's stored title
         event.get("message"),
         logentry.get("formatted"),
         logentry.get("message"),
+        legacy_message.get("formatted"),
+        legacy_message.get("message"),
         _exception_value(event),
         *fallbacks,
     ):
@@ -218,7 +220,7 @@ def _actor(value: Any) -> str | None:
     name = _text(actor.get("name")) or _id(actor.get("id"))
     if not name:
         return None
-    return f"{name} (Sentry {actor.get('type') or 'actor'})"
+    return f"{name} (Sentry {_text(actor.get('type')) or 'actor'})"
 
 
 # ---------------------------------------------------------------- action rules
@@ -267,12 +269,8 @@ def _from_issue(
     status = _text(issue.get("status"))
     intent = issue_intent(action, status)
     issue_id = _id(issue.get("id"))
-    project_name = (
-        _text(project.get("name"))
-        or _text(project.get("slug"))
-        or _text(issue.get("project_name"))
-        or _text(issue.get("project_slug"))
-    )
+    project_name = _text(project.get("name")) or _text(issue.get("project_name"))
+    project_slug = _text(project.get("slug")) or _text(issue.get("project_slug"))
     return Alert(
         format=fmt,
         resource=resource,
@@ -281,14 +279,19 @@ def _from_issue(
         dedup_key=_issue_key(issue_id),
         severity=severity_from_level(issue.get("level")),
         title=_text(issue.get("title")) or _event_title(issue),
-        source=_source(project_name),
+        source=source_for(project_name or project_slug),
         occurred_at=_first_time(issue.get("lastSeen"), issue.get("firstSeen")),
         issue_id=issue_id,
         short_id=_text(issue.get("shortId")),
         issue_url=_text(issue.get("web_url")) or _text(issue.get("permalink")),
-        project=_text(project.get("slug")) or project_name,
+        project=project_slug or project_name,
+        project_name=project_name,
         assignee=_assignee(assignee or issue.get("assignedTo")) if action == "assigned" else None,
         actor=actor,
+        substatus=_text(issue.get("substatus")),
+        # SPEC 4.1: only Sentry's envelope promises one `created` per issue; a hand-written
+        # top-level issue (curl) keeps `created` -> trigger, reopen included.
+        can_reopen=not (fmt is Format.INTEGRATION and action == "created"),
         reason=None if intent is not Intent.IGNORE else f"issue action {action!r} is not handled",
     )
 
@@ -299,14 +302,20 @@ def _from_event(
     action: str | None,
     event: dict[str, Any],
     issue_id: str | None,
-    project_name: str | None,
+    project_slug: str | None,
     actor: str | None,
     title_fallbacks: tuple[Any, ...] = (),
     level: Any = None,
     issue_url: str | None = None,
+    project_name: str | None = None,
 ) -> Alert:
+    # Sentry 9 and older sent an integer `id` beside the hex `event_id`.
     event_id = _id(event.get("event_id")) or _id(event.get("id"))
     tags = _tags(event.get("tags"))
+    # SPEC 4.3: before 2022 the issue was only in the event's URLs; it still comes first.
+    issue_id = issue_id or issue_id_from_url(
+        event.get("issue_url"), event.get("web_url"), issue_url
+    )
     key = _issue_key(issue_id) or (f"sentry-{event_id}" if event_id else None)
     return Alert(
         format=fmt,
@@ -316,12 +325,14 @@ def _from_event(
         dedup_key=key,
         severity=severity_from_level(event.get("level") or level or tags.get("level")),
         title=_event_title(event, *title_fallbacks),
-        source=_source(project_name),
+        source=source_for(project_name or project_slug),
         occurred_at=_first_time(event.get("datetime"), event.get("timestamp")),
         issue_id=issue_id,
         issue_url=issue_url or _text(event.get("web_url")),
-        project=project_name,
+        project=project_slug or project_name,
+        project_name=project_name,
         actor=actor,
+        event_id=event_id,
     )
 
 
@@ -330,8 +341,7 @@ def _from_metric_alert(action: str | None, data: dict[str, Any], actor: str | No
     rule = _dict(metric.get("alert_rule"))
     metric_id = _id(metric.get("id"))
     intent, severity = _METRIC_ACTIONS.get(action or "", (Intent.IGNORE, Severity.ERROR))
-    projects = rule.get("projects")
-    project = _text(projects[0]) if isinstance(projects, list) and projects else None
+    project = _first_text(rule.get("projects")) or _first_text(metric.get("projects"))
     return Alert(
         format=Format.INTEGRATION,
         resource="metric_alert",
@@ -339,13 +349,13 @@ def _from_metric_alert(action: str | None, data: dict[str, Any], actor: str | No
         intent=intent,
         dedup_key=f"sentry-metric-{metric_id}" if metric_id else None,
         severity=severity,
-        # The rule's name stays the same from warning to critical to resolved; the
-        # description title ("Critical: ...") does not.
-        title=_text(rule.get("name"))
-        or _text(metric.get("title"))
+        # SPEC 4.4: the alert's own title; the description title ("Critical: ...") changes
+        # with the trigger, so it only stands in when the title is missing.
+        title=_text(metric.get("title"))
         or _text(data.get("description_title"))
+        or _text(rule.get("name"))
         or "Sentry metric alert",
-        source=_source(project),
+        source=source_for(project),
         occurred_at=_first_time(
             metric.get("date_closed") if action == "resolved" else None,
             metric.get("date_detected"),
@@ -358,6 +368,10 @@ def _from_metric_alert(action: str | None, data: dict[str, Any], actor: str | No
         if intent is not Intent.IGNORE
         else f"metric alert action {action!r} is not handled",
     )
+
+
+def _first_text(values: Any) -> str | None:
+    return _text(values[0]) if isinstance(values, list) and values else None
 
 
 def _rule_settings(issue_alert: Any) -> dict[str, str]:
@@ -374,6 +388,9 @@ def _rule_settings(issue_alert: Any) -> dict[str, str]:
 
 
 def _infer_resource(data: dict[str, Any]) -> str | None:
+    # An activity alert carries `data.issue` too: its `activity`/`alert` tell it apart.
+    if isinstance(data.get("issue"), dict) and ("activity" in data or "alert" in data):
+        return "activity_alert"
     if isinstance(data.get("issue"), dict):
         return "issue"
     if isinstance(data.get("error"), dict):
@@ -388,6 +405,8 @@ def _infer_resource(data: dict[str, Any]) -> str | None:
         return "comment"
     if "seer" in data or "run_id" in data:
         return "seer"
+    if "buildId" in data or "appInfo" in data:
+        return "preprod_artifact"
     return None
 
 
@@ -428,7 +447,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
             action,
             event,
             issue_id=_id(event.get("issue_id")),
-            project_name=_project_from_url(event.get("url"), event.get("issue_url")),
+            project_slug=_project_from_url(event.get("url"), event.get("issue_url")),
             actor=actor,
             title_fallbacks=(
                 _dict(data.get("issue_alert")).get("title"),
@@ -469,12 +488,16 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
             actor=actor,
             installation_uuid=_id(_dict(data.get("installation")).get("uuid")) or installation_uuid,
         )
-    else:
-        reason = (
-            "Seer notifications do not drive incidents"
+    elif resource in {"seer", "activity_alert"}:
+        note = (
+            issue_context.seer_note(action, data)
             if resource == "seer"
-            else f"resource {resource!r} does not drive incidents"
+            else issue_context.activity_alert_note(data)
         )
+        alert = _from_note(resource, action, note, actor)
+    else:
+        # preprod_artifact, size_analysis and whatever Sentry adds next: answered, never paged.
+        reason = f"resource {resource!r} does not drive incidents"
         alert = Alert(
             format=Format.INTEGRATION,
             resource=resource,
@@ -486,6 +509,35 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
     if alert.installation_uuid is None and installation_uuid:
         alert = replace(alert, installation_uuid=installation_uuid)
     return alert
+
+
+def _from_note(
+    resource: str, action: str | None, note: issue_context.IssueNote, actor: str | None
+) -> Alert:
+    """Seer and activity alerts: a note on the issue's open incident, never a trigger."""
+    if note.message is None:
+        return Alert(
+            format=Format.INTEGRATION,
+            resource=resource,
+            action=action,
+            intent=Intent.IGNORE,
+            dedup_key=_issue_key(note.issue_id),
+            issue_id=note.issue_id,
+            actor=actor,
+            reason=f"{note.reason}; {resource} notifications never drive incidents",
+        )
+    return Alert(
+        format=Format.INTEGRATION,
+        resource=resource,
+        action=action,
+        intent=Intent.COMMENT,
+        dedup_key=_issue_key(note.issue_id),
+        issue_id=note.issue_id,
+        comment=note.message,
+        note_kind=note.kind,
+        note_data=note.data,
+        actor=actor,
+    )
 
 
 def _ignored(alert: Alert, reason: str) -> Alert:
@@ -500,18 +552,14 @@ def _is_envelope(payload: dict[str, Any], resource_header: str | None) -> bool:
 
 def _from_legacy_plugin(payload: dict[str, Any]) -> Alert:
     event = _dict(payload.get("event"))
-    project_name = (
-        _text(payload.get("project_name"))
-        or _text(payload.get("project"))
-        or _text(payload.get("project_slug"))
-    )
     return _from_event(
         Format.LEGACY_WEBHOOKS,
         "event",
         None,
         event,
         issue_id=_id(payload.get("id")) or _id(event.get("issue_id")),
-        project_name=project_name,
+        project_slug=_text(payload.get("project_slug")) or _text(payload.get("project")),
+        project_name=_text(payload.get("project_name")),
         actor=None,
         title_fallbacks=(payload.get("message"), payload.get("culprit")),
         level=payload.get("level"),
@@ -537,6 +585,8 @@ def read_alert(payload: Any, resource_header: str | None = None) -> Alert:
         alert,
         source=alert.source[:255],
         project=_clipped(alert.project),
+        project_name=_clipped(alert.project_name),
+        substatus=_clipped(alert.substatus, 64),
         short_id=_clipped(alert.short_id, 128),
         assignee=_clipped(alert.assignee),
         actor=_clipped(alert.actor),
@@ -567,7 +617,8 @@ def _recognise(payload: Any, resource_header: str | None) -> Alert:
                 None,
                 event,
                 issue_id=_id(event.get("issue_id")) or _id(payload.get("issue_id")),
-                project_name=_text(event_project.get("name")) or _text(event_project.get("slug")),
+                project_slug=_text(event_project.get("slug")),
+                project_name=_text(event_project.get("name")),
                 actor=None,
                 title_fallbacks=(payload.get("message"),),
                 level=payload.get("level"),

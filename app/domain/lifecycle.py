@@ -53,8 +53,14 @@ def decide_trigger(
     latest_resolved: IncidentState | None,
     at: datetime,
     reopen_window: timedelta,
+    can_reopen: bool = True,
 ) -> Decision:
-    """A trigger adds to the open incident, reopens a recent one, or opens a new one."""
+    """A trigger adds to the open incident, reopens a recent one, or opens a new one.
+
+    `can_reopen` is False for news that Sentry sends once per issue (its `issue.created`):
+    with an incident for the issue already resolved, it is a re-send, and neither reopens
+    it nor opens another.
+    """
     if open_incident is not None:
         is_latest = open_incident.last_event_at is None or at >= open_incident.last_event_at
         return Decision(Step.ADD_EVENT, matched=True, is_latest_event=is_latest)
@@ -69,6 +75,15 @@ def decide_trigger(
                 reason=(
                     f"stale delivery: the incident was resolved at {resolved_at.isoformat()}, "
                     f"after this event ({at.isoformat()})"
+                ),
+            )
+        if not can_reopen:
+            return Decision(
+                Step.IGNORE,
+                matched=True,
+                reason=(
+                    "Sentry sends issue.created once per issue, so this one is a re-send: the "
+                    "incident stays resolved (a regression arrives as issue.unresolved)"
                 ),
             )
         if at - resolved_at < reopen_window:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain.alerts import Alert, Intent, parse_time, read_alert
+from app.domain.alerts import Alert, Intent, parse_time, read_alert, source_for
 from app.domain.errors import (
     BridgeError,
     Conflict,
@@ -41,6 +41,7 @@ from app.sentry.signatures import is_valid_signature
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
+from app.store import receiver_memory as memory
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
 from app.store.models import Delivery, Integration, opened_incident
@@ -374,6 +375,9 @@ def _apply(
 ) -> IngestOutcome:
     connection = session.connection()
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
+    if inbound.replay_of_id is not None:
+        # A replay applies the delivery again on purpose: its event counts again too.
+        alert = replace(alert, event_id=None)
     service = receiver.service
     if alert.intent is Intent.TRIGGER:
         service = _routed_service(connection, receiver, alert)
@@ -415,7 +419,7 @@ def _apply(
     assert alert.dedup_key is not None  # read_alert refuses keyed intents without one
     at = _delivery_time(alert, inbound)
     if alert.intent is Intent.TRIGGER:
-        return _trigger(session, service, delivery, alert, at, outcome, looked)
+        return _trigger(session, service, delivery, alert, at, outcome, looked, receiver.service.id)
 
     if alert.intent in {Intent.RESOLVE, Intent.ACKNOWLEDGE} and is_echo(
         session, receiver.id, payload, alert.issue_id, inbound.received_at
@@ -476,7 +480,10 @@ def _trigger(
     at: datetime,
     outcome: IngestOutcome,
     looked: _Looked,
+    names_service_id: int,
 ) -> IngestOutcome:
+    """`names_service_id`: the service whose learned Sentry project names apply (the
+    integration's own, even when an alert rule routed the incident elsewhere)."""
     assert alert.dedup_key is not None
     connection = session.connection()
     window = timedelta(minutes=service.reopen_window_minutes)
@@ -490,26 +497,36 @@ def _trigger(
             if incident is not None
             else rows.lock_latest_resolved_incident(connection, service.id, alert.dedup_key)
         )
-        decision = decide_trigger(_state(incident), _state(latest), at, window)
+        decision = decide_trigger(_state(incident), _state(latest), at, window, alert.can_reopen)
         if decision.step is Step.ADD_EVENT:
             assert incident is not None
+            earlier = _counted_before(connection, incident, alert, delivery)
+            if earlier is not None:
+                return _duplicate_event(outcome, alert, incident, earlier)
             outcome.change = _changed(incident, decision, alert, at, delivery)
+            _adopt_project_name(connection, names_service_id, incident, alert, delivery)
             return _answer(outcome, decision, incident)
         if decision.step is Step.IGNORE:
             return _answer(outcome, decision, latest)
         if decision.step is Step.REOPEN:
             assert latest is not None
-            change = _changed(latest, decision, alert, at, delivery)
             try:
                 # Another worker may open the same key between our read and this write;
                 # the partial unique index refuses the reopen, and we retry as an event.
                 with session.begin_nested():
-                    rows.save_incident(connection, change)
+                    earlier = _counted_before(connection, latest, alert, delivery)
+                    if earlier is None:
+                        change = _changed(latest, decision, alert, at, delivery)
+                        _adopt_project_name(connection, names_service_id, latest, alert, delivery)
+                        rows.save_incident(connection, change)
             except IntegrityError:
                 continue
+            if earlier is not None:  # a retry of the event that was counted before it resolved
+                return _duplicate_event(outcome, alert, latest, earlier)
             outcome.change = IncidentChange(latest, None, change.timeline)
             target = latest
         else:
+            alert = _named(connection, names_service_id, alert, delivery)
             opened = _open_incident(connection, service.id, alert, at, delivery)
             if opened is None:  # another worker opened the key first: add the event to it
                 continue
@@ -527,6 +544,65 @@ def _trigger(
         )
         return _answer(outcome, decision, target)
     raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")
+
+
+def _counted_before(
+    connection: Connection, incident: IncidentRow, alert: Alert, delivery: RecordedDelivery
+) -> int | None:
+    """Count the trigger's Sentry event on the incident: the delivery that counted it
+    before, if one did. Only event formats carry an event id (issue webhooks do not)."""
+    if alert.event_id is None:
+        return None
+    return memory.claim_event(
+        connection, incident.id, alert.event_id, delivery.id, delivery.received_at
+    )
+
+
+def _duplicate_event(
+    outcome: IngestOutcome, alert: Alert, incident: IncidentRow, earlier: int
+) -> IngestOutcome:
+    first = f"delivery {earlier}" if earlier > 0 else "an earlier delivery"
+    outcome.action = "duplicate_delivery"
+    outcome.matched = True
+    outcome.incident = incident
+    outcome.reason = (
+        f"Sentry event {alert.event_id} was already counted on this incident ({first}); "
+        "Sentry re-sends a webhook that failed under a new Request-ID"
+    )
+    return outcome
+
+
+def _named(
+    connection: Connection, service_id: int, alert: Alert, delivery: RecordedDelivery
+) -> Alert:
+    """The alert with its project's one name: learnt from a delivery that gives both slug
+    and name, used for one that gives only the slug (event alerts, errors, metric alerts)."""
+    if alert.project is None:
+        return alert
+    if alert.project_name is not None:
+        memory.learn_project_name(
+            connection, service_id, alert.project, alert.project_name, delivery.received_at
+        )
+        return alert
+    learned = memory.learned_project_name(connection, service_id, alert.project)
+    return replace(alert, source=source_for(learned)[:255]) if learned else alert
+
+
+def _adopt_project_name(
+    connection: Connection,
+    service_id: int,
+    incident: IncidentRow,
+    alert: Alert,
+    delivery: RecordedDelivery,
+) -> None:
+    """An open incident named by its slug (or an old name) takes the name this delivery
+    gives its project, and the service learns it. Nothing is written when it is the same."""
+    if alert.project is None or alert.project_name is None or incident.source == alert.source:
+        return
+    incident.source = alert.source
+    memory.learn_project_name(
+        connection, service_id, alert.project, alert.project_name, delivery.received_at
+    )
 
 
 def _routed_service(connection: Connection, receiver: Receiver, alert: Alert) -> ServiceRef:
@@ -576,11 +652,17 @@ def _open_incident(
     incident_id = rows.insert_open_incident(connection, values)
     if incident_id is None:
         return None
+    if alert.event_id is not None:  # a new incident: nothing can have counted it yet
+        memory.claim_event(
+            connection, incident_id, alert.event_id, delivery.id, delivery.received_at
+        )
     incident = IncidentRow(id=incident_id, **values)
     note = _Note(
         "triggered",
         SENTRY_ACTOR,
-        f"Triggered by Sentry {alert.resource} ({alert.severity.value}): {alert.title}",
+        f"Triggered by Sentry {alert.resource} ({alert.severity.value}{_said(alert, ', ')}): "
+        f"{alert.title}",
+        _substatus_data(alert),
     )
     return IncidentChange(incident, None, [note.row(incident.id, delivery.id, at)])
 
@@ -664,8 +746,9 @@ def _change(
             _Note(
                 "retriggered",
                 SENTRY_ACTOR,
-                f"Sentry {alert.resource} {alert.action or 'event'}: event {incident.event_count}",
-                {"event_count": incident.event_count},
+                f"Sentry {alert.resource} {alert.action or 'event'}{_said(alert, ', ')}: "
+                f"event {incident.event_count}",
+                {"event_count": incident.event_count, **(_substatus_data(alert) or {})},
             )
         )
     elif step is Step.REOPEN:
@@ -680,8 +763,8 @@ def _change(
                 "reopened",
                 SENTRY_ACTOR,
                 f"Reopened: Sentry saw the issue again ({alert.resource} "
-                f"{alert.action or 'event'})",
-                {"reopen_count": incident.reopen_count},
+                f"{alert.action or 'event'}{_said(alert, ', ')})",
+                {"reopen_count": incident.reopen_count, **(_substatus_data(alert) or {})},
             )
         )
     elif step is Step.ACKNOWLEDGE:
@@ -691,7 +774,10 @@ def _change(
             incident.last_transition_at = at
             notes.append(
                 _Note(
-                    "acknowledged", actor, f"Acknowledged in Sentry ({alert.action or 'ignored'})"
+                    "acknowledged",
+                    actor,
+                    f"Acknowledged in Sentry ({alert.action or 'ignored'}{_said(alert, ': ')})",
+                    _substatus_data(alert),
                 )
             )
         if alert.assignee is not None and alert.assignee != incident.assignee:
@@ -716,5 +802,28 @@ def _change(
             )
         )
     elif step is Step.COMMENT:
-        notes.append(_Note("comment", actor, alert.comment or "(empty comment)"))
+        notes.append(
+            _Note(alert.note_kind, actor, alert.comment or "(empty comment)", alert.note_data)
+        )
     return notes
+
+
+# Substatuses worth a word on the timeline: why Sentry archived or regressed the issue.
+_SUBSTATUS_WORDS = {
+    "archived_until_escalating": "archived until escalating",
+    "archived_until_condition_met": "archived until a condition is met",
+    "archived_forever": "archived forever",
+    "escalating": "escalating",
+    "regressed": "regressed",
+}
+
+
+def _said(alert: Alert, separator: str) -> str:
+    """The issue's substatus as the timeline says it (SPEC 4.1), after `separator`; or
+    nothing, for substatuses that add nothing (`new`, `ongoing`) and for non-issues."""
+    words = _SUBSTATUS_WORDS.get(alert.substatus or "")
+    return f"{separator}{words}" if words is not None else ""
+
+
+def _substatus_data(alert: Alert) -> dict[str, Any] | None:
+    return {"substatus": alert.substatus} if alert.substatus in _SUBSTATUS_WORDS else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.domain.payload_values import sentry_id, text
 from app.services import sentry_installations as installs
 from app.services.sentry_jobs import JobKind, enqueue
 from app.store.encryption import SecretBox
@@ -47,8 +48,9 @@ def on_installation_webhook(
             installation_uuid=uuid,
             payload={
                 "code_ciphertext": secrets.encrypt(code),
-                "org_slug": _dict(installation.get("organization")).get("slug"),
-                "app_uuid": _dict(installation.get("app")).get("uuid"),
+                # The shared readers: no NUL or lone surrogate reaches a JSONB column.
+                "org_slug": text(_dict(installation.get("organization")).get("slug")),
+                "app_uuid": sentry_id(_dict(installation.get("app")).get("uuid")),
             },
         )
         return f"installation {uuid} queued for the token exchange"

@@ -262,6 +262,36 @@ class DeliveryClaim(Base):
     claimed_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class IncidentEvent(Base):
+    """Each Sentry event counted on an incident. Sentry re-sends a webhook that failed with
+    a new Request-ID, so the event id is what makes its retries count once (SPEC 4.3)."""
+
+    __tablename__ = "incident_events"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The delivery that counted it, for the answer to a retry. A plain id, not a foreign
+    # key: pruning deliveries must not have to look through (or index) this table.
+    delivery_id: Mapped[int] = mapped_column(Integer)
+    counted_at: Mapped[datetime]
+
+
+class SentryProjectName(Base):
+    """A Sentry project's name as a service's deliveries named it: event alerts and errors
+    carry only the slug, and one project should show under one name (SPEC 4.4)."""
+
+    __tablename__ = "sentry_project_names"
+
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    slug: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    learned_at: Mapped[datetime]
+
+
 class User(Base):
     """A person who works incidents (responder) or also runs the bridge (admin)."""
 

@@ -13,7 +13,8 @@ from sqlalchemy import event
 
 from app.extensions import Bridge
 from tests.conftest import MadeIntegration
-from tests.integration.test_receiver import T0, send_issue
+from tests.integration.test_receiver import T0, post, send_issue
+from tests.support.payloads import build
 
 Make = Callable[..., MadeIntegration]
 
@@ -70,12 +71,35 @@ def test_a_new_incident_adds_only_its_own_writes(
         answer = send_issue(client, integration, "created", T0)
 
     assert answer["action"] == "triggered"
-    # On top of those: the reopen-candidate look-up, the incident INSERT and the
-    # enrichment job INSERT (no look for a queued job: the incident is new).
+    # On top of those: the reopen-candidate look-up, the Sentry project's name (learnt
+    # here: the issue names it; a slug-only delivery reads it instead), the incident
+    # INSERT and the enrichment job INSERT (no look for a queued job: the incident is new).
     if bridge.database.is_postgresql:
-        assert sent == ["WITH", "WITH", "SELECT", "INSERT", "INSERT", "WITH", "COMMIT"]
+        assert sent == ["WITH", "WITH", "SELECT", "INSERT", "INSERT", "INSERT", "WITH", "COMMIT"]
     else:
         assert sent == [
             "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT",
-            "INSERT", "UPDATE", "COMMIT",
+            "INSERT", "INSERT", "UPDATE", "COMMIT",
+        ]  # fmt: skip
+
+
+def test_a_sentry_event_costs_one_statement_more_for_its_event_id(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    """Only event formats carry an event id: the claim that makes Sentry's retries count
+    once is theirs alone (issue webhooks above do without it)."""
+    integration = make_integration(secret="s3cr3t")
+    send_issue(client, integration, "created", T0)
+    alert = build("integration_event_alert_triggered", secret="s3cr3t", timestamp=T0 + 60)
+
+    with statements(bridge) as sent:
+        answer = post(client, integration, alert).get_json()
+
+    assert answer["action"] == "deduplicated"
+    if bridge.database.is_postgresql:
+        assert sent == ["WITH", "WITH", "INSERT", "WITH", "COMMIT"]
+    else:
+        assert sent == [
+            "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "INSERT", "UPDATE", "INSERT",
+            "UPDATE", "COMMIT",
         ]  # fmt: skip

@@ -326,7 +326,18 @@ EXPECTED_ACTIONS = {
     "integration_comment_created": ("ignored", "sentry-4512345678"),
     "integration_installation_created": ("ignored", None),
     "integration_installation_deleted": ("ignored", None),
-    "integration_seer_root_cause_completed": ("ignored", None),
+    "integration_seer_root_cause_completed": ("ignored", "sentry-4512345678"),
+    "integration_seer_root_cause_started": ("ignored", "sentry-4512345678"),
+    "integration_seer_solution_completed": ("ignored", "sentry-4512345678"),
+    "integration_seer_pr_created": ("ignored", "sentry-4512345678"),
+    "integration_activity_alert_triggered": ("ignored", "sentry-4512345678"),
+    "integration_preprod_artifact_size_analysis_completed": ("ignored", None),
+    "integration_event_alert_triggered_2021": ("triggered", "sentry-4512345678"),
+    "integration_error_created_2021": ("triggered", "sentry-4512345678"),
+    "integration_issue_archived_until_escalating": ("ignored", "sentry-4512345678"),
+    "integration_issue_unresolved_escalating": ("triggered", "sentry-4512345678"),
+    "legacy_webhooks_plugin_exception": ("triggered", "sentry-4512399001"),
+    "legacy_webhooks_plugin_sentry9": ("triggered", "sentry-1288734105"),
 }
 
 

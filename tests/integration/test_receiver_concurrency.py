@@ -106,7 +106,8 @@ def test_racing_events_after_a_resolve_reopen_it_once(
     send_issue(app.test_client(), integration, "resolved", now - 50)
 
     def again() -> Delivery:
-        return build(issue("created"), resource="issue", timestamp=now - 10)
+        # A regression: Sentry's own issue.created never reopens (it is sent once per issue).
+        return build(issue("unresolved"), resource="issue", timestamp=now - 10)
 
     answers = deliver_at_once(app, integration, again, 10)
 

@@ -20,7 +20,11 @@ from tests.support.payloads import build
 
 
 def inbound_for(integration: MadeIntegration, action: str, at: int) -> InboundDelivery:
-    name = {"created": "integration_issue_created", "resolved": "integration_issue_resolved"}
+    name = {
+        "created": "integration_issue_created",
+        "resolved": "integration_issue_resolved",
+        "unresolved": "integration_issue_unresolved",
+    }
     delivery = build(name[action], secret=integration.secret, timestamp=at)
     headers = delivery.headers
     return InboundDelivery(
@@ -64,7 +68,8 @@ def test_drain_applies_in_order_once_and_survives_a_crash_before_removal(
     integration = make_integration(secret="s3cr3t")
     spool = Spool(tmp_path / "spool")
     base = int(datetime.now(UTC).timestamp()) - 600
-    for action, offset in [("created", 0), ("created", 10), ("resolved", 20), ("created", 30)]:
+    deliveries = [("created", 0), ("created", 10), ("resolved", 20), ("unresolved", 30)]
+    for action, offset in deliveries:
         spool_delivery(spool, inbound_for(integration, action, base + offset))
     first_file = spool.pending()[0]
     survivor = tmp_path / "copy.json"

@@ -197,15 +197,128 @@ FIXTURE_EXPECTATIONS: dict[str, tuple[Any, ...]] = {
         "Sentry - payments-api",
         datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
     ),
+    # Seer findings and activity alerts are notes on the issue's incident (SPEC 4.1).
     "integration_seer_root_cause_completed": (
         Format.INTEGRATION,
         "seer",
+        Intent.COMMENT,
+        ISSUE_KEY,  # data.group_id, an integer
+        Severity.ERROR,
+        "Sentry Error",
+        "Sentry",
+        None,
+    ),
+    "integration_seer_solution_completed": (
+        Format.INTEGRATION,
+        "seer",
+        Intent.COMMENT,
+        ISSUE_KEY,
+        Severity.ERROR,
+        "Sentry Error",
+        "Sentry",
+        None,
+    ),
+    "integration_seer_pr_created": (
+        Format.INTEGRATION,
+        "seer",
+        Intent.COMMENT,
+        ISSUE_KEY,
+        Severity.ERROR,
+        "Sentry Error",
+        "Sentry",
+        None,
+    ),
+    "integration_seer_root_cause_started": (
+        Format.INTEGRATION,
+        "seer",
+        Intent.IGNORE,
+        ISSUE_KEY,
+        Severity.ERROR,
+        "Sentry Error",
+        "Sentry",
+        None,
+    ),
+    "integration_activity_alert_triggered": (
+        Format.INTEGRATION,
+        "activity_alert",
+        Intent.COMMENT,
+        ISSUE_KEY,
+        Severity.ERROR,
+        "Sentry Error",
+        "Sentry",
+        None,
+    ),
+    "integration_preprod_artifact_size_analysis_completed": (
+        Format.INTEGRATION,
+        "preprod_artifact",
         Intent.IGNORE,
         None,
         Severity.ERROR,
         "Sentry Error",
         "Sentry",
         None,
+    ),
+    # Before 2022: no issue_id; the issue id comes from issue_url / web_url.
+    "integration_event_alert_triggered_2021": (
+        Format.INTEGRATION,
+        "event_alert",
+        Intent.TRIGGER,
+        ISSUE_KEY,
+        Severity.ERROR,
+        ISSUE_TITLE,
+        "Sentry - payments-api",
+        datetime(2026, 11, 23, 9, 21, 7, 482000, tzinfo=UTC),
+    ),
+    "integration_error_created_2021": (
+        Format.INTEGRATION,
+        "error",
+        Intent.TRIGGER,
+        ISSUE_KEY,
+        Severity.ERROR,
+        ISSUE_TITLE,
+        "Sentry - payments-api",
+        datetime(2026, 11, 23, 9, 21, 7, 482000, tzinfo=UTC),
+    ),
+    "integration_issue_archived_until_escalating": (
+        Format.INTEGRATION,
+        "issue",
+        Intent.ACKNOWLEDGE,
+        ISSUE_KEY,
+        Severity.ERROR,
+        ISSUE_TITLE,
+        "Sentry - Payments API",
+        datetime(2026, 11, 23, 9, 55, 30, 1000, tzinfo=UTC),
+    ),
+    "integration_issue_unresolved_escalating": (
+        Format.INTEGRATION,
+        "issue",
+        Intent.TRIGGER,
+        ISSUE_KEY,
+        Severity.ERROR,
+        ISSUE_TITLE,
+        "Sentry - Payments API",
+        datetime(2026, 11, 23, 11, 4, 41, 930000, tzinfo=UTC),
+    ),
+    "legacy_webhooks_plugin_exception": (
+        Format.LEGACY_WEBHOOKS,
+        "event",
+        Intent.TRIGGER,
+        "sentry-4512399001",
+        Severity.ERROR,
+        "PaymentDeclined: カードが拒否されました",  # event.title, the message being ""
+        "Sentry - Payments API",
+        datetime(2025, 11, 23, 10, 20, 11, 603000, tzinfo=UTC),
+    ),
+    "legacy_webhooks_plugin_sentry9": (
+        Format.LEGACY_WEBHOOKS,
+        "event",
+        Intent.TRIGGER,
+        "sentry-1288734105",
+        Severity.ERROR,
+        # No event.title in Sentry 9: the exception, from sentry.interfaces.Exception.
+        "RefundRejected: Erstattung abgelehnt: Betrag übersteigt die Zahlung",
+        "Sentry - Payments API",
+        None,  # Sentry 9 events carry `received`, not the event's own time
     ),
     "legacy_webhooks_plugin": (
         Format.LEGACY_WEBHOOKS,
@@ -578,6 +691,7 @@ def test_legacy_plugin_top_level_id_wins_over_event_id() -> None:
 def test_legacy_plugin_without_id_falls_back_to_event_id() -> None:
     _, payload = load("legacy_webhooks_plugin")
     del payload["id"]
+    del payload["url"]  # the issue URL would name the issue (tests/unit/test_sentry_variants)
 
     alert = read_alert(payload)
 
@@ -672,8 +786,8 @@ def test_comment_is_a_comment_intent_carrying_its_text() -> None:
     assert alert.actor == "Jürgen Müller (Sentry user)"
 
 
-def test_seer_notification_is_ignored_with_a_reason() -> None:
-    alert = read_fixture("integration_seer_root_cause_completed")
+def test_seer_progress_notice_is_ignored_with_a_reason() -> None:
+    alert = read_fixture("integration_seer_root_cause_started")
 
     assert alert.intent is Intent.IGNORE
     assert alert.reason

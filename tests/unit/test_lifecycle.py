@@ -99,6 +99,32 @@ def test_trigger_on_open_incident_without_event_time_is_latest() -> None:
     assert decision.is_latest_event is True
 
 
+@pytest.mark.parametrize(
+    "after", [SECOND, timedelta(minutes=10), WINDOW + timedelta(days=3)], ids=str
+)
+def test_news_sent_once_per_issue_never_reopens_or_reopens_anew(after: timedelta) -> None:
+    decision = decide_trigger(None, resolved(T0), T0 + after, WINDOW, can_reopen=False)
+
+    assert decision.step is Step.IGNORE
+    assert decision.matched is True
+    assert decision.reason is not None
+    assert "issue.created" in decision.reason
+    assert "issue.unresolved" in decision.reason
+
+
+def test_stale_news_sent_once_per_issue_is_still_called_stale() -> None:
+    decision = decide_trigger(None, resolved(T0), T0 - SECOND, WINDOW, can_reopen=False)
+
+    assert decision.step is Step.IGNORE
+    assert decision.reason is not None
+    assert "stale" in decision.reason
+
+
+def test_news_sent_once_per_issue_opens_or_adds_like_any_other_trigger() -> None:
+    assert decide_trigger(None, None, T0, WINDOW, can_reopen=False).step is Step.CREATE
+    assert decide_trigger(incident(), None, T0, WINDOW, can_reopen=False).step is Step.ADD_EVENT
+
+
 def test_open_incident_wins_over_a_resolved_one() -> None:
     decision = decide_trigger(incident(), resolved(T0 - SECOND), T0 + SECOND, WINDOW)
 

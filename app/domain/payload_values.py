@@ -1,0 +1,61 @@
+"""Reading single values out of a Sentry payload without trusting its shape.
+
+Shared by the format readers (app/domain/alerts.py) and the readers of issue context
+(app/domain/issue_context.py): one definition of what a Sentry id or name is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_ID_LENGTH = 64
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string for ids and names that Sentry sends as str or int.
+
+    Without NUL characters and lone surrogates: PostgreSQL text cannot hold NUL, and a
+    lone surrogate cannot be encoded as UTF-8 at all (both seen by fuzzing, as 500s).
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | str):
+        found = str(value).replace("\x00", "").strip()
+        if not found.isascii():
+            found = found.encode("utf-8", "replace").decode("utf-8")
+        return found or None
+    return None
+
+
+def sentry_id(value: Any) -> str | None:
+    """A Sentry id (issue, event, metric alert, installation); longer is not one of its ids.
+
+    Sentry sends issue ids as strings in issue payloads and as integers in comments, Seer
+    and older event payloads: both read as the same string, so they make the same key.
+    """
+    found = text(value)
+    return found if found is not None and len(found) <= MAX_ID_LENGTH else None
+
+
+# `.../issues/<id>/` in an issue's web or API URL, and in an event's web URL
+# (`.../issues/<id>/events/<event id>/`). Sentry's issue ids are decimal.
+_ISSUE_IN_URL = re.compile(r"/issues/([0-9]{1,20})(?:[/?#]|$)")
+
+
+def issue_id_from_url(*urls: Any) -> str | None:
+    """The issue id in the first URL that names one (pre-2022 event payloads had no other)."""
+    for url in urls:
+        if isinstance(url, str):
+            match = _ISSUE_IN_URL.search(url)
+            if match:
+                return match.group(1)
+    return None
+
+
+def clipped(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None else None
