@@ -56,6 +56,10 @@ class Settings:
     # folder). Sentry does not retry internal integrations: a refused delivery is
     # recorded but its alert is not applied, so the delivery limit is generous.
     rate_limit_per_minute: int = 6000
+    # Refused deliveries (bad signature, disabled...) per integration, and deliveries for
+    # unknown integration ids per client address: buckets of their own, never the above.
+    refused_rate_limit_per_minute: int = 600
+    unknown_rate_limit_per_minute: int = 60
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
 
@@ -137,6 +141,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         sentry_oauth_state_ttl_seconds=_int(env, "SENTRY_OAUTH_STATE_TTL_SECONDS", 600, minimum=60),
         rate_limit_per_minute=_int(env, "BRIDGE_RATE_LIMIT_PER_MINUTE", 6000),
+        refused_rate_limit_per_minute=_int(env, "BRIDGE_REFUSED_RATE_LIMIT_PER_MINUTE", 600),
+        unknown_rate_limit_per_minute=_int(env, "BRIDGE_UNKNOWN_RATE_LIMIT_PER_MINUTE", 60),
         login_max_failures=_int(env, "BRIDGE_LOGIN_MAX_FAILURES", 5),
         login_failure_window_seconds=_int(
             env, "BRIDGE_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1

@@ -41,6 +41,7 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
         hook_timestamp=headers.get("Sentry-Hook-Timestamp"),
         signature=headers.get("Sentry-Hook-Signature"),
         user_agent=headers.get("User-Agent"),
+        client_address=request.remote_addr,
         is_too_large=is_too_large,
     )
 
@@ -69,7 +70,7 @@ def receive_sentry() -> Response:
                 inbound,
                 app_bridge.secrets,
                 settings.max_body_bytes,
-                admit=rate_limits().deliveries.admit,
+                limits=rate_limits().deliveries,
                 answer_status=answer_status,
             )
     except Exception as error:
