@@ -20,6 +20,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 4
+    # Threads per gunicorn worker: a slow client holds one thread, never a whole worker.
+    web_threads: int = 32
+    # A client that sends nothing for this long mid-request is answered 408 and dropped.
+    client_idle_timeout_seconds: int = 10
     public_base_url: str | None = None
     max_body_bytes: int = 1024 * 1024
     secret_grace_seconds: int = 24 * 3600
@@ -106,6 +110,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.get("HOST") or "127.0.0.1",
         port=_int(env, "PORT", 8000, minimum=1),
         workers=_int(env, "WEB_CONCURRENCY", 4, minimum=1),
+        web_threads=_int(env, "WEB_THREADS", 32, minimum=1),
+        client_idle_timeout_seconds=_int(env, "BRIDGE_CLIENT_IDLE_TIMEOUT_SECONDS", 10, 1),
         public_base_url=(env.get("BRIDGE_PUBLIC_URL") or None),
         max_body_bytes=_int(env, "BRIDGE_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
         secret_grace_seconds=_int(env, "BRIDGE_SECRET_GRACE_SECONDS", 24 * 3600),

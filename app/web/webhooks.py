@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
 from app.extensions import bridge
@@ -27,7 +28,15 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
     declared = request.content_length
     is_too_large = declared is not None and declared > max_bytes
     # Read at most one byte past the limit: enough to know, never the whole flood.
-    body = b"" if is_too_large else request.stream.read(max_bytes + 1)
+    try:
+        body = b"" if is_too_large else request.stream.read(max_bytes + 1)
+    except OSError as error:
+        # The server's receive timeout (config/gunicorn.conf.py): the client stopped
+        # sending mid-body. Nothing complete arrived, so there is no delivery to keep.
+        log.info("request body not received in time: %s", type(error).__name__)
+        raise RequestTimeout(
+            "The request body did not arrive in time; send the whole body at once."
+        ) from error
     if len(body) > max_bytes:
         is_too_large = True
     return InboundDelivery(
@@ -53,7 +62,7 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
     query=WebhookQuerySchema,
     response=IngestResultSchema,
     status=202,
-    errors=(400, 401, 403, 404, 413, 415, 429),
+    errors=(400, 401, 403, 404, 408, 413, 415, 429, 503),
     description="Sign with Sentry-Hook-Signature (hex HMAC-SHA256 of the raw body) when "
     "the integration has a secret. Every delivery is stored with its decision.",
 )
