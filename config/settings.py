@@ -42,6 +42,10 @@ class Settings:
     spool_path: Path | None = None
     spool_drain_seconds: int = 2
     database_connect_timeout_seconds: int = 3
+    # PostgreSQL statement timeout (server and client side), and the tighter client-side
+    # deadline of each statement of a webhook delivery: past it the delivery is spooled.
+    database_statement_timeout_ms: int = 10_000
+    database_delivery_timeout_ms: int = 500
     # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
     sentry_base_url: str = "https://sentry.io"
     sentry_client_id: str | None = None
@@ -125,6 +129,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         spool_path=Path(env["BRIDGE_SPOOL_PATH"]) if env.get("BRIDGE_SPOOL_PATH") else None,
         spool_drain_seconds=_int(env, "BRIDGE_SPOOL_DRAIN_SECONDS", 2, minimum=1),
         database_connect_timeout_seconds=_int(env, "BRIDGE_DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
+        database_statement_timeout_ms=_int(env, "BRIDGE_DB_STATEMENT_TIMEOUT_MS", 10_000, 100),
+        database_delivery_timeout_ms=_int(env, "BRIDGE_DB_DELIVERY_TIMEOUT_MS", 500, 50),
         secure_cookies=_flag(
             env.get("BRIDGE_SECURE_COOKIES"),
             default=(env.get("BRIDGE_PUBLIC_URL") or "").startswith("https://"),

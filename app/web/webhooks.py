@@ -70,10 +70,15 @@ def receive_sentry() -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
     inbound = _read_inbound(settings.max_body_bytes)
+    database = app_bridge.database
+    if database.outage.is_tripped:
+        # A delivery moments ago found the database not answering; until the probe sees
+        # it back, waiting for the same failure would outlast Sentry's patience.
+        return _spooled(spool_delivery(app_bridge.spool, inbound))
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     try:
-        with app_bridge.database.transaction() as session:
+        with database.transaction(settings.database_delivery_timeout_ms / 1000) as session:
             outcome = ingest_delivery(
                 session,
                 inbound,
@@ -86,6 +91,7 @@ def receive_sentry() -> Response:
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
             # say so; the jobs process applies it, in order, when the database returns.
+            database.outage.trip()
             return _spooled(spool_delivery(app_bridge.spool, inbound))
         if not isinstance(error, BridgeError):
             # Anything unexpected rolled the transaction back: keep the delivery anyway.
