@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import select
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -29,7 +31,18 @@ class TcpProxy:
     def start(self) -> None:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        # While nothing listens, a client retrying the port can be given it as its own
+        # local port (a TCP self-connect) and hold it for a moment: wait for it.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                listener.bind(("127.0.0.1", self.port))
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    listener.close()
+                    raise
+                time.sleep(0.1)
         listener.listen(128)
         self._listener = listener
         self._accepting.set()
