@@ -19,6 +19,7 @@ class Bridge:
             settings.database_url,
             echo=settings.sql_echo,
             connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout_ms=settings.database_statement_timeout_ms,
         )
         self.spool = Spool(settings.spool_directory)
         keys = settings.encryption_keys or (load_or_create_key_file(settings.instance_path),)

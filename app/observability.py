@@ -104,6 +104,12 @@ class _LagCollector(Collector):
             "bridge_job_lag_seconds", "Age of the oldest waiting item, by queue.", labels=["queue"]
         )
         lag.add_metric(["spool"], self.bridge.spool.oldest_age_seconds())
+        quarantined = GaugeMetricFamily(
+            "bridge_spool_quarantined_files",
+            "Spool files moved aside as unreadable (truncated or corrupt); look at them.",
+        )
+        quarantined.add_metric([], self.bridge.spool.quarantined())
+        yield quarantined
         now = datetime.now(UTC)
         try:
             with self.bridge.database.transaction() as session:

@@ -1,6 +1,8 @@
 """Production gunicorn configuration; `make run` and the benchmarks both use it."""
 
 import os
+import socket
+import struct
 import tempfile
 from typing import Any
 
@@ -10,8 +12,15 @@ _settings = load_settings()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-worker_class = "sync"
-# Sentry waits one second for an answer; a request that takes far longer is stuck.
+# Threaded workers (docs/decisions.md, "Slow clients"): with sync workers a client that
+# trickles its body holds a whole worker, and four of them stopped all intake. Here one
+# holds one thread of `threads`; a worker takes no more connections than it has threads
+# for (plus a few kept alive), so the others' free threads take the new ones.
+worker_class = "gthread"
+threads = _settings.web_threads
+worker_connections = threads + 8
+# Sentry waits one second for an answer; a worker whose main loop stops for this long is
+# stuck (with threads, a slow request no longer counts against it).
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
@@ -37,6 +46,17 @@ access_log_format = (
 _metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="bridge-metrics-")
 )
+
+
+def when_ready(server: Any) -> None:
+    """Give every accepted connection a receive timeout (inherited from the listener).
+
+    A client that sends nothing for BRIDGE_CLIENT_IDLE_TIMEOUT_SECONDS in the middle of its
+    request line, headers or body frees its thread: the read fails, the app answers 408.
+    """
+    idle = struct.pack("ll", _settings.client_idle_timeout_seconds, 0)
+    for listener in server.LISTENERS:
+        listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle)
 
 
 def on_starting(server: object) -> None:

@@ -20,6 +20,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 4
+    # Threads per gunicorn worker: a slow client holds one thread, never a whole worker.
+    web_threads: int = 32
+    # A client that sends nothing for this long mid-request is answered 408 and dropped.
+    client_idle_timeout_seconds: int = 10
     public_base_url: str | None = None
     max_body_bytes: int = 1024 * 1024
     secret_grace_seconds: int = 24 * 3600
@@ -38,6 +42,10 @@ class Settings:
     spool_path: Path | None = None
     spool_drain_seconds: int = 2
     database_connect_timeout_seconds: int = 3
+    # PostgreSQL statement timeout (server and client side), and the tighter client-side
+    # deadline of each statement of a webhook delivery: past it the delivery is spooled.
+    database_statement_timeout_ms: int = 10_000
+    database_delivery_timeout_ms: int = 500
     # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
     sentry_base_url: str = "https://sentry.io"
     sentry_client_id: str | None = None
@@ -56,6 +64,10 @@ class Settings:
     # folder). Sentry does not retry internal integrations: a refused delivery is
     # recorded but its alert is not applied, so the delivery limit is generous.
     rate_limit_per_minute: int = 6000
+    # Refused deliveries (bad signature, disabled...) per integration, and deliveries for
+    # unknown integration ids per client address: buckets of their own, never the above.
+    refused_rate_limit_per_minute: int = 600
+    unknown_rate_limit_per_minute: int = 60
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
 
@@ -102,6 +114,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.get("HOST") or "127.0.0.1",
         port=_int(env, "PORT", 8000, minimum=1),
         workers=_int(env, "WEB_CONCURRENCY", 4, minimum=1),
+        web_threads=_int(env, "WEB_THREADS", 32, minimum=1),
+        client_idle_timeout_seconds=_int(env, "BRIDGE_CLIENT_IDLE_TIMEOUT_SECONDS", 10, 1),
         public_base_url=(env.get("BRIDGE_PUBLIC_URL") or None),
         max_body_bytes=_int(env, "BRIDGE_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
         secret_grace_seconds=_int(env, "BRIDGE_SECRET_GRACE_SECONDS", 24 * 3600),
@@ -115,6 +129,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         spool_path=Path(env["BRIDGE_SPOOL_PATH"]) if env.get("BRIDGE_SPOOL_PATH") else None,
         spool_drain_seconds=_int(env, "BRIDGE_SPOOL_DRAIN_SECONDS", 2, minimum=1),
         database_connect_timeout_seconds=_int(env, "BRIDGE_DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
+        database_statement_timeout_ms=_int(env, "BRIDGE_DB_STATEMENT_TIMEOUT_MS", 10_000, 100),
+        database_delivery_timeout_ms=_int(env, "BRIDGE_DB_DELIVERY_TIMEOUT_MS", 500, 50),
         secure_cookies=_flag(
             env.get("BRIDGE_SECURE_COOKIES"),
             default=(env.get("BRIDGE_PUBLIC_URL") or "").startswith("https://"),
@@ -137,6 +153,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         sentry_oauth_state_ttl_seconds=_int(env, "SENTRY_OAUTH_STATE_TTL_SECONDS", 600, minimum=60),
         rate_limit_per_minute=_int(env, "BRIDGE_RATE_LIMIT_PER_MINUTE", 6000),
+        refused_rate_limit_per_minute=_int(env, "BRIDGE_REFUSED_RATE_LIMIT_PER_MINUTE", 600),
+        unknown_rate_limit_per_minute=_int(env, "BRIDGE_UNKNOWN_RATE_LIMIT_PER_MINUTE", 60),
         login_max_failures=_int(env, "BRIDGE_LOGIN_MAX_FAILURES", 5),
         login_failure_window_seconds=_int(
             env, "BRIDGE_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1

@@ -80,6 +80,12 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
+class DeliveryNotKept(BridgeError):
+    """The database is unreachable and the local spool could not keep the delivery either."""
+
+    code = "delivery_not_kept"
+
+
 class RateLimited(BridgeError):
     """Too many requests; `retry_after` (whole seconds) says when one will be admitted."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # Keys whose values are credentials in payloads Sentry sends (installation.created carries
@@ -22,6 +23,12 @@ SENSITIVE_KEYS = frozenset(
     }
 )
 REDACTED = "[redacted]"
+# In text that is not whole JSON (a refused delivery keeps only a prefix of its body): a
+# sensitive key's string value, up to its closing quote or the end of the text.
+_SENSITIVE_IN_TEXT = re.compile(
+    r'("(?:' + "|".join(sorted(SENSITIVE_KEYS)) + r')"\s*:\s*")(?:[^"\\]|\\.)*("|$)',
+    re.IGNORECASE,
+)
 
 
 def _scrub(value: Any) -> tuple[Any, bool]:
@@ -48,7 +55,7 @@ def redacted_body(body: bytes) -> str:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
-        return text
+        return _SENSITIVE_IN_TEXT.sub(lambda found: found[1] + REDACTED + found[2], text)
     cleaned, changed = _scrub(document)
     if not changed:
         return text  # exactly as sent, byte for byte (what the signature was over)

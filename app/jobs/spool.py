@@ -15,11 +15,12 @@ def run_spool_drain(bridge: Bridge) -> DrainReport:
     report = drain_spool(
         bridge.database, bridge.secrets, bridge.spool, bridge.settings.max_body_bytes
     )
-    if report.applied or report.already_applied or report.remaining:
+    if report.applied or report.already_applied or report.remaining or report.quarantined:
         log.info(
-            "spool: applied %d, already applied %d, remaining %d%s",
+            "spool: applied %d, already applied %d, quarantined %d, remaining %d%s",
             report.applied,
             report.already_applied,
+            report.quarantined,
             report.remaining,
             " (database still unavailable)" if report.stopped_by_outage else "",
         )

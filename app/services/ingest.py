@@ -6,13 +6,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain.alerts import Alert, Intent, parse_time, read_alert, source_for
+from app.domain.body_record import PREFIX_BYTES, body_record
 from app.domain.errors import (
     BridgeError,
     Conflict,
@@ -71,6 +72,8 @@ class InboundDelivery:
     hook_timestamp: str | None = None
     signature: str | None = None
     user_agent: str | None = None
+    # The peer's address, for the limit on unknown integration ids (behind a proxy: its).
+    client_address: str | None = None
     is_too_large: bool = False
     # A replay re-applies a stored delivery at a person's request: authenticated by them,
     # not by a signature, and applied even though its Request-ID was seen before.
@@ -104,6 +107,16 @@ class IngestOutcome:
     change: IncidentChange | None = None
 
 
+class Admission(Protocol):
+    """The live receiver's rate limits (app/services/rate_limits.py); each raises RateLimited."""
+
+    def admit(self, integration_id: str, now: datetime) -> None: ...
+
+    def admit_refused(self, integration_id: str, now: datetime) -> None: ...
+
+    def admit_unknown(self, address: str | None, now: datetime) -> None: ...
+
+
 # What the sender is (or would have been) answered, from the refusal if there is one: the
 # web layer's table. Without it (a test, a tool) the record says 0, "not answered".
 AnswerStatus = Callable[[BridgeError | None], int]
@@ -114,13 +127,15 @@ def ingest_delivery(
     inbound: InboundDelivery,
     secrets: SecretBox,
     max_body_bytes: int,
-    admit: Callable[[str, datetime], None] | None = None,
+    limits: Admission | None = None,
     answer_status: AnswerStatus | None = None,
 ) -> IngestOutcome:
     """Record the delivery, authenticate it, and apply it to the incidents of its service.
 
-    `admit(integration_id, received_at)` is the live receiver's rate limit: it raises
-    RateLimited, and the delivery is recorded as refused like any other refusal.
+    `limits` are the live receiver's rate limits: a delivery that would be applied spends
+    its integration's budget; one refused before applying spends only the refused bucket
+    (so forgeries never crowd out genuine deliveries); an unknown id, its address's. Past a
+    limit the answer is RateLimited, recorded as refused like any other refusal.
     """
     if not inbound.integration_id:
         raise IntegrationIdMissing(
@@ -130,6 +145,8 @@ def ingest_delivery(
     connection = session.connection()
     received = rows.receive(connection, inbound.integration_id, _record(inbound))
     if received is None:
+        if limits is not None:
+            limits.admit_unknown(inbound.client_address, inbound.received_at)
         raise IntegrationNotFound(
             "No integration has this integrationId. Check the webhook URL configured in "
             "Sentry against the one the bridge shows for the integration."
@@ -139,9 +156,14 @@ def ingest_delivery(
     status_of = answer_status or _not_answered
     findings = _Findings()
     try:
-        if admit is not None and receiver.enabled:
-            admit(receiver.id, inbound.received_at)
-        payload, alert = _read(receiver, inbound, secrets, max_body_bytes, findings)
+        try:
+            payload, alert = _read(receiver, inbound, secrets, max_body_bytes, findings)
+        except BridgeError:
+            if limits is not None:  # past the refused bucket: RateLimited instead
+                limits.admit_refused(receiver.id, inbound.received_at)
+            raise
+        if limits is not None:
+            limits.admit(receiver.id, inbound.received_at)
         outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert)
     except BridgeError as error:
         # Every refusal comes before the first write to incidents (installation handling,
@@ -155,6 +177,7 @@ def ingest_delivery(
         delivery.id,
         {
             **findings.columns(),
+            **_full_body(inbound),
             "decision": outcome.action,
             "reason": outcome.reason,
             "incident_id": outcome.incident.id if outcome.incident is not None else None,
@@ -163,6 +186,13 @@ def ingest_delivery(
         outcome.change,
     )
     return outcome
+
+
+def _full_body(inbound: InboundDelivery) -> dict[str, Any]:
+    """An applied delivery keeps its whole body (the record was begun with a prefix)."""
+    if inbound.body is None or len(inbound.body) <= PREFIX_BYTES:
+        return {}
+    return {"body": inbound.body, "body_truncated": False}
 
 
 def _not_answered(_error: BridgeError | None) -> int:
@@ -216,6 +246,12 @@ def replay_delivery(
             f"Delivery {delivery_id} was refused for its size and its body was not kept, "
             "so there is nothing to replay."
         )
+    if original.body_truncated:
+        raise Conflict(
+            f"Delivery {delivery_id} was refused ({original.error_code}), so only the first "
+            f"{len(original.body)} of its {original.body_size} bytes were kept: it cannot be "
+            "replayed. Ask the sender to send it again."
+        )
     inbound = InboundDelivery(
         integration_id=original.integration_id,
         body=original.body,
@@ -242,6 +278,8 @@ def record_failed_delivery(
     values.update(
         decision="failed", error_code="internal_error", reason=reason, http_status=http_status
     )
+    # A crash is the bridge's fault, not the sender's: keep all of it, for a replay.
+    values.update(_full_body(inbound))
     received = rows.receive(session.connection(), inbound.integration_id, values)
     if received is None:
         return None
@@ -258,7 +296,7 @@ def _record(inbound: InboundDelivery) -> dict[str, Any]:
         "hook_timestamp": _clip(inbound.hook_timestamp, 64),
         "content_type": _clip(inbound.content_type, 255),
         "user_agent": _clip(inbound.user_agent, 255),
-        "body": None if inbound.is_too_large else inbound.body,
+        **_body_columns(inbound),
         "body_size": inbound.content_length
         if inbound.content_length is not None
         else len(inbound.body or b""),
@@ -269,6 +307,12 @@ def _record(inbound: InboundDelivery) -> dict[str, Any]:
         "replayed_by": _clip(inbound.replayed_by, 255),
         "spool_id": inbound.spool_id,
     }
+
+
+def _body_columns(inbound: InboundDelivery) -> dict[str, Any]:
+    # Until the delivery is applied its record holds a bounded prefix (body_record.py).
+    kept = body_record(None if inbound.is_too_large else inbound.body)
+    return {"body": kept.prefix, "body_sha256": kept.sha256, "body_truncated": kept.is_truncated}
 
 
 def _clip(value: str | None, limit: int) -> str | None:

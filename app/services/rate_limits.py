@@ -24,13 +24,22 @@ def _acquire(store: RateLimitStore, key: str, limit: int, period: float, now: da
 
 @dataclass(frozen=True)
 class DeliveryRateLimit:
-    """At most `per_minute` deliveries a minute per integration, shared by all workers."""
+    """Deliveries a minute, shared by all workers, in three buckets that never mix.
+
+    Applied deliveries: `per_minute` per integration. Refused ones (bad or missing
+    signature, disabled integration, unreadable body...): `refused_per_minute` per
+    integration, a bucket of their own, so a flood of forgeries against an integration's
+    id never spends the budget of its genuine deliveries. Unknown integration ids:
+    `unknown_per_minute` per client address (guessing ids). 0 turns a bucket off.
+    """
 
     store: RateLimitStore
     per_minute: int
+    refused_per_minute: int = 0
+    unknown_per_minute: int = 0
 
     def admit(self, integration_id: str, now: datetime) -> None:
-        """Count one delivery for the integration, or raise RateLimited."""
+        """Count one delivery about to be applied, or raise RateLimited."""
         if self.per_minute <= 0:
             return
         verdict = _acquire(self.store, f"delivery:{integration_id}", self.per_minute, 60.0, now)
@@ -42,6 +51,38 @@ class DeliveryRateLimit:
                 f"{verdict.retry_after_seconds} s.",
                 retry_after=verdict.retry_after_seconds,
                 limit_per_minute=self.per_minute,
+            )
+
+    def admit_refused(self, integration_id: str, now: datetime) -> None:
+        """Count one refused delivery of the integration; RateLimited past its own limit."""
+        if self.refused_per_minute <= 0:
+            return
+        verdict = _acquire(
+            self.store, f"refused:{integration_id}", self.refused_per_minute, 60.0, now
+        )
+        if not verdict.is_allowed:
+            raise RateLimited(
+                f"This integration was sent more than {self.refused_per_minute} deliveries a "
+                f"minute that had to be refused (BRIDGE_REFUSED_RATE_LIMIT_PER_MINUTE); this "
+                f"one was refused too. Correctly signed deliveries are counted apart and are "
+                f"not affected. Retry after {verdict.retry_after_seconds} s.",
+                retry_after=verdict.retry_after_seconds,
+                limit_per_minute=self.refused_per_minute,
+            )
+
+    def admit_unknown(self, address: str | None, now: datetime) -> None:
+        """Count one delivery for an unknown integration id from `address`, or raise."""
+        if self.unknown_per_minute <= 0:
+            return
+        key = f"unknown:{address or '-'}"
+        verdict = _acquire(self.store, key, self.unknown_per_minute, 60.0, now)
+        if not verdict.is_allowed:
+            raise RateLimited(
+                f"More than {self.unknown_per_minute} deliveries a minute from this address "
+                f"named no known integration (BRIDGE_UNKNOWN_RATE_LIMIT_PER_MINUTE). Check the "
+                f"webhook URL; retry after {verdict.retry_after_seconds} s.",
+                retry_after=verdict.retry_after_seconds,
+                limit_per_minute=self.unknown_per_minute,
             )
 
 

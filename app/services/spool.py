@@ -6,29 +6,41 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from app.domain.errors import BridgeError
+from app.domain.errors import BridgeError, DeliveryNotKept
 from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
 from app.store.database import Database, is_unavailable
 from app.store.encryption import SecretBox
 from app.store.models import Delivery
-from app.store.spool import Spool
+from app.store.spool import Spool, SpoolFileUnreadable, SpoolWriteFailed
 
 log = logging.getLogger(__name__)
 
 
 def spool_delivery(spool: Spool, inbound: InboundDelivery) -> str:
-    """Keep a delivery on local disk (fsync'd); returns its spool id."""
+    """Keep a delivery on local disk (fsync'd); returns its spool id.
+
+    Raises DeliveryNotKept when the spool cannot keep it (disk full, read-only): the
+    sender must then be told to retry, never that the delivery was accepted.
+    """
     record: dict[str, Any] = {
         field.name: getattr(inbound, field.name)
         for field in dataclasses.fields(inbound)
         if field.name not in {"body", "spool_id"}
     }
     record["received_at"] = inbound.received_at.isoformat()
-    return spool.put(record, inbound.body)
+    try:
+        return spool.put(record, inbound.body)
+    except SpoolWriteFailed as error:
+        log.error("delivery not kept: the database is unavailable and %s", error.strerror)
+        raise DeliveryNotKept(
+            "The database is unavailable and the bridge could not keep the delivery on its "
+            "local disk either. Nothing was kept: send it again."
+        ) from error
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class DrainReport:
     already_applied: int
     remaining: int
     stopped_by_outage: bool
+    quarantined: int = 0
 
 
 def _answered_when_spooled(_error: BridgeError | None) -> int:
@@ -51,15 +64,22 @@ def drain_spool(
     A file is removed only after its transaction committed; the delivery's unique spool id
     makes a file applied but not removed (a crash in between) a no-op the next time.
     """
-    applied = already = 0
+    applied = already = quarantined = 0
     with spool.exclusive() as is_ours:
         if not is_ours:
             return DrainReport(0, 0, len(spool.pending()), stopped_by_outage=False)
+        spool.remove_stale_temporaries()
         for path in spool.pending():
-            record, body = spool.read(path)
-            spool_id = str(record.pop("spool_id"))
-            record["received_at"] = datetime.fromisoformat(record["received_at"])
-            inbound = InboundDelivery(body=body, spool_id=spool_id, **record)
+            try:
+                inbound = _inbound(spool, path)
+            except (SpoolFileUnreadable, KeyError, TypeError, ValueError) as error:
+                # Truncated or corrupt (it was never answered 202 if the write failed, but a
+                # disk can still lose it): set it aside, so it blocks nobody behind it.
+                moved = spool.quarantine(path)
+                quarantined += 1
+                log.error("spool file %s is unreadable, moved to %s: %s", path.name, moved, error)
+                continue
+            spool_id = inbound.spool_id
             try:
                 with database.transaction() as session:
                     if session.scalar(select(Delivery.id).where(Delivery.spool_id == spool_id)):
@@ -80,10 +100,17 @@ def drain_spool(
             except Exception as error:
                 if is_unavailable(error):
                     log.warning("spool drain paused: the database is still unavailable")
-                    return DrainReport(applied, already, len(spool.pending()), True)
+                    return DrainReport(applied, already, len(spool.pending()), True, quarantined)
                 # A bug must not block every delivery behind it: keep a failed record.
                 log.exception("spooled delivery %s failed to apply", spool_id)
                 with database.transaction() as session:
                     record_failed_delivery(session, inbound, 202, type(error).__name__)
             spool.remove(path)
-    return DrainReport(applied, already, len(spool.pending()), stopped_by_outage=False)
+    return DrainReport(applied, already, len(spool.pending()), False, quarantined)
+
+
+def _inbound(spool: Spool, path: Path) -> InboundDelivery:
+    record, body = spool.read(path)
+    spool_id = str(record.pop("spool_id"))
+    record["received_at"] = datetime.fromisoformat(record["received_at"])
+    return InboundDelivery(body=body, spool_id=spool_id, **record)

@@ -11,15 +11,22 @@ from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.store.outage import OutageGate
+from app.store.watchdog import DEADLINE_OPTION, StatementWatchdog
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "bridge_read_only"
 
 
-def make_engine(url: str, echo: bool = False, connect_timeout: int = 3) -> Engine:
+def make_engine(
+    url: str, echo: bool = False, connect_timeout: int = 3, statement_timeout_ms: int | None = None
+) -> Engine:
     """An engine for SQLite (the embedded default) or PostgreSQL (production).
 
     Its errors, and so the logs, name the statement but never the values bound to it: they
     are integration ids (an unsigned integration's credential), bodies and tokens.
+    `statement_timeout_ms` bounds every PostgreSQL statement, on the server and on the
+    client (app/store/watchdog.py); None (migrations) leaves them unbounded.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -37,15 +44,46 @@ def make_engine(url: str, echo: bool = False, connect_timeout: int = 3) -> Engin
     # delivery instead, and Sentry waits only about a second for the answer.
     # No pre-ping (a round trip per request): a connection that died with a database
     # restart fails its request, which the webhook then spools; the pool replaces it.
-    return create_engine(
+    engine = create_engine(
         url,
         echo=echo,
         hide_parameters=True,
         pool_recycle=300,
         pool_size=5,
         max_overflow=5,
-        connect_args={"connect_timeout": connect_timeout},
+        # A thread waiting this long for a pooled connection is better off spooling.
+        pool_timeout=5,
+        connect_args=_postgresql_connect_args(parsed, connect_timeout, statement_timeout_ms),
     )
+    if statement_timeout_ms is not None:
+        # The client's deadline comes a little after the server's: a server that runs
+        # says "statement timeout" itself and keeps the connection.
+        StatementWatchdog((statement_timeout_ms + 500) / 1000).install(engine)
+    return engine
+
+
+def _postgresql_connect_args(
+    parsed: Any, connect_timeout: int, statement_timeout_ms: int | None
+) -> dict[str, Any]:
+    """Timeouts for a database that stops answering, not only one that refuses.
+
+    TCP keepalives find a dead peer on an idle connection, tcp_user_timeout one that stops
+    acknowledging what was sent; statement_timeout bounds a statement the server runs (or
+    waits on a lock for). The URL's own `options` (e.g. a search_path) are kept.
+    """
+    args: dict[str, Any] = {
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 3,
+        "keepalives_count": 3,
+    }
+    if statement_timeout_ms is not None:
+        given = parsed.query.get("options", "")
+        options = " ".join(given) if isinstance(given, tuple) else given
+        args["options"] = f"{options} -c statement_timeout={statement_timeout_ms}".strip()
+        args["tcp_user_timeout"] = statement_timeout_ms
+    return args
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:
@@ -87,9 +125,22 @@ def is_unavailable(error: BaseException) -> bool:
 class Database:
     """One engine and its session factory, made by create_app and handed to the edges."""
 
-    def __init__(self, url: str, echo: bool = False, connect_timeout: int = 3) -> None:
+    def __init__(
+        self,
+        url: str,
+        echo: bool = False,
+        connect_timeout: int = 3,
+        statement_timeout_ms: int | None = None,
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo, connect_timeout=connect_timeout)
+        self.engine = make_engine(
+            url,
+            echo=echo,
+            connect_timeout=connect_timeout,
+            statement_timeout_ms=statement_timeout_ms,
+        )
+        # Tripped when a delivery found the database not answering (app/web/webhooks.py).
+        self.outage = OutageGate(self.ping)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(
             self.engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
@@ -106,9 +157,15 @@ class Database:
             yield session
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One unit of work: commit when the block ends, roll back if it raises."""
+    def transaction(self, statement_deadline_seconds: float | None = None) -> Iterator[Session]:
+        """One unit of work: commit when the block ends, roll back if it raises.
+
+        `statement_deadline_seconds` gives each PostgreSQL statement (and the COMMIT) of
+        this transaction a tighter client-side deadline than the engine's.
+        """
         with self.sessions() as session, session.begin():
+            if statement_deadline_seconds is not None and self.is_postgresql:
+                session.connection(execution_options={DEADLINE_OPTION: statement_deadline_seconds})
             yield session
 
     def ping(self) -> None:

@@ -227,6 +227,10 @@ class Delivery(Base):
     user_agent: Mapped[str | None] = mapped_column(String(255))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     body_size: Mapped[int] = mapped_column(Integer, default=0)
+    # A refused delivery keeps only the body's first 8 KiB (app/domain/body_record.py);
+    # the hash says what the whole body was.
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    body_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     signature_outcome: Mapped[str] = mapped_column(String(32))
     format: Mapped[str | None] = mapped_column(String(32))
     resource: Mapped[str | None] = mapped_column(String(64))

@@ -3,22 +3,40 @@
 Each delivery is one JSON file, written aside, fsync'd, renamed into place and the folder
 fsync'd, so a 2xx answer means the delivery survives a crash or power cut. Names sort by
 arrival time, so draining in name order applies deliveries in the order they came.
+
+A write that cannot complete (disk full, a short write the disk never finishes) raises
+SpoolWriteFailed and leaves nothing behind: the web layer then answers 503, never a 202
+for a delivery that is not on disk. A file that cannot be read back (truncated, corrupt)
+is moved to `quarantine/` so that it never blocks the files behind it.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import fcntl
 import itertools
 import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 _SEQUENCE = itertools.count()
+QUARANTINE = "quarantine"
+# A temporary file older than this was left by a writer that died mid-write (a live
+# writer holds its file for milliseconds); younger ones may still be being written.
+STALE_TEMPORARY_SECONDS = 60.0
+
+
+class SpoolWriteFailed(OSError):
+    """The delivery could not be made durable in the spool (nothing of it was kept)."""
+
+
+class SpoolFileUnreadable(ValueError):
+    """A spooled file is not a complete spool document (truncated or corrupt)."""
 
 
 class Spool:
@@ -27,26 +45,48 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
+    @property
+    def quarantine_directory(self) -> Path:
+        return self.directory / QUARANTINE
+
     def _ensure(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def put(self, record: dict[str, Any], body: bytes | None) -> str:
         """Keep one delivery durably; returns its spool id (its file name)."""
-        self._ensure()
         name = f"{time.time_ns():020d}-{os.getpid():07d}-{next(_SEQUENCE):06d}"
         document = {**record, "spool_id": name}
         document["body_b64"] = base64.b64encode(body).decode("ascii") if body is not None else None
         data = json.dumps(document, separators=(",", ":")).encode("utf-8")
         temporary = self.directory / f".{name}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, data)
+            self._ensure()
+            self._write_durably(temporary, data)
+            os.rename(temporary, self.directory / f"{name}.json")
+            self._sync_directory()
+        except OSError as error:
+            with suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            raise SpoolWriteFailed(
+                error.errno, f"could not keep the delivery in the spool: {error.strerror}"
+            ) from error
+        return name
+
+    @staticmethod
+    def _write_durably(path: Path, data: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(data)
+            # os.write may write less than asked (a signal, a nearly full disk): go on from
+            # where it stopped; a write that makes no progress at all is a failure.
+            while view:
+                written = os.write(fd, view)
+                if written <= 0:
+                    raise OSError(28, "the disk accepted no more bytes")  # ENOSPC
+                view = view[written:]
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.rename(temporary, self.directory / f"{name}.json")
-        self._sync_directory()
-        return name
 
     def pending(self) -> list[Path]:
         """Spooled files, oldest first."""
@@ -55,9 +95,66 @@ class Spool:
         return sorted(self.directory.glob("*.json"))
 
     def read(self, path: Path) -> tuple[dict[str, Any], bytes | None]:
-        document: dict[str, Any] = json.loads(path.read_bytes())
-        encoded = document.pop("body_b64", None)
-        return document, base64.b64decode(encoded) if encoded is not None else None
+        """The record and body of a spooled file; SpoolFileUnreadable if it is not whole."""
+        try:
+            document = json.loads(path.read_bytes())
+            if not isinstance(document, dict) or "spool_id" not in document:
+                raise SpoolFileUnreadable(f"{path.name} is not a spool document")
+            encoded = document.pop("body_b64", None)
+            body = base64.b64decode(encoded, validate=True) if encoded is not None else None
+        except (UnicodeDecodeError, json.JSONDecodeError, binascii.Error, TypeError) as error:
+            raise SpoolFileUnreadable(f"{path.name} is truncated or corrupt: {error}") from error
+        return document, body
+
+    def quarantine(self, path: Path) -> Path:
+        """Move an unreadable file aside, where an operator can look at it."""
+        self.quarantine_directory.mkdir(parents=True, exist_ok=True)
+        target = self.quarantine_directory / path.name
+        os.rename(path, target)
+        self._sync_directory()
+        return target
+
+    def quarantined(self) -> int:
+        """How many files were moved aside as unreadable."""
+        if not self.quarantine_directory.exists():
+            return 0
+        return sum(1 for _ in self.quarantine_directory.glob("*.json"))
+
+    def remove_stale_temporaries(self, now: float | None = None) -> int:
+        """Delete temporary files left by writers that died mid-write; how many."""
+        if not self.directory.exists():
+            return 0
+        cutoff = (now if now is not None else time.time()) - STALE_TEMPORARY_SECONDS
+        removed = 0
+        for path in self.directory.glob(".*.tmp"):
+            with suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        if removed:
+            self._sync_directory()
+        return removed
+
+    def writable_problem(self, min_free_bytes: int) -> str | None:
+        """Why a delivery could not be spooled now (None when it could).
+
+        A real write and fsync of a small file, and room for one more delivery of the
+        largest accepted size: a probe that only checks permissions misses a full disk.
+        """
+        probe = self.directory / f".probe-{os.getpid()}-{next(_SEQUENCE)}.tmp"
+        try:
+            self._ensure()
+            self._write_durably(probe, b"probe")
+            probe.unlink()
+            free = os.statvfs(self.directory)
+        except OSError as error:
+            with suppress(OSError):
+                probe.unlink(missing_ok=True)
+            return f"cannot write: {error.strerror or error}"
+        free_bytes = free.f_bavail * free.f_frsize
+        if free_bytes < min_free_bytes:
+            return f"only {free_bytes} bytes free, {min_free_bytes} needed"
+        return None
 
     def remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
@@ -68,7 +165,10 @@ class Spool:
         files = self.pending()
         if not files:
             return 0.0
-        arrived = int(files[0].name.split("-", 1)[0])
+        try:
+            arrived = int(files[0].name.split("-", 1)[0])
+        except ValueError:  # a foreign file name: its age is its own, not an arrival time
+            arrived = files[0].stat().st_mtime_ns
         return max(0.0, ((now_ns or time.time_ns()) - arrived) / 1e9)
 
     @contextmanager

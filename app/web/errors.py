@@ -45,6 +45,8 @@ STATUS_BY_ERROR: dict[type[errors.BridgeError], int] = {
     errors.UnsupportedContentType: 415,
     errors.InvalidInput: 422,
     errors.RateLimited: 429,
+    # Neither the database nor the spool could keep it: the sender must try again.
+    errors.DeliveryNotKept: 503,
     # The Sentry OAuth module (app/sentry/errors.py): Sentry's failures are upstream (502),
     # a refused grant or a bad OAuth state is the caller's to restart (400).
     sentry_errors.SentryError: 502,

@@ -1,8 +1,10 @@
 """Health for load balancers and orchestrators.
 
 /healthz: the process is up and the database answers (200, else 503).
-/readyz: ready to take traffic: the database answers and its schema is at the newest
-migration; the spool backlog is reported (a delivery waiting there is safe, not lost).
+/readyz: ready to take traffic: the database answers, its schema is at the newest
+migration, and the spool can be written (it is where deliveries go in an outage: a node
+that could keep neither must not take them). The spool backlog and the files quarantined
+as unreadable are reported (a delivery waiting there is safe, not lost).
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> Response:
     app_bridge = bridge()
+    spool = app_bridge.spool
+    problem = spool.writable_problem(app_bridge.settings.max_body_bytes)
     checks: dict[str, Any] = {
-        "spool_pending": len(app_bridge.spool.pending()),
-        "spool_oldest_seconds": round(app_bridge.spool.oldest_age_seconds(), 3),
+        "spool": "ok" if problem is None else problem,
+        "spool_pending": len(spool.pending()),
+        "spool_oldest_seconds": round(spool.oldest_age_seconds(), 3),
+        "spool_quarantined": spool.quarantined(),
     }
     try:
         revision = current_revision(app_bridge.database.engine)
@@ -42,7 +48,7 @@ def readyz() -> Response:
     else:
         checks["database"] = "ok"
         checks["migrations"] = "ok" if revision == _HEAD else f"at {revision}, need {_HEAD}"
-    is_ready = checks["database"] == "ok" and checks["migrations"] == "ok"
+    is_ready = checks["database"] == "ok" and checks["migrations"] == "ok" and problem is None
     response = jsonify({"status": "ready" if is_ready else "not_ready", "checks": checks})
     response.status_code = 200 if is_ready else 503
     return response

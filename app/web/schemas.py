@@ -125,6 +125,9 @@ class DeliverySummarySchema(Schema):
     replay_of_id = fields.Integer(allow_none=True)
     replayed_by = fields.String(allow_none=True)
     body_size = fields.Integer()
+    body_sha256 = fields.String(allow_none=True)
+    # True when only the body's first 8 KiB were kept (a refused delivery).
+    body_truncated = fields.Boolean()
 
 
 class DeliveryHeadersSchema(Schema):

@@ -66,7 +66,12 @@ def init_app(app: Flask) -> None:
     store = RateLimitStore(settings.instance_path / RATE_LIMIT_FILE)
     app.extensions["rate_limits"] = RateLimits(
         store=store,
-        deliveries=DeliveryRateLimit(store, settings.rate_limit_per_minute),
+        deliveries=DeliveryRateLimit(
+            store,
+            settings.rate_limit_per_minute,
+            refused_per_minute=settings.refused_rate_limit_per_minute,
+            unknown_per_minute=settings.unknown_rate_limit_per_minute,
+        ),
         logins=LoginRateLimit(
             store, settings.login_max_failures, settings.login_failure_window_seconds
         ),

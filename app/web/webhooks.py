@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
 from app.extensions import bridge
@@ -27,7 +28,15 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
     declared = request.content_length
     is_too_large = declared is not None and declared > max_bytes
     # Read at most one byte past the limit: enough to know, never the whole flood.
-    body = b"" if is_too_large else request.stream.read(max_bytes + 1)
+    try:
+        body = b"" if is_too_large else request.stream.read(max_bytes + 1)
+    except OSError as error:
+        # The server's receive timeout (config/gunicorn.conf.py): the client stopped
+        # sending mid-body. Nothing complete arrived, so there is no delivery to keep.
+        log.info("request body not received in time: %s", type(error).__name__)
+        raise RequestTimeout(
+            "The request body did not arrive in time; send the whole body at once."
+        ) from error
     if len(body) > max_bytes:
         is_too_large = True
     return InboundDelivery(
@@ -41,6 +50,7 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
         hook_timestamp=headers.get("Sentry-Hook-Timestamp"),
         signature=headers.get("Sentry-Hook-Signature"),
         user_agent=headers.get("User-Agent"),
+        client_address=request.remote_addr,
         is_too_large=is_too_large,
     )
 
@@ -52,7 +62,7 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
     query=WebhookQuerySchema,
     response=IngestResultSchema,
     status=202,
-    errors=(400, 401, 403, 404, 413, 415, 429),
+    errors=(400, 401, 403, 404, 408, 413, 415, 429, 503),
     description="Sign with Sentry-Hook-Signature (hex HMAC-SHA256 of the raw body) when "
     "the integration has a secret. Every delivery is stored with its decision.",
 )
@@ -60,22 +70,28 @@ def receive_sentry() -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
     inbound = _read_inbound(settings.max_body_bytes)
+    database = app_bridge.database
+    if database.outage.is_tripped:
+        # A delivery moments ago found the database not answering; until the probe sees
+        # it back, waiting for the same failure would outlast Sentry's patience.
+        return _spooled(spool_delivery(app_bridge.spool, inbound))
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     try:
-        with app_bridge.database.transaction() as session:
+        with database.transaction(settings.database_delivery_timeout_ms / 1000) as session:
             outcome = ingest_delivery(
                 session,
                 inbound,
                 app_bridge.secrets,
                 settings.max_body_bytes,
-                admit=rate_limits().deliveries.admit,
+                limits=rate_limits().deliveries,
                 answer_status=answer_status,
             )
     except Exception as error:
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
             # say so; the jobs process applies it, in order, when the database returns.
+            database.outage.trip()
             return _spooled(spool_delivery(app_bridge.spool, inbound))
         if not isinstance(error, BridgeError):
             # Anything unexpected rolled the transaction back: keep the delivery anyway.

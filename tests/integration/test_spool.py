@@ -16,27 +16,7 @@ from app.store.database import Database
 from app.store.models import Delivery, Incident
 from app.store.spool import Spool
 from tests.conftest import MadeIntegration
-from tests.support.payloads import build
-
-
-def inbound_for(integration: MadeIntegration, action: str, at: int) -> InboundDelivery:
-    name = {
-        "created": "integration_issue_created",
-        "resolved": "integration_issue_resolved",
-        "unresolved": "integration_issue_unresolved",
-    }
-    delivery = build(name[action], secret=integration.secret, timestamp=at)
-    headers = delivery.headers
-    return InboundDelivery(
-        integration_id=integration.id,
-        body=delivery.body,
-        received_at=datetime.now(UTC),
-        content_type=headers["Content-Type"],
-        request_id=headers["Request-ID"],
-        hook_resource=headers["Sentry-Hook-Resource"],
-        hook_timestamp=headers["Sentry-Hook-Timestamp"],
-        signature=headers.get("Sentry-Hook-Signature"),
-    )
+from tests.support.inbound import inbound_for
 
 
 def test_spool_keeps_deliveries_in_arrival_order(tmp_path: Path) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import select
 import socket
 import threading
+import time
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a target; `cut()` refuses and drops every connection."""
+    """Forwards 127.0.0.1:<port> to a target; `cut()` refuses and drops every connection;
+    `freeze()` keeps every connection open but forwards nothing, as a database that stops
+    answering (a hung server, a stalled link) until `thaw()`."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -21,11 +25,24 @@ class TcpProxy:
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._accepting = threading.Event()
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self) -> None:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        # While nothing listens, a client retrying the port can be given it as its own
+        # local port (a TCP self-connect) and hold it for a moment: wait for it.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                listener.bind(("127.0.0.1", self.port))
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    listener.close()
+                    raise
+                time.sleep(0.1)
         listener.listen(128)
         self._listener = listener
         self._accepting.set()
@@ -45,6 +62,13 @@ class TcpProxy:
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                 )
                 connection.close()
+
+    def freeze(self) -> None:
+        """Connections stay open and new ones are accepted, but no byte goes through."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     def restore(self) -> None:
         self.start()
@@ -71,7 +95,9 @@ class TcpProxy:
         pair = {left: right, right: left}
         try:
             while True:
-                readable, _w, _x = select.select(list(pair), [], [], 1.0)
+                if not self._flowing.wait(timeout=1.0):
+                    continue  # frozen: what was sent waits in the socket buffers
+                readable, _w, _x = select.select(list(pair), [], [], 0.1)
                 for sock in readable:
                     data = sock.recv(65536)
                     if not data:

@@ -37,3 +37,14 @@ def test_bodies_without_credentials_are_shown_byte_for_byte() -> None:
 
     assert redacted_body(raw) == raw.decode()
     assert redacted_body(b"not json \xff") == "not json \ufffd"
+
+
+def test_credentials_in_a_truncated_body_are_blanked_out() -> None:
+    # A refused delivery keeps only its first 8 KiB: no longer JSON, still a grant code.
+    prefix = b'{"action":"created","data":{"installation":{"uuid":"u1"}},"code":"grant-123","x":"'
+
+    shown = redacted_body(prefix + b"a" * 20)
+
+    assert "grant-123" not in shown
+    assert '"code":"[redacted]"' in shown
+    assert shown.startswith('{"action":"created"')
