@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,7 +142,8 @@ def ingest_delivery(
         if admit is not None and receiver.enabled:
             admit(receiver.id, inbound.received_at)
         payload, alert = _read(receiver, inbound, secrets, max_body_bytes, findings)
-        outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert)
+        digest = _signed_body_digest(findings, inbound)
+        outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert, digest)
     except BridgeError as error:
         # Every refusal comes before the first write to incidents (installation handling,
         # the one exception, keeps its own savepoint): only the delivery record is left.
@@ -162,6 +164,17 @@ def ingest_delivery(
         outcome.change,
     )
     return outcome
+
+
+def _signed_body_digest(findings: _Findings, inbound: InboundDelivery) -> str | None:
+    """The SHA-256 of a body the integration's secret signed: the part of a delivery an
+    eavesdropper cannot change, so the part a captured delivery is recognised by."""
+    if findings.signature_outcome not in _SIGNED or inbound.body is None:
+        return None
+    return hashlib.sha256(inbound.body).hexdigest()
+
+
+_SIGNED = frozenset({"valid", "valid_previous_secret"})
 
 
 def _not_answered(_error: BridgeError | None) -> int:
@@ -371,31 +384,39 @@ def _apply(
     secrets: SecretBox,
     payload: Any,
     alert: Alert,
+    body_sha256: str | None = None,
 ) -> IngestOutcome:
     connection = session.connection()
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
     service = receiver.service
     if alert.intent is Intent.TRIGGER:
         service = _routed_service(connection, receiver, alert)
-    # The open incident the delivery acts on is locked with the Request-ID claim (one
-    # round trip); `looked` says whether that happened.
+    # The open incident the delivery acts on is locked with the Request-ID and body claims
+    # (one round trip); `looked` says whether that happened. A person's replay claims
+    # nothing: the point of it is to apply the delivery again.
     lock = (service.id, alert.dedup_key) if alert.intent in _KEYED and alert.dedup_key else None
     looked: _Looked = None
-    if inbound.request_id and inbound.replay_of_id is None:
-        earlier, open_incident = rows.claim_request_id(
+    request_id = _clip(inbound.request_id, 255) or None
+    if inbound.replay_of_id is None and (request_id or body_sha256):
+        taken, open_incident = rows.claim_delivery(
             connection,
             receiver.id,
-            _clip(inbound.request_id, 255) or "",
             delivery.id,
             inbound.received_at,
+            request_id=request_id,
+            body_sha256=body_sha256,
             lock=lock,
         )
         if lock is not None:
             looked = (open_incident,)
-        if earlier is not None:
+        if taken is not None:
             outcome.action = "duplicate_delivery"
             outcome.reason = (
-                f"Request-ID {inbound.request_id} was already applied (delivery {earlier})"
+                f"Request-ID {inbound.request_id} was already applied "
+                f"(delivery {taken.delivery_id})"
+                if taken.claim == "request_id"
+                else f"this signed body was already applied (delivery {taken.delivery_id}); "
+                "a re-sent body is never applied twice, whatever its headers"
             )
             return outcome
 
@@ -451,6 +472,11 @@ def _delivery_time(alert: Alert, inbound: InboundDelivery) -> datetime:
     hook_time = parse_time(inbound.hook_timestamp)
     if hook_time is not None:
         at = hook_time + timedelta(microseconds=999_999)
+        # The header is not signed, the payload is: news of an event is never newer than
+        # the event the payload names, so a captured body re-sent with a fresh header
+        # stays as old as it is (a status change names no time of its own: SPEC 3.4).
+        if alert.intent is Intent.TRIGGER and alert.occurred_at is not None:
+            at = min(at, alert.occurred_at)
     else:
         at = alert.occurred_at or inbound.received_at
     return min(at, inbound.received_at)

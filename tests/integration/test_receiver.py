@@ -51,7 +51,12 @@ def timeline_kinds(bridge: Bridge, incident_id: int) -> list[str]:
         )
 
 
-def issue(action: str, status: str | None = None, level: str | None = None) -> dict[str, Any]:
+def issue(
+    action: str,
+    status: str | None = None,
+    level: str | None = None,
+    last_seen: int | None = None,
+) -> dict[str, Any]:
     fixture = {
         "created": "integration_issue_created",
         "resolved": "integration_issue_resolved",
@@ -65,6 +70,8 @@ def issue(action: str, status: str | None = None, level: str | None = None) -> d
         payload["data"]["issue"]["status"] = status
     if level is not None:
         payload["data"]["issue"]["level"] = level
+    if last_seen is not None:
+        payloads.seen_at(payload, last_seen)
     return payload
 
 

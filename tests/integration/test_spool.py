@@ -16,12 +16,15 @@ from app.store.database import Database
 from app.store.models import Delivery, Incident
 from app.store.spool import Spool
 from tests.conftest import MadeIntegration
-from tests.support.payloads import build
+from tests.support.payloads import build, load, seen_at
 
 
 def inbound_for(integration: MadeIntegration, action: str, at: int) -> InboundDelivery:
     name = {"created": "integration_issue_created", "resolved": "integration_issue_resolved"}
-    delivery = build(name[action], secret=integration.secret, timestamp=at)
+    resource, payload = load(name[action])
+    if action == "created":  # each event moves lastSeen (a status change does not)
+        seen_at(payload, at)
+    delivery = build(payload, resource=resource, secret=integration.secret, timestamp=at)
     headers = delivery.headers
     return InboundDelivery(
         integration_id=integration.id,
