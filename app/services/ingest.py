@@ -42,6 +42,7 @@ from app.sentry.signatures import is_valid_signature
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
+from app.store import queries
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
 from app.store.models import Delivery, Integration, opened_incident
@@ -390,7 +391,7 @@ def _apply(
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
     service = receiver.service
     if alert.intent is Intent.TRIGGER:
-        service = _routed_service(connection, receiver, alert)
+        service = _routed_service(session, receiver, alert)
     # The open incident the delivery acts on is locked with the Request-ID and body claims
     # (one round trip); `looked` says whether that happened. A person's replay claims
     # nothing: the point of it is to apply the delivery again.
@@ -555,15 +556,28 @@ def _trigger(
     raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")
 
 
-def _routed_service(connection: Connection, receiver: Receiver, alert: Alert) -> ServiceRef:
-    """The integration's service, unless the Sentry alert rule chose another one."""
+def _routed_service(session: Session, receiver: Receiver, alert: Alert) -> ServiceRef:
+    """The integration's service, unless the Sentry alert rule chose another one that the
+    rule's installation may use (a plain integration never leaves its own service)."""
     if alert.target_service is None:
         return receiver.service
-    chosen = rows.find_service(connection, alert.target_service)
-    if chosen is None:
+    installation = queries.find_installation_of(session, receiver.id, alert.installation_uuid)
+    if installation is None:
         log.warning(
-            "alert rule chose unknown service %r; using %r",
+            "alert rule chose service %r, but integration %s is no Sentry installation; "
+            "using %r",
             alert.target_service,
+            receiver.id[:6],
+            receiver.service.name,
+        )
+        return receiver.service
+    chosen = rows.find_service(session.connection(), alert.target_service)
+    allowed = {service.id for service in queries.services_of_organisation(session, installation)}
+    if chosen is None or chosen.id not in allowed:
+        log.warning(
+            "alert rule chose service %r, which installation %s may not use; using %r",
+            alert.target_service,
+            (installation.uuid or "")[:8],
             receiver.service.name,
         )
         return receiver.service
