@@ -564,8 +564,7 @@ def _routed_service(session: Session, receiver: Receiver, alert: Alert) -> Servi
     installation = queries.find_installation_of(session, receiver.id, alert.installation_uuid)
     if installation is None:
         log.warning(
-            "alert rule chose service %r, but integration %s is no Sentry installation; "
-            "using %r",
+            "alert rule chose service %r, but integration %s is no Sentry installation; using %r",
             alert.target_service,
             receiver.id[:6],
             receiver.service.name,
