@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.domain.errors import UnrecognisedPayload
+from app.domain.links import plain_web_url
 from app.domain.severity import Severity, severity_from_level
 
 EXPECTED_FORMATS = (
@@ -98,6 +99,7 @@ def _text(value: Any) -> str | None:
 
 
 MAX_ID_LENGTH = 64
+MAX_TITLE_LENGTH = 1000
 
 
 def _id(value: Any) -> str | None:
@@ -533,8 +535,12 @@ def read_alert(payload: Any, resource_header: str | None = None) -> Alert:
             format=alert.format.value,
         )
     # Names are kept in bounded columns; a longer one is not Sentry's, but must not crash.
+    # The incident keeps bounded text (a 900 KB title must not bloat every list page);
+    # the full text stays in the stored delivery.
     return replace(
         alert,
+        title=alert.title[:MAX_TITLE_LENGTH],
+        issue_url=plain_web_url(alert.issue_url),
         source=alert.source[:255],
         project=_clipped(alert.project),
         short_id=_clipped(alert.short_id, 128),

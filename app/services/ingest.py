@@ -37,6 +37,7 @@ from app.domain.lifecycle import (
     decide_resolve,
     decide_trigger,
 )
+from app.domain.links import may_replace_link
 from app.domain.severity import Severity
 from app.sentry.signatures import is_valid_signature
 from app.services.sentry_jobs import enqueue_enrichment
@@ -685,6 +686,10 @@ def _change(
         incident.event_count += 1
         incident.last_event_at = max(incident.last_event_at, at)
         for name, value in _sentry_links(alert).items():
+            if name == "sentry_issue_url" and not may_replace_link(
+                incident.sentry_issue_url, value
+            ):
+                continue  # a link to another host never replaces the one the incident has
             setattr(incident, name, value)
         if decision.is_latest_event:
             incident.title = alert.title

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain.lifecycle import Status
+from app.domain.links import plain_web_url
 from app.sentry.errors import UiRequestRefused
 from app.services.sentry_jobs import enqueue_enrichment
 from app.store import queries
@@ -87,7 +88,7 @@ def link_issue(
     if issue_id is None:
         raise UiRequestRefused("The request names no Sentry issue (issueId).")
     fields = settings_fields(body.get("fields"))
-    web_url = _text(body.get("webUrl"))
+    web_url = plain_web_url(_text(body.get("webUrl")))
     project = _text(_dict(body.get("project")).get("slug"))
     actor = _text(_dict(body.get("actor")).get("name")) or "Sentry user"
     if action == "link":
