@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.domain import errors
 from app.sentry import errors as sentry_errors
+from app.web.security import same_site_path
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,8 @@ def page_error(status: int, message: str) -> BaseResponse:
     if request.method == "POST" and status < 500:
         flash(message, "error")
         referrer = urlparse(request.referrer or "")
-        same_site = referrer.netloc == request.host and referrer.path
-        return redirect(referrer.path if same_site else url_for("views.incident_list"))
+        back = same_site_path(referrer.path) if referrer.netloc == request.host else None
+        return redirect(back or url_for("views.incident_list"))
     body = render_template("error.html", status=status, message=message)
     return make_response(body, status)
 
