@@ -52,8 +52,15 @@ def upgrade() -> None:
         unique=False,
     )
 
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("session_generation", sa.Integer(), nullable=False, server_default="0")
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("session_generation")
     op.drop_index(op.f("ix_delivery_body_claims_delivery_id"), table_name="delivery_body_claims")
     op.drop_index(op.f("ix_delivery_body_claims_claimed_at"), table_name="delivery_body_claims")
     op.drop_table("delivery_body_claims")

@@ -8,7 +8,7 @@ from flask import Response, flash, redirect, render_template, request, session, 
 from flask_login import current_user, login_user, logout_user
 
 from app.extensions import bridge
-from app.services.accounts import check_password
+from app.services.accounts import check_password, end_sessions, get_user
 from app.web.security import rate_limits, same_site_path
 from app.web.sessions import session_user
 from app.web.views import blueprint
@@ -50,6 +50,10 @@ def login() -> Response | str:
 
 @blueprint.post("/logout")
 def logout() -> Response:
+    if current_user.is_authenticated:
+        # Server side too: a copy of this session's cookie (saved, stolen) stops working.
+        with bridge().database.transaction() as db:
+            end_sessions(get_user(db, current_user.id))
     logout_user()
     session.clear()
     flash("Logged out.", "info")
