@@ -222,9 +222,99 @@ def user_create(email: str, is_admin: bool, password_stdin: bool) -> None:
     _run(work)
 
 
+@user.command("deactivate")
+@click.argument("email")
+def user_deactivate(email: str) -> None:
+    """Deactivate EMAIL: no login, no API token, and every open browser session ends."""
+    _set_active(email, active=False)
+
+
+@user.command("activate")
+@click.argument("email")
+def user_activate(email: str) -> None:
+    """Let a deactivated EMAIL log in (and use their tokens) again."""
+    _set_active(email, active=True)
+
+
+def _set_active(email: str, active: bool) -> None:
+    from app.services.accounts import find_user, set_active
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            changed = set_active(session, find_user(session, email), active)
+            _print({"id": changed.id, "email": changed.email, "active": changed.is_active})
+
+    _run(work)
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_set_password(email: str, password_stdin: bool) -> None:
+    """Set EMAIL's password (generated and printed once unless --password-stdin); every
+    open browser session of theirs ends."""
+    from app.services.accounts import change_password, find_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            changed = change_password(session, find_user(session, email), password)
+            document = {"id": changed.id, "email": changed.email}
+        if not password_stdin:
+            document["password"] = password
+        _print(document)
+
+    _run(work)
+
+
 @main.group()
 def token() -> None:
     """Personal API tokens."""
+
+
+@token.command("list")
+@click.argument("email", required=False)
+def token_list(email: str | None) -> None:
+    """List API tokens (of EMAIL, when given): ids, names, use; never the tokens."""
+    from app.services.accounts import find_user, list_tokens
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.reading() as session:
+            owner = find_user(session, email) if email else None
+            _print(
+                [
+                    {
+                        "id": record.id,
+                        "email": record.user.email,
+                        "name": record.name,
+                        "created_at": record.created_at.isoformat(),
+                        "last_used_at": _iso(record.last_used_at),
+                        "revoked_at": _iso(record.revoked_at),
+                    }
+                    for record in list_tokens(session, owner)
+                ]
+            )
+
+    _run(work)
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke the API token TOKEN_ID (see `bridge token list`): refused from now on."""
+    from app.services.accounts import revoke_token
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            record = revoke_token(session, token_id, datetime.now(UTC))
+            _print({"id": record.id, "revoked_at": _iso(record.revoked_at)})
+
+    _run(work)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 @token.command("create")

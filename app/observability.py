@@ -6,6 +6,7 @@ PROMETHEUS_MULTIPROC_DIR before workers start), so /metrics sums every worker.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import re
@@ -30,6 +31,7 @@ from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy import func, select
 
 from app.extensions import Bridge, bridge
+from app.web.errors import error_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -137,8 +139,26 @@ def _registry(app_bridge: Bridge) -> CollectorRegistry:
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    body = generate_latest(_registry(bridge()))
+    app_bridge = bridge()
+    expected = app_bridge.settings.metrics_token
+    if expected is not None and not _has_bearer(expected):
+        response = error_response(
+            401,
+            "authentication_required",
+            "/metrics needs `Authorization: Bearer <BRIDGE_METRICS_TOKEN>`.",
+        )
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    body = generate_latest(_registry(app_bridge))
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+def _has_bearer(expected: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Constant time: the comparison must not tell how much of a guess was right.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8"), expected.encode("utf-8")
+    )
 
 
 def _observe_webhook(response: Response) -> None:

@@ -70,6 +70,9 @@ class Settings:
     unknown_rate_limit_per_minute: int = 60
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
+    # When set, GET /metrics needs `Authorization: Bearer <this>` (it names integrations'
+    # traffic and the bridge's internals; default: open, keep it off the public network).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def spool_directory(self) -> Path:
@@ -159,4 +162,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         login_failure_window_seconds=_int(
             env, "BRIDGE_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1
         ),
+        metrics_token=(env.get("BRIDGE_METRICS_TOKEN") or "").strip() or None,
     )

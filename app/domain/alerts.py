@@ -15,6 +15,7 @@ from typing import Any
 
 from app.domain import issue_context
 from app.domain.errors import UnrecognisedPayload
+from app.domain.links import plain_web_url
 from app.domain.payload_values import MAX_ID_LENGTH, issue_id_from_url
 from app.domain.payload_values import mapping as _dict
 from app.domain.payload_values import sentry_id as _id
@@ -95,6 +96,9 @@ class Alert:
 
 
 # ---------------------------------------------------------------- small readers
+
+
+MAX_TITLE_LENGTH = 1000
 
 
 def _clipped(value: str | None, limit: int = 200) -> str | None:
@@ -581,8 +585,12 @@ def read_alert(payload: Any, resource_header: str | None = None) -> Alert:
             format=alert.format.value,
         )
     # Names are kept in bounded columns; a longer one is not Sentry's, but must not crash.
+    # The incident keeps bounded text (a 900 KB title must not bloat every list page);
+    # the full text stays in the stored delivery.
     return replace(
         alert,
+        title=alert.title[:MAX_TITLE_LENGTH],
+        issue_url=plain_web_url(alert.issue_url),
         source=alert.source[:255],
         project=_clipped(alert.project),
         project_name=_clipped(alert.project_name),

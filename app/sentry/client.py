@@ -53,8 +53,17 @@ class TokenGrant:
 
 
 def segment(value: str) -> str:
-    """One path segment from outside input: no slashes, no dots that climb."""
-    return quote(str(value), safe="")
+    """One path segment from outside input: no slashes, no dots that climb.
+
+    quote() escapes `/` but leaves `.`, and `%2E` does not help: requests unquotes it
+    again and urllib3 folds a `.` or `..` segment away (`/issues/../` is sent as the
+    organisation's own path). No Sentry id or slug is empty or all dots, so such a
+    segment is answered as Sentry would answer it if it arrived intact: not found.
+    """
+    text = str(value)
+    if text.strip(".") == "":
+        raise SentryResourceMissing(f"{text!r} names no Sentry resource; nothing was requested.")
+    return quote(text, safe="")
 
 
 def parse_links(header: str | None) -> dict[str, tuple[str, bool]]:

@@ -35,16 +35,20 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_user(session: Session, email: str, password: str, role: Role, now: datetime) -> User:
-    """Create a person; the email must be new and the password long enough."""
-    address = normalise_email(email)
-    if "@" not in address or len(address) > 320:
-        raise InvalidInput("That is not an email address.", fields={"email": ["invalid"]})
+def _check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             f"Passwords need at least {MIN_PASSWORD_LENGTH} characters.",
             fields={"password": [f"at least {MIN_PASSWORD_LENGTH} characters"]},
         )
+
+
+def create_user(session: Session, email: str, password: str, role: Role, now: datetime) -> User:
+    """Create a person; the email must be new and the password long enough."""
+    address = normalise_email(email)
+    if "@" not in address or len(address) > 320:
+        raise InvalidInput("That is not an email address.", fields={"email": ["invalid"]})
+    _check_password_rules(password)
     if session.scalar(select(User.id).where(User.email == address)) is not None:
         raise Conflict(f"A user with email {address} already exists.")
     user = User(
@@ -113,3 +117,56 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
         record.last_used_at = now
     return record.user
+
+
+def end_sessions(user: User) -> None:
+    """Refuse every browser session the user has now (they log in again)."""
+    user.session_generation += 1
+
+
+def change_password(session: Session, user: User, password: str) -> User:
+    """Set a new password; every open browser session of the user ends with the old one."""
+    _check_password_rules(password)
+    user.password_hash = generate_password_hash(password)
+    end_sessions(user)
+    session.flush()
+    return user
+
+
+def set_active(session: Session, user: User, active: bool) -> User:
+    """Deactivate (no login, no token, sessions ended) or reactivate a user."""
+    if not active and user.is_active:
+        end_sessions(user)
+    user.is_active = active
+    session.flush()
+    return user
+
+
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def list_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
+    """Tokens (of one user, when given), newest first; never the token itself."""
+    statement = select(ApiToken).order_by(ApiToken.id.desc())
+    if user is not None:
+        statement = statement.where(ApiToken.user_id == user.id)
+    return list(session.scalars(statement))
+
+
+def revoke_token(session: Session, token_id: int, now: datetime) -> ApiToken:
+    """Revoke a token: it is refused from the next request on. Revoking twice is fine."""
+    record = session.get(ApiToken, token_id)
+    if record is None:
+        raise NotFound(f"No API token with id {token_id}.")
+    if record.revoked_at is None:
+        record.revoked_at = now
+    session.flush()
+    return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -37,11 +38,13 @@ from app.domain.lifecycle import (
     decide_resolve,
     decide_trigger,
 )
+from app.domain.links import may_replace_link
 from app.domain.severity import Severity
 from app.sentry.signatures import is_valid_signature
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
+from app.store import queries
 from app.store import receiver_memory as memory
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
@@ -164,7 +167,8 @@ def ingest_delivery(
             raise
         if limits is not None:
             limits.admit(receiver.id, inbound.received_at)
-        outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert)
+        digest = _signed_body_digest(findings, inbound)
+        outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert, digest)
     except BridgeError as error:
         # Every refusal comes before the first write to incidents (installation handling,
         # the one exception, keeps its own savepoint): only the delivery record is left.
@@ -193,6 +197,17 @@ def _full_body(inbound: InboundDelivery) -> dict[str, Any]:
     if inbound.body is None or len(inbound.body) <= PREFIX_BYTES:
         return {}
     return {"body": inbound.body, "body_truncated": False}
+
+
+def _signed_body_digest(findings: _Findings, inbound: InboundDelivery) -> str | None:
+    """The SHA-256 of a body the integration's secret signed: the part of a delivery an
+    eavesdropper cannot change, so the part a captured delivery is recognised by."""
+    if findings.signature_outcome not in _SIGNED or inbound.body is None:
+        return None
+    return hashlib.sha256(inbound.body).hexdigest()
+
+
+_SIGNED = frozenset({"valid", "valid_previous_secret"})
 
 
 def _not_answered(_error: BridgeError | None) -> int:
@@ -416,6 +431,7 @@ def _apply(
     secrets: SecretBox,
     payload: Any,
     alert: Alert,
+    body_sha256: str | None = None,
 ) -> IngestOutcome:
     connection = session.connection()
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
@@ -424,26 +440,33 @@ def _apply(
         alert = replace(alert, event_id=None)
     service = receiver.service
     if alert.intent is Intent.TRIGGER:
-        service = _routed_service(connection, receiver, alert)
-    # The open incident the delivery acts on is locked with the Request-ID claim (one
-    # round trip); `looked` says whether that happened.
+        service = _routed_service(session, receiver, alert)
+    # The open incident the delivery acts on is locked with the Request-ID and body claims
+    # (one round trip); `looked` says whether that happened. A person's replay claims
+    # nothing: the point of it is to apply the delivery again.
     lock = (service.id, alert.dedup_key) if alert.intent in _KEYED and alert.dedup_key else None
     looked: _Looked = None
-    if inbound.request_id and inbound.replay_of_id is None:
-        earlier, open_incident = rows.claim_request_id(
+    request_id = _clip(inbound.request_id, 255) or None
+    if inbound.replay_of_id is None and (request_id or body_sha256):
+        taken, open_incident = rows.claim_delivery(
             connection,
             receiver.id,
-            _clip(inbound.request_id, 255) or "",
             delivery.id,
             inbound.received_at,
+            request_id=request_id,
+            body_sha256=body_sha256,
             lock=lock,
         )
         if lock is not None:
             looked = (open_incident,)
-        if earlier is not None:
+        if taken is not None:
             outcome.action = "duplicate_delivery"
             outcome.reason = (
-                f"Request-ID {inbound.request_id} was already applied (delivery {earlier})"
+                f"Request-ID {inbound.request_id} was already applied "
+                f"(delivery {taken.delivery_id})"
+                if taken.claim == "request_id"
+                else f"this signed body was already applied (delivery {taken.delivery_id}); "
+                "a re-sent body is never applied twice, whatever its headers"
             )
             return outcome
 
@@ -499,6 +522,11 @@ def _delivery_time(alert: Alert, inbound: InboundDelivery) -> datetime:
     hook_time = parse_time(inbound.hook_timestamp)
     if hook_time is not None:
         at = hook_time + timedelta(microseconds=999_999)
+        # The header is not signed, the payload is: news of an event is never newer than
+        # the event the payload names, so a captured body re-sent with a fresh header
+        # stays as old as it is (a status change names no time of its own: SPEC 3.4).
+        if alert.intent is Intent.TRIGGER and alert.occurred_at is not None:
+            at = min(at, alert.occurred_at)
     else:
         at = alert.occurred_at or inbound.received_at
     return min(at, inbound.received_at)
@@ -649,15 +677,27 @@ def _adopt_project_name(
     )
 
 
-def _routed_service(connection: Connection, receiver: Receiver, alert: Alert) -> ServiceRef:
-    """The integration's service, unless the Sentry alert rule chose another one."""
+def _routed_service(session: Session, receiver: Receiver, alert: Alert) -> ServiceRef:
+    """The integration's service, unless the Sentry alert rule chose another one that the
+    rule's installation may use (a plain integration never leaves its own service)."""
     if alert.target_service is None:
         return receiver.service
-    chosen = rows.find_service(connection, alert.target_service)
-    if chosen is None:
+    installation = queries.find_installation_of(session, receiver.id, alert.installation_uuid)
+    if installation is None:
         log.warning(
-            "alert rule chose unknown service %r; using %r",
+            "alert rule chose service %r, but integration %s is no Sentry installation; using %r",
             alert.target_service,
+            receiver.id[:6],
+            receiver.service.name,
+        )
+        return receiver.service
+    chosen = rows.find_service(session.connection(), alert.target_service)
+    allowed = {service.id for service in queries.services_of_organisation(session, installation)}
+    if chosen is None or chosen.id not in allowed:
+        log.warning(
+            "alert rule chose service %r, which installation %s may not use; using %r",
+            alert.target_service,
+            (installation.uuid or "")[:8],
             receiver.service.name,
         )
         return receiver.service
@@ -772,6 +812,10 @@ def _change(
         incident.event_count += 1
         incident.last_event_at = max(incident.last_event_at, at)
         for name, value in _sentry_links(alert).items():
+            if name == "sentry_issue_url" and not may_replace_link(
+                incident.sentry_issue_url, value
+            ):
+                continue  # a link to another host never replaces the one the incident has
             setattr(incident, name, value)
         if decision.is_latest_event:
             incident.title = alert.title

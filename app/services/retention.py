@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.store.models import Delivery, DeliveryClaim, SentryJob
+from app.store.models import Delivery, DeliveryBodyClaim, DeliveryClaim, SentryJob
 
 
 def prune_deliveries(session: Session, older_than: datetime, batch_size: int = 5000) -> int:
@@ -23,6 +23,9 @@ def prune_deliveries(session: Session, older_than: datetime, batch_size: int = 5
     if not ids:
         return 0
     session.execute(delete(DeliveryClaim).where(DeliveryClaim.delivery_id.in_(ids)))
+    # A signed body's hash is kept as long as its delivery: past that, the body's own
+    # time still keeps a re-sent event old (ingest._delivery_time).
+    session.execute(delete(DeliveryBodyClaim).where(DeliveryBodyClaim.delivery_id.in_(ids)))
     session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
     return len(ids)
 

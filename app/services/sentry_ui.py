@@ -11,6 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain.lifecycle import Status
+from app.domain.links import plain_web_url
+from app.domain.payload_values import MAX_ID_LENGTH
 from app.sentry.errors import UiRequestRefused
 from app.services.sentry_jobs import enqueue_enrichment
 from app.store import queries
@@ -23,11 +25,39 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _text(value: Any) -> str | None:
+def _text(value: Any, limit: int = 1000) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
-    text = str(value).strip()
+    # NUL cannot be stored in PostgreSQL text; Sentry never sends it (found: a 500).
+    text = str(value).replace("\x00", "").strip()[:limit]
     return text or None
+
+
+MAX_INCIDENT_ID = 2**31 - 1  # the INTEGER column
+
+
+def incident_number(text: str | None) -> int | None:
+    """An incident id typed by a person (`42`, `#42`): ASCII digits within the column's
+    range only, so `²`, `٤٢` or a 20-digit number is "no such incident", never a 500."""
+    digits = (text or "").strip().lstrip("#")
+    if not digits or not digits.isascii() or not digits.isdigit() or len(digits) > 10:
+        return None
+    number = int(digits)
+    return number if 0 < number <= MAX_INCIDENT_ID else None
+
+
+def _allowed_services(installation: SentryInstallation | None, session: Session) -> list[Service]:
+    """The services this installation's organisation may see and use; refuses without one.
+
+    UI components are signed with the public app's secret, shared by every organisation
+    that installed it, so the installation is what tells them apart.
+    """
+    if installation is None:
+        raise UiRequestRefused(
+            "The bridge does not know this Sentry installation (installationId): connect "
+            "the organisation to the bridge first."
+        )
+    return queries.services_of_organisation(session, installation)
 
 
 def settings_fields(fields: Any) -> dict[str, str]:
@@ -47,17 +77,20 @@ def settings_fields(fields: Any) -> dict[str, str]:
 def _service(
     session: Session, chosen: str | None, installation: SentryInstallation | None
 ) -> Service:
+    allowed = _allowed_services(installation, session)
+    assert installation is not None
     if chosen:
-        service = queries.get_service_by_name(session, chosen)
-        if service is None:
-            raise UiRequestRefused(f"The bridge has no service {chosen!r}; pick one from the list.")
-        return service
+        wanted = chosen.casefold()
+        for service in allowed:
+            if wanted in {service.name.casefold(), service.slug.casefold()}:
+                return service
+        raise UiRequestRefused(f"The bridge has no service {chosen!r}; pick one from the list.")
     integration = (
         session.get(Integration, installation.integration_id)
-        if installation is not None and installation.integration_id
+        if installation.integration_id
         else None
     )
-    if integration is None:
+    if integration is None or integration.service not in allowed:
         raise UiRequestRefused("Choose the service whose on-call should get these incidents.")
     return integration.service
 
@@ -83,20 +116,23 @@ def link_issue(
     now: datetime,
 ) -> LinkedIssue:
     """Issue link: create an incident for the Sentry issue, or link it to an existing one."""
-    issue_id = _text(body.get("issueId"))
-    if issue_id is None:
+    issue_id = _text(body.get("issueId"), MAX_ID_LENGTH + 1)
+    if issue_id is None or len(issue_id) > MAX_ID_LENGTH:
         raise UiRequestRefused("The request names no Sentry issue (issueId).")
     fields = settings_fields(body.get("fields"))
-    web_url = _text(body.get("webUrl"))
-    project = _text(_dict(body.get("project")).get("slug"))
-    actor = _text(_dict(body.get("actor")).get("name")) or "Sentry user"
+    web_url = plain_web_url(_text(body.get("webUrl"), 4000))
+    project = _text(_dict(body.get("project")).get("slug"), 200)
+    actor = _text(_dict(body.get("actor")).get("name"), 200) or "Sentry user"
     if action == "link":
-        reference = (fields.get("incident") or "").lstrip("#")
-        if not reference.isdigit():
+        reference = fields.get("incident")
+        number = incident_number(reference)
+        if number is None:
             raise UiRequestRefused("Pick the incident to link this issue to.")
-        incident = session.get(Incident, int(reference))
-        if incident is None:
-            raise UiRequestRefused(f"The bridge has no incident #{reference}.")
+        allowed = {service.id for service in _allowed_services(installation, session)}
+        incident = session.get(Incident, number)
+        if incident is None or incident.service_id not in allowed:
+            # The same answer either way: another organisation's incidents stay unseen.
+            raise UiRequestRefused(f"The bridge has no incident #{number} for this organisation.")
         note = f"Linked to Sentry issue {issue_id} by {actor}"
     else:
         service = _service(session, fields.get("service"), installation)
@@ -171,37 +207,36 @@ def _open_or_create(
     raise UiRequestRefused("Could not create the incident; try again.")
 
 
-def service_options(session: Session, query: str | None) -> list[dict[str, str]]:
-    """Select options: the bridge's services, filtered by what the user typed."""
-    statement = select(Service).order_by(Service.name).limit(MAX_OPTIONS)
-    if query:
-        pattern = f"%{query.strip()}%"
-        statement = statement.where(or_(Service.name.ilike(pattern), Service.slug.ilike(pattern)))
-    return [{"label": s.name, "value": s.slug} for s in session.scalars(statement)]
+def service_options(
+    session: Session, installation: SentryInstallation | None, query: str | None
+) -> list[dict[str, str]]:
+    """Select options: the services this installation's organisation feeds, filtered by
+    what the user typed."""
+    text = (_text(query, 200) or "").casefold()
+    return [
+        {"label": service.name, "value": service.slug}
+        for service in _allowed_services(installation, session)
+        if text in service.name.casefold() or text in service.slug.casefold()
+    ][:MAX_OPTIONS]
 
 
 def incident_options(
     session: Session, installation: SentryInstallation | None, query: str | None
 ) -> list[dict[str, str]]:
-    """Select options: open incidents (of the installation's service, when it has one)."""
+    """Select options: open incidents of the services this installation's org feeds."""
+    allowed = [service.id for service in _allowed_services(installation, session)]
     statement = (
         select(Incident)
-        .where(Incident.status != Status.RESOLVED.value)
+        .where(Incident.status != Status.RESOLVED.value, Incident.service_id.in_(allowed))
         .order_by(Incident.id.desc())
         .limit(MAX_OPTIONS)
     )
-    integration = (
-        session.get(Integration, installation.integration_id)
-        if installation is not None and installation.integration_id
-        else None
-    )
-    if integration is not None:
-        statement = statement.where(Incident.service_id == integration.service_id)
-    if query:
-        text = query.strip().lstrip("#")
+    text = _text(query, 200)
+    if text:
         conditions: list[ColumnElement[bool]] = [Incident.title.ilike(f"%{text}%")]
-        if text.isdigit():
-            conditions.append(Incident.id == int(text))
+        number = incident_number(text)
+        if number is not None:
+            conditions.append(Incident.id == number)
         statement = statement.where(or_(*conditions))
     return [
         {"label": f"#{i.id} {i.title}"[:200], "value": str(i.id)}
@@ -210,6 +245,6 @@ def incident_options(
 
 
 def find_installation(session: Session, uuid: str | None) -> SentryInstallation | None:
-    if not uuid:
+    if not uuid or len(uuid) > MAX_ID_LENGTH or "\x00" in uuid:
         return None
     return session.scalar(select(SentryInstallation).where(SentryInstallation.uuid == uuid))

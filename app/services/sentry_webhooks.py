@@ -55,8 +55,30 @@ def on_installation_webhook(
         )
         return f"installation {uuid} queued for the token exchange"
     if action == "deleted":
-        revoked = installs.revoke_by_uuid(session, uuid, now)
-        if revoked is None:
-            return f"installation {uuid} was not known to the bridge"
-        return f"installation {uuid} revoked: its tokens are forgotten"
+        return _on_deleted(session, integration, uuid, now)
     return f"installation.{action} needs nothing from the bridge"
+
+
+def _on_deleted(session: Session, integration: Integration, uuid: str, now: datetime) -> str:
+    """Revoke the installation, only when its own app's secret signed this delivery.
+
+    An integration's secret is its Sentry app's client secret, and an installation
+    delivers through the integration it was installed for: a delivery through any other
+    integration (an org's own internal integration naming another org's install, or an
+    unsigned URL) is signed by someone else's secret, or by nobody.
+    """
+    if not integration.has_secret:
+        return (
+            f"installation.deleted for {uuid} ignored: this integration has no signing "
+            "secret, so nothing proves Sentry sent it; revoke the connection in the bridge"
+        )
+    installation = installs.get_by_uuid(session, uuid, lock=True)
+    if installation is None:
+        return f"installation {uuid} was not known to the bridge"
+    if installation.integration_id != integration.id:
+        return (
+            f"installation.deleted for {uuid} ignored: that installation does not deliver "
+            "through this integration, so its app's secret did not sign this"
+        )
+    installs.revoke_by_uuid(session, uuid, now)
+    return f"installation {uuid} revoked: its tokens are forgotten"

@@ -16,10 +16,30 @@ from app.sentry.signatures import sign
 TIMEOUT_SECONDS = 5
 
 
+# Bind addresses that mean "every interface": the loopback one is among them.
+_ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})  # noqa: S104 - compared, never bound
+
+
 @dataclass(frozen=True)
 class TestAlertResult:
+    """The HTTP status only: the body is whatever the endpoint answered, and the endpoint
+    need not be the bridge (a proxy, or a URL someone configured), so it is not shown."""
+
     status: int
-    answer: dict[str, Any]
+
+
+def own_webhook_base(public_base_url: str | None, host: str, port: int) -> str:
+    """Where the test alert goes: the configured public URL, else this server itself.
+
+    Never the request's Host header: whoever sends the request chooses that, and the
+    button would make the bridge POST a signed body to any address they name.
+    """
+    if public_base_url:
+        return public_base_url.rstrip("/")
+    address = "127.0.0.1" if host in _ANY_ADDRESS or host == "localhost" else host
+    if ":" in address and not address.startswith("["):
+        address = f"[{address}]"
+    return f"http://{address}:{port}"
 
 
 def sample_issue_payload(integration_id: str, now: datetime) -> dict[str, Any]:
@@ -68,9 +88,9 @@ def send_test_alert(
     }
     if secret is not None:
         headers["Sentry-Hook-Signature"] = sign(secret, body)
-    response = http.post(webhook_url, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {"error": {"message": response.text[:200]}}
-    return TestAlertResult(response.status_code, answer if isinstance(answer, dict) else {})
+    # No redirects: a 3xx to another host must not carry the signed body there.
+    response = http.post(
+        webhook_url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+    )
+    response.close()
+    return TestAlertResult(response.status_code)

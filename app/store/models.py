@@ -296,6 +296,23 @@ class SentryProjectName(Base):
     learned_at: Mapped[datetime]
 
 
+class DeliveryBodyClaim(Base):
+    """The first applied delivery of each signed body: Sentry's signature covers the body
+    only, so a captured body re-sent with fresh unsigned headers finds its hash taken."""
+
+    __tablename__ = "delivery_body_claims"
+
+    integration_id: Mapped[str] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # SHA-256 of the raw body, hex.
+    body_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    claimed_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class User(Base):
     """A person who works incidents (responder) or also runs the bridge (admin)."""
 
@@ -307,6 +324,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Part of every browser session's id: bumped by logout, a password change and
+    # deactivation, so every session cookie issued before is refused from then on.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

@@ -8,7 +8,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app.domain.lifecycle import Status
-from app.store.models import Incident, Integration, Service
+from app.store.models import Incident, Integration, SentryInstallation, Service
 
 
 def is_named(name: Any) -> ColumnElement[bool]:
@@ -38,4 +38,36 @@ def find_open_incident(session: Session, service_id: int, dedup_key: str) -> Inc
     """The one unresolved incident for the key, locked until the transaction ends."""
     return session.scalar(
         select(Incident).where(is_open_incident_of(service_id, dedup_key)).with_for_update()
+    )
+
+
+def services_of_organisation(session: Session, installation: SentryInstallation) -> list[Service]:
+    """The services a Sentry installation may send to: those of the bridge integrations
+    its organisation has connected (this installation's and the org's other live ones).
+
+    One Sentry organisation must never route alerts or link issues into the services of
+    another that installed the same public app.
+    """
+    if installation.status == "revoked":
+        return []
+    scope: ColumnElement[bool] = SentryInstallation.id == installation.id
+    if installation.org_slug:
+        scope = or_(scope, SentryInstallation.org_slug == installation.org_slug)
+    connected = select(SentryInstallation.integration_id).where(
+        scope, SentryInstallation.status != "revoked"
+    )
+    fed = select(Integration.service_id).where(Integration.id.in_(connected))
+    return list(session.scalars(select(Service).where(Service.id.in_(fed)).order_by(Service.name)))
+
+
+def find_installation_of(
+    session: Session, integration_id: str, uuid: str | None
+) -> SentryInstallation | None:
+    """The installation `uuid` when it delivers through this integration, else None."""
+    if not uuid:
+        return None
+    return session.scalar(
+        select(SentryInstallation).where(
+            SentryInstallation.uuid == uuid, SentryInstallation.integration_id == integration_id
+        )
     )

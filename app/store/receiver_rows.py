@@ -12,12 +12,20 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, literal, select, text, true
+from sqlalchemy import Connection, Table, bindparam, literal, null, select, text, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.domain.lifecycle import Status
-from app.store.models import Delivery, DeliveryClaim, Incident, Integration, Service, TimelineEntry
+from app.store.models import (
+    Delivery,
+    DeliveryBodyClaim,
+    DeliveryClaim,
+    Incident,
+    Integration,
+    Service,
+    TimelineEntry,
+)
 from app.store.queries import is_named, is_open_incident_of
 
 _integrations: Table = Integration.__table__  # type: ignore[assignment]
@@ -25,6 +33,7 @@ _services: Table = Service.__table__  # type: ignore[assignment]
 _incidents: Table = Incident.__table__  # type: ignore[assignment]
 _deliveries: Table = Delivery.__table__  # type: ignore[assignment]
 _claims: Table = DeliveryClaim.__table__  # type: ignore[assignment]
+_body_claims: Table = DeliveryBodyClaim.__table__  # type: ignore[assignment]
 _timeline: Table = TimelineEntry.__table__  # type: ignore[assignment]
 
 
@@ -188,59 +197,93 @@ def update_delivery(connection: Connection, delivery_id: int, values: dict[str, 
     connection.execute(_deliveries.update().where(_deliveries.c.id == delivery_id).values(**values))
 
 
-def claim_request_id(
+@dataclass(frozen=True)
+class TakenClaim:
+    """A claim an earlier delivery holds: which one ("request_id" or "body") and its id."""
+
+    claim: str
+    delivery_id: int
+
+
+def claim_delivery(
     connection: Connection,
     integration_id: str,
-    request_id: str,
     delivery_id: int,
     now: datetime,
+    *,
+    request_id: str | None = None,
+    body_sha256: str | None = None,
     lock: tuple[int, str] | None = None,
-) -> tuple[int | None, IncidentRow | None]:
-    """Claim Sentry's Request-ID for this delivery: the id of the earlier claimant if it
-    was taken, and, when `lock` names a (service, key), its open incident, locked.
+) -> tuple[TakenClaim | None, IncidentRow | None]:
+    """Claim Sentry's Request-ID and the signed body's hash for this delivery: the claim an
+    earlier delivery holds, if one does, and, when `lock` names a (service, key), its open
+    incident, locked.
 
-    The claim is one `INSERT ... ON CONFLICT DO NOTHING` on the primary key: two
-    concurrent deliveries of one Request-ID cannot both win (on PostgreSQL the second waits
-    for the first to commit, then finds the conflict), and no savepoint is needed. On
-    PostgreSQL the claim and the lock are one statement, one round trip.
+    Each claim is an `INSERT ... ON CONFLICT DO NOTHING` on a primary key: two concurrent
+    deliveries of one Request-ID (or one body) cannot both win (on PostgreSQL the second
+    waits for the first to commit, then finds the conflict), and no savepoint is needed.
+    The body is claimed only when the Request-ID was, so a repeat never takes the hash.
+    On PostgreSQL the claims and the lock are one statement, one round trip.
     """
-    params = {
+    params: dict[str, Any] = {
         "integration_id": integration_id,
         "request_id": request_id,
+        "body_sha256": body_sha256,
         "delivery_id": delivery_id,
         "claimed_at": now,
     }
     incident: IncidentRow | None = None
-    if lock is not None and connection.dialect.name == "postgresql":
-        row = connection.execute(
-            _CLAIM_AND_LOCK, {**params, "service_id": lock[0], "dedup_key": lock[1]}
-        ).one()
-        is_claimed = row.claimed_by is not None
-        incident = IncidentRow(*row[1:]) if row.id is not None else None
+    if connection.dialect.name == "postgresql":
+        shape = (request_id is not None, body_sha256 is not None, lock is not None)
+        statement = _PG_CLAIMS.get(shape)
+        if statement is None:
+            statement = _PG_CLAIMS[shape] = _claims_statement(*shape)
+        if lock is not None:
+            params.update(service_id=lock[0], dedup_key=lock[1])
+        row = connection.execute(statement, params).one()
+        has_request, has_body = row.by_request is not None, row.by_body is not None
+        if lock is not None and row.id is not None:
+            incident = IncidentRow(*row[2:])
     else:
-        claim = _CLAIM_STATEMENTS[connection.dialect.name]
-        is_claimed = connection.execute(claim, params).scalar() is not None
+        has_request = has_body = False
+        if request_id is not None:
+            has_request = connection.execute(_CLAIM_REQUEST["sqlite"], params).scalar() is not None
+        if body_sha256 is not None and (has_request or request_id is None):
+            has_body = connection.execute(_CLAIM_BODY["sqlite"], params).scalar() is not None
         if lock is not None:
             incident = lock_open_incident(connection, *lock)
-    if is_claimed:
-        return None, incident
-    earlier = connection.execute(
-        select(_claims.c.delivery_id).where(
-            _claims.c.integration_id == integration_id, _claims.c.request_id == request_id
-        )
-    ).scalar()
-    return (earlier if earlier is not None else -1), incident
+    if request_id is not None and not has_request:
+        earlier = connection.execute(
+            select(_claims.c.delivery_id).where(
+                _claims.c.integration_id == integration_id, _claims.c.request_id == request_id
+            )
+        ).scalar()
+        return TakenClaim("request_id", earlier if earlier is not None else -1), incident
+    if body_sha256 is not None and not has_body:
+        earlier = connection.execute(
+            select(_body_claims.c.delivery_id).where(
+                _body_claims.c.integration_id == integration_id,
+                _body_claims.c.body_sha256 == body_sha256,
+            )
+        ).scalar()
+        return TakenClaim("body", earlier if earlier is not None else -1), incident
+    return None, incident
 
 
-_CLAIM_COLUMNS = ("integration_id", "request_id", "delivery_id", "claimed_at")
-# Built once per dialect: the INSERT that claims a Request-ID, or claims nothing.
-_CLAIM_STATEMENTS = {
-    dialect: insert(_claims)
-    .values({name: bindparam(name) for name in _CLAIM_COLUMNS})
-    .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
-    .returning(_claims.c.delivery_id)
-    for dialect, insert in (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
-}
+def _claim(insert: Any, table: Table, key: str) -> Any:
+    columns = ("integration_id", key, "delivery_id", "claimed_at")
+    return (
+        insert(table)
+        .values({name: bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["integration_id", key])
+        .returning(table.c.delivery_id)
+    )
+
+
+# Built once per dialect: the INSERTs that claim a Request-ID or a body, or claim nothing.
+_INSERTS = (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
+_CLAIM_REQUEST = {name: _claim(insert, _claims, "request_id") for name, insert in _INSERTS}
+_CLAIM_BODY = {name: _claim(insert, _body_claims, "body_sha256") for name, insert in _INSERTS}
 
 
 def _insert_for(connection: Connection, table: Table) -> Any:
@@ -268,19 +311,51 @@ _LOCK_OPEN_INCIDENT = (
 )
 
 
-def _claim_and_lock() -> Any:
-    # The lock sees the snapshot taken when the statement starts: if the claim had to wait
+def _claims_statement(has_request: bool, has_body: bool, has_lock: bool) -> Any:
+    # The lock sees the snapshot taken when the statement starts: if a claim had to wait
     # for another delivery of the same Request-ID that then rolled back, an incident
     # committed during that wait is not in it. Callers that found no incident look again.
-    claimed = _CLAIM_STATEMENTS["postgresql"].cte("claimed")
-    locked = _LOCK_OPEN_INCIDENT.subquery("locked")
-    one = select(literal(1).label("one")).subquery("one")
-    return select(claimed.c.delivery_id.label("claimed_by"), *locked.c).select_from(
-        one.outerjoin(claimed, true()).outerjoin(locked, true())
-    )
+    source: Any = select(literal(1).label("one")).subquery("one")
+    columns: list[Any] = []
+    claimed = None
+    if has_request:
+        claimed = _CLAIM_REQUEST["postgresql"].cte("claimed")
+        source = source.outerjoin(claimed, true())
+        columns.append(claimed.c.delivery_id.label("by_request"))
+    else:
+        columns.append(null().label("by_request"))
+    if has_body:
+        body = _CLAIM_BODY["postgresql"]
+        if claimed is not None:
+            # Only when the Request-ID was claimed: a data-modifying CTE sees the other's
+            # RETURNING, so an empty `claimed` inserts nothing here.
+            body = (
+                postgresql_insert(_body_claims)
+                .from_select(
+                    ["integration_id", "body_sha256", "delivery_id", "claimed_at"],
+                    select(
+                        bindparam("integration_id"),
+                        bindparam("body_sha256"),
+                        claimed.c.delivery_id,
+                        bindparam("claimed_at", type_=_body_claims.c.claimed_at.type),
+                    ),
+                )
+                .on_conflict_do_nothing(index_elements=["integration_id", "body_sha256"])
+                .returning(_body_claims.c.delivery_id)
+            )
+        body_claimed = body.cte("body_claimed")
+        source = source.outerjoin(body_claimed, true())
+        columns.append(body_claimed.c.delivery_id.label("by_body"))
+    else:
+        columns.append(null().label("by_body"))
+    if has_lock:
+        locked = _LOCK_OPEN_INCIDENT.subquery("locked")
+        source = source.outerjoin(locked, true())
+        columns.extend(locked.c)
+    return select(*columns).select_from(source)
 
 
-_CLAIM_AND_LOCK = _claim_and_lock()
+_PG_CLAIMS: dict[tuple[bool, bool, bool], Any] = {}
 
 
 def lock_open_incident_routed_from(

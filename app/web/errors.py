@@ -25,6 +25,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.domain import errors
 from app.sentry import errors as sentry_errors
+from app.store.encryption import SecretUnreadable
+from app.web.security import same_site_path
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,8 @@ def page_error(status: int, message: str) -> BaseResponse:
     if request.method == "POST" and status < 500:
         flash(message, "error")
         referrer = urlparse(request.referrer or "")
-        same_site = referrer.netloc == request.host and referrer.path
-        return redirect(referrer.path if same_site else url_for("views.incident_list"))
+        back = same_site_path(referrer.path) if referrer.netloc == request.host else None
+        return redirect(back or url_for("views.incident_list"))
     body = render_template("error.html", status=status, message=message)
     return make_response(body, status)
 
@@ -127,7 +129,20 @@ def _unexpected(error: Exception) -> Response:
     )
 
 
+def _unreadable_secret(error: SecretUnreadable) -> Response:
+    # Not the sender's fault and not a crash: this node was started with the wrong keys
+    # (/readyz says so too). The delivery was recorded, so it can be replayed once fixed.
+    log.error("stored secret unreadable: %s", error)
+    return error_response(
+        503,
+        "encryption_keys_mismatch",
+        "This bridge node cannot read its stored secrets: its BRIDGE_ENCRYPTION_KEYS differ "
+        "from the ones they were encrypted with. The delivery was recorded.",
+    )
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(errors.BridgeError, _bridge_error)
+    app.register_error_handler(SecretUnreadable, _unreadable_secret)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -2,22 +2,26 @@
 
 /healthz: the process is up and the database answers (200, else 503).
 /readyz: ready to take traffic: the database answers, its schema is at the newest
-migration, and the spool can be written (it is where deliveries go in an outage: a node
-that could keep neither must not take them). The spool backlog and the files quarantined
-as unreadable are reported (a delivery waiting there is safe, not lost).
+migration, this node's encryption keys read the secrets stored in it, and the
+spool can be written (it is where deliveries go in an outage: a node that could
+keep neither must not take them). The spool backlog and the files quarantined as
+unreadable are reported (a delivery waiting there is safe, not lost).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from app.extensions import bridge
+from app.extensions import Bridge, bridge
+from app.services.key_check import unreadable_secret_count
 from app.store.migrate import current_revision, head_revision
 from app.web.errors import error_response
 
 blueprint = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 _HEAD = head_revision()
 
 
@@ -48,7 +52,28 @@ def readyz() -> Response:
     else:
         checks["database"] = "ok"
         checks["migrations"] = "ok" if revision == _HEAD else f"at {revision}, need {_HEAD}"
-    is_ready = checks["database"] == "ok" and checks["migrations"] == "ok" and problem is None
+        checks["encryption_keys"] = _key_check(app_bridge)
+    is_ready = (
+        checks["database"] == "ok"
+        and checks["migrations"] == "ok"
+        and checks.get("encryption_keys") == "ok"
+        and problem is None
+    )
     response = jsonify({"status": "ready" if is_ready else "not_ready", "checks": checks})
     response.status_code = 200 if is_ready else 503
     return response
+
+
+def _key_check(app_bridge: Bridge) -> str:
+    try:
+        with app_bridge.database.reading() as session:
+            unreadable = unreadable_secret_count(session, app_bridge.secrets)
+    except Exception:  # tables missing before the first migration: reported by migrations
+        return "unknown"
+    if unreadable:
+        log.error("BRIDGE_ENCRYPTION_KEYS cannot decrypt %d stored secrets", unreadable)
+        return (
+            f"BRIDGE_ENCRYPTION_KEYS cannot decrypt {unreadable} of the secrets in the "
+            "database: every node must have the same keys (see the deploy docs)"
+        )
+    return "ok"

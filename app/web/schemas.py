@@ -151,10 +151,25 @@ class DeliveryPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+INTEGRATION_PREFIX_LENGTH = 6
+
+
+class IncidentDeliverySchema(DeliverySummarySchema):
+    """A delivery as responders see it on an incident: an unsigned integration's id is
+    its credential, so only its first characters are shown, as on the admin pages."""
+
+    class Meta:
+        exclude = ("integration_id",)
+
+    integration = fields.Function(
+        lambda delivery: f"{delivery.integration_id[:INTEGRATION_PREFIX_LENGTH]}…"
+    )
+
+
 class IncidentDetailSchema(IncidentSchema):
     enrichment = fields.Dict(allow_none=True)
     timeline = fields.List(fields.Nested(TimelineEntrySchema))
-    deliveries = fields.List(fields.Nested(DeliverySummarySchema))
+    deliveries = fields.List(fields.Nested(IncidentDeliverySchema))
 
 
 class ErrorBodySchema(Schema):

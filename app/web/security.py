@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 from flask.wrappers import Response
@@ -89,3 +90,22 @@ def init_app(app: Flask) -> None:
         if is_https_only:
             headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+
+def same_site_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site a browser cannot read as another host.
+
+    Refused: absolute URLs, `//host` and `/\\host` (browsers read a backslash as a
+    slash), any backslash, whitespace or control character, and dot segments or empty
+    segments that a browser folds into a `//host` on the way.
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if "\\" in target or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    parsed = urlsplit(target)
+    if parsed.scheme or parsed.netloc or "//" in parsed.path:
+        return None
+    if any(segment in {".", ".."} for segment in parsed.path.split("/")):
+        return None
+    return target

@@ -97,7 +97,7 @@ def select_options(kind: str) -> Response:
     query = request.args.get("query")
     with bridge().database.transaction() as session:
         if kind == "services":
-            options = sentry_ui.service_options(session, query)
+            options = sentry_ui.service_options(session, installation, query)
         else:
             options = sentry_ui.incident_options(session, installation, query)
     return jsonify(options)

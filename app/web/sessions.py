@@ -24,26 +24,35 @@ class SessionUser(UserMixin):
     id: int
     email: str
     role: str
+    generation: int = 0
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
 
     def get_id(self) -> str:
-        return str(self.id)
+        # Stored in the signed session cookie. The generation makes the server the judge:
+        # a cookie saved before a logout, password change or deactivation names an old
+        # generation and is refused, however valid its signature.
+        return f"{self.id}.{self.generation}"
 
 
 def session_user(user: User) -> SessionUser:
-    return SessionUser(id=user.id, email=user.email, role=user.role)
+    return SessionUser(
+        id=user.id, email=user.email, role=user.role, generation=user.session_generation
+    )
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> SessionUser | None:
-    if not user_id.isdigit():
+def _load_user(session_id: str) -> SessionUser | None:
+    user_id, _, generation = session_id.partition(".")
+    if not (user_id.isascii() and user_id.isdigit() and generation.isascii()):
+        return None
+    if not generation.isdigit() or len(user_id) > 10 or len(generation) > 10:
         return None
     with bridge().database.transaction() as session:
-        user = session.get(User, int(user_id))
-        if user is None or not user.is_active:
+        user = session.get(User, int(user_id)) if int(user_id) < 2**31 else None
+        if user is None or not user.is_active or user.session_generation != int(generation):
             return None
         return session_user(user)
 

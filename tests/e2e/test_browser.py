@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Stack, post
-from tests.support.payloads import build, load
+from tests.support.payloads import build, issue_event, load
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -166,8 +166,8 @@ def test_on_call_engineer_works_an_incident_in_a_real_browser(
     expect(page.get_by_role("heading", name="Secret rotated")).to_contain_text("Secret rotated")
     new_secret = page.locator("#secret").input_value()
     assert new_secret != secret
-    for signing in (secret, new_secret):
-        again = build("integration_issue_created", secret=signing)
+    for number, signing in enumerate((secret, new_secret), start=1):
+        again = issue_event(number, secret=signing)
         assert post(webhook_url, again.body, again.headers)[0] == 202
 
     # The test alert goes through the real endpoint, signed with the current secret.

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.support.payloads import build
+from tests.support.payloads import build, issue_event
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +52,7 @@ def _post_with_headers(url: str, body: bytes, headers: dict[str, str]) -> tuple[
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 def test_the_rate_limit_is_shared_by_all_workers(limited_server: Stack) -> None:
     url, created = _integration(limited_server, "--secret", "e2e-limit-secret")
-    deliveries = [
-        build("integration_issue_created", secret="e2e-limit-secret") for _ in range(2 * LIMIT)
-    ]
+    deliveries = [issue_event(n, secret="e2e-limit-secret") for n in range(2 * LIMIT)]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda d: _post_with_headers(url, d.body, d.headers), deliveries))

@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.e2e.conftest import BIN, ROOT, Stack, post, stop, wait_until_healthy
-from tests.support.payloads import build, load
+from tests.support.payloads import build, load, seen_at
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
+T_EVENTS = 1_790_000_000  # the events' own times (lastSeen), in the past
 ISSUES = 10
 PER_ISSUE = 6
 
@@ -78,6 +79,7 @@ def test_outage_during_a_burst_loses_nothing_and_applies_each_delivery_once(
     for number in range(ISSUES * PER_ISSUE):
         _resource, payload = load("integration_issue_created")
         payload["data"]["issue"]["id"] = f"77{number % ISSUES}"
+        seen_at(payload, T_EVENTS + number)  # each a distinct event: distinct signed bytes
         deliveries.append(
             build(payload, resource="issue", secret="s3cr3t", request_id=uuid.uuid4().hex)
         )

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.e2e.conftest import Stack, post
-from tests.support.payloads import build
+from tests.support.payloads import build, issue_event
 
 pytestmark = pytest.mark.e2e
 
@@ -59,8 +59,8 @@ def test_rotated_secret_keeps_the_old_one_valid_and_disable_refuses(server: Stac
 
     rotated = server.bridge_json("integration", "rotate-secret", created["id"])
     assert rotated["secret"] != "pasted-client-secret"
-    for secret in ("pasted-client-secret", rotated["secret"]):
-        delivery = build("integration_issue_created", secret=secret)
+    for number, secret in enumerate(("pasted-client-secret", rotated["secret"])):
+        delivery = issue_event(number, secret=secret)
         assert post(url, delivery.body, delivery.headers)[0] == 202
 
     server.bridge_json("integration", "disable", created["id"])
@@ -83,10 +83,7 @@ def test_cli_reports_unknown_names_plainly(stack: Stack) -> None:
 def test_fifty_simultaneous_deliveries_of_one_new_issue_make_one_incident(server: Stack) -> None:
     created = _setup(server, "--secret", "s3cr3t")
     url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
-    deliveries = [
-        build("integration_issue_created", secret="s3cr3t", request_id=uuid.uuid4().hex)
-        for _ in range(50)
-    ]
+    deliveries = [issue_event(n, secret="s3cr3t", request_id=uuid.uuid4().hex) for n in range(50)]
     barrier = threading.Barrier(len(deliveries))
     results: list[tuple[int, str]] = []
     lock = threading.Lock()

@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user
 from tests.conftest import MadeIntegration
-from tests.support.payloads import build, load
+from tests.support.payloads import build, load, seen_at
 
 Make = Callable[..., MadeIntegration]
 
@@ -71,6 +71,7 @@ def trigger(
     payload["action"] = action
     payload["data"]["issue"].update({"id": issue_id, "title": title, "level": level})
     payload["data"]["issue"]["project"]["name"] = project
+    seen_at(payload, at if at is not None else datetime.now(UTC).timestamp())
     delivery = build(payload, resource="issue", secret=integration.secret, timestamp=at)
     response = client.post(integration.url, data=delivery.body, headers=delivery.headers)
     assert response.status_code == 202, response.get_json()

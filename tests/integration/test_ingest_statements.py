@@ -13,7 +13,7 @@ from sqlalchemy import event
 
 from app.extensions import Bridge
 from tests.conftest import MadeIntegration
-from tests.integration.test_receiver import T0, post, send_issue
+from tests.integration.test_receiver import T0, issue, post, send_issue
 from tests.support.payloads import build
 
 Make = Callable[..., MadeIntegration]
@@ -46,19 +46,25 @@ def test_an_event_of_an_open_incident_costs_three_statements(
     integration = make_integration(secret="s3cr3t")
     send_issue(client, integration, "created", T0)
 
+    later_event = build(
+        issue("created", last_seen=T0 + 60), resource="issue", secret="s3cr3t", timestamp=T0 + 60
+    )
+
     with statements(bridge) as sent:
-        answer = send_issue(client, integration, "created", T0 + 60)
+        answer = post(client, integration, later_event).get_json()
 
     assert answer["action"] == "deduplicated"
     if bridge.database.is_postgresql:
-        # receive (integration + delivery row), claim the Request-ID + lock the incident,
-        # finish (delivery decision + incident + timeline); psycopg's BEGIN is implicit.
+        # receive (integration + delivery row), claim the Request-ID and the signed body's
+        # hash + lock the incident, finish (delivery decision + incident + timeline);
+        # psycopg's BEGIN is implicit.
         assert sent == ["WITH", "WITH", "WITH", "COMMIT"]
     else:
-        # SQLite has no data-modifying CTEs: the same steps one statement each.
+        # SQLite has no data-modifying CTEs: the same steps one statement each (the body
+        # claim is the second INSERT after the delivery's).
         assert sent == [
-            "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT", "UPDATE",
-            "COMMIT",
+            "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT",
+            "UPDATE", "COMMIT",
         ]  # fmt: skip
 
 
@@ -78,8 +84,8 @@ def test_a_new_incident_adds_only_its_own_writes(
         assert sent == ["WITH", "WITH", "SELECT", "INSERT", "INSERT", "INSERT", "WITH", "COMMIT"]
     else:
         assert sent == [
-            "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "SELECT", "INSERT", "INSERT",
-            "INSERT", "INSERT", "UPDATE", "COMMIT",
+            "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "SELECT", "INSERT",
+            "INSERT", "INSERT", "INSERT", "UPDATE", "COMMIT",
         ]  # fmt: skip
 
 
@@ -100,6 +106,6 @@ def test_a_sentry_event_costs_one_statement_more_for_its_event_id(
         assert sent == ["WITH", "WITH", "INSERT", "WITH", "COMMIT"]
     else:
         assert sent == [
-            "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "INSERT", "UPDATE", "INSERT",
-            "UPDATE", "COMMIT",
+            "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "INSERT", "UPDATE",
+            "INSERT", "UPDATE", "COMMIT",
         ]  # fmt: skip

@@ -24,7 +24,7 @@ from app.extensions import Bridge
 from app.store.models import Delivery, Incident
 from config.settings import Settings
 from tests.conftest import MadeIntegration
-from tests.support.payloads import build, fixture_names, load, sentry_bytes
+from tests.support.payloads import build, fixture_names, load, seen_at, sentry_bytes
 
 Make = Callable[..., MadeIntegration]
 
@@ -62,7 +62,14 @@ def test_deliveries_over_the_limit_are_429_with_retry_after_and_still_recorded(
 
     responses = [
         client.post(integration.url, data=d.body, headers=d.headers)
-        for d in (build("integration_issue_created", secret=integration.secret) for _ in range(5))
+        for d in (
+            build(
+                seen_at(load("integration_issue_created")[1], 1_790_000_000 + n),
+                resource="issue",
+                secret=integration.secret,
+            )
+            for n in range(5)
+        )
     ]
 
     assert [r.status_code for r in responses] == [202, 202, 202, 429, 429]

@@ -89,3 +89,26 @@ def test_sentry_request_id_becomes_the_log_request_id(
     assert webhook[0]["level"] == "INFO"
     assert "action=triggered" in webhook[0]["message"]
     assert integration.id not in json.dumps(lines)
+
+
+def test_metrics_can_be_protected_by_a_bearer_token(app: Flask, client: FlaskClient) -> None:
+    # Issue 13: /metrics names the bridge's traffic and internals to whoever can reach it.
+    from dataclasses import replace
+
+    bridge = app.extensions["bridge"]
+    original = bridge.settings
+    bridge.settings = replace(original, metrics_token="scrape-me-please")
+    try:
+        anonymous = client.get("/metrics")
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        right = client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"})
+    finally:
+        bridge.settings = original
+
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+    assert "BRIDGE_METRICS_TOKEN" in anonymous.get_json()["error"]["message"]
+    assert "scrape-me-please" not in wrong.get_data(as_text=True)
+    assert "bridge_deliveries_total" not in anonymous.get_data(as_text=True)
+    assert right.status_code == 200
+    assert "bridge_job_lag_seconds" in right.get_data(as_text=True)

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -51,7 +52,12 @@ def timeline_kinds(bridge: Bridge, incident_id: int) -> list[str]:
         )
 
 
-def issue(action: str, status: str | None = None, level: str | None = None) -> dict[str, Any]:
+def issue(
+    action: str,
+    status: str | None = None,
+    level: str | None = None,
+    last_seen: int | None = None,
+) -> dict[str, Any]:
     fixture = {
         "created": "integration_issue_created",
         "resolved": "integration_issue_resolved",
@@ -65,6 +71,8 @@ def issue(action: str, status: str | None = None, level: str | None = None) -> d
         payload["data"]["issue"]["status"] = status
     if level is not None:
         payload["data"]["issue"]["level"] = level
+    if last_seen is not None:
+        payloads.seen_at(payload, last_seen)
     return payload
 
 
@@ -792,6 +800,30 @@ def test_webhook_spools_when_the_database_is_unreachable(unreachable_app: Flask)
     assert record["spool_id"] == answer["spool_id"]
 
 
+# The installation uuid of the integration-platform fixtures.
+FIXTURE_INSTALLATION = "7a3c9f2e-5b1d-4e8a-9c6f-2d4b8e1a0f37"
+
+
+def connect_installation(
+    bridge: Bridge, integration: MadeIntegration, org_slug: str, uuid: str | None
+) -> None:
+    """The integration connected to a Sentry organisation (an internal integration)."""
+    from app.services.sentry_installations import save_internal_token
+
+    with bridge.database.transaction() as session:
+        save_internal_token(
+            session,
+            bridge.secrets,
+            user_id=None,
+            integration_id=integration.id,
+            org_slug=org_slug,
+            token="sntrys_test",
+            installation_uuid=uuid,
+            app_uuid=None,
+            now=datetime.now(UTC),
+        )
+
+
 def _event_alert_for(service: str | None, issue_id: str = "5550001") -> dict[str, Any]:
     _resource, payload = load("integration_event_alert_triggered")
     payload["data"]["event"]["issue_id"] = issue_id
@@ -808,7 +840,10 @@ def test_alert_rule_action_routes_the_incident_to_the_chosen_service(
     client: FlaskClient, bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(service="Payments")
-    make_integration(service="Search")
+    search = make_integration(service="Search")
+    # Both are connected to the Sentry organisation whose alert rule fires.
+    connect_installation(bridge, integration, "acme-gmbh", FIXTURE_INSTALLATION)
+    connect_installation(bridge, search, "acme-gmbh", None)
     fired = build(_event_alert_for("search"), resource="event_alert", timestamp=T0)
     answer = post(client, integration, fired).get_json()
 
@@ -832,6 +867,58 @@ def test_alert_rule_naming_an_unknown_service_falls_back_to_the_integrations(
 ) -> None:
     integration = make_integration(service="Payments")
     post(client, integration, build(_event_alert_for("no-such-service"), resource="event_alert"))
+
+    [incident] = incidents(bridge)
+    with bridge.database.transaction() as session:
+        from app.store.models import Service
+
+        assert session.get(Service, incident.service_id).name == "Payments"  # type: ignore[union-attr]
+
+
+def test_a_plain_integration_never_routes_outside_its_own_service(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    # Whoever holds an unsigned integration's URL (or a Sentry org with no installation
+    # here) could otherwise open incidents in any service by naming it.
+    integration = make_integration(service="Payments")
+    make_integration(service="Search")
+
+    post(client, integration, build(_event_alert_for("search"), resource="event_alert"))
+
+    [incident] = incidents(bridge)
+    with bridge.database.transaction() as session:
+        from app.store.models import Service
+
+        assert session.get(Service, incident.service_id).name == "Payments"  # type: ignore[union-attr]
+
+
+def test_an_alert_rule_routes_only_to_services_its_own_organisation_feeds(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(service="Payments")
+    connect_installation(bridge, integration, "acme-gmbh", FIXTURE_INSTALLATION)
+    billing = make_integration(service="Billing")  # another tenant of the public app
+    connect_installation(bridge, billing, "other-org", "0d5c1e22-3f0a-4f7b-9a51-6e2b7c9d8a10")
+
+    post(client, integration, build(_event_alert_for("billing"), resource="event_alert"))
+
+    [incident] = incidents(bridge)
+    with bridge.database.transaction() as session:
+        from app.store.models import Service
+
+        assert session.get(Service, incident.service_id).name == "Payments"  # type: ignore[union-attr]
+
+
+def test_an_installation_named_by_a_delivery_to_another_integration_grants_nothing(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    # The installation uuid is in the body: a delivery to integration B naming A's uuid
+    # must not borrow A's organisation.
+    connected = make_integration(service="Search")
+    connect_installation(bridge, connected, "acme-gmbh", FIXTURE_INSTALLATION)
+    stranger = make_integration(service="Payments")
+
+    post(client, stranger, build(_event_alert_for("search"), resource="event_alert"))
 
     [incident] = incidents(bridge)
     with bridge.database.transaction() as session:

@@ -107,7 +107,7 @@ def test_racing_events_after_a_resolve_reopen_it_once(
 
     def again() -> Delivery:
         # A regression: Sentry's own issue.created never reopens (it is sent once per issue).
-        return build(issue("unresolved"), resource="issue", timestamp=now - 10)
+        return build(issue("unresolved", last_seen=now - 10), resource="issue", timestamp=now - 10)
 
     answers = deliver_at_once(app, integration, again, 10)
 
@@ -124,12 +124,12 @@ def test_the_claimed_delivery_holds_its_incident_until_it_commits(
     [incident] = incidents(bridge)
 
     with bridge.database.transaction() as session:
-        earlier, locked = rows.claim_request_id(
+        earlier, locked = rows.claim_delivery(
             session.connection(),
             integration.id,
-            uuid.uuid4().hex,
             first["delivery_id"],
             datetime.now(UTC),
+            request_id=uuid.uuid4().hex,
             lock=(incident.service_id, incident.dedup_key),
         )
         assert earlier is None
@@ -169,12 +169,12 @@ def test_a_resolve_that_waited_on_its_request_id_finds_an_incident_opened_meanwh
     holder = engine.connect()
     holder.begin()
     # Another delivery of the same Request-ID is in flight (claimed, not committed).
-    rows.claim_request_id(
+    rows.claim_delivery(
         holder,
         integration.id,
-        request_id,
         some_delivery.get_json()["delivery_id"],
         datetime.now(UTC),
+        request_id=request_id,
     )
     resolve = build(
         issue("resolved"),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from app.services.ingest import InboundDelivery
 from tests.conftest import MadeIntegration
-from tests.support.payloads import build
+from tests.support.payloads import build, load, seen_at
 
 
 def inbound_for(integration: MadeIntegration, action: str, at: int) -> InboundDelivery:
@@ -16,7 +16,10 @@ def inbound_for(integration: MadeIntegration, action: str, at: int) -> InboundDe
         "resolved": "integration_issue_resolved",
         "unresolved": "integration_issue_unresolved",
     }
-    delivery = build(name[action], secret=integration.secret, timestamp=at)
+    resource, payload = load(name[action])
+    if action != "resolved":  # each event moves lastSeen (a status change does not)
+        seen_at(payload, at)
+    delivery = build(payload, resource=resource, secret=integration.secret, timestamp=at)
     headers = delivery.headers
     return InboundDelivery(
         integration_id=integration.id,

@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ def sentry_bytes(payload: Any) -> bytes:
 def plugin_bytes(payload: Any) -> bytes:
     """The legacy WebHooks plugin's encoding (requests' json=): spaced, \\uXXXX escapes."""
     return json.dumps(payload, ensure_ascii=True).encode("ascii")
+
+
+def seen_at(payload: dict[str, Any], epoch: float) -> dict[str, Any]:
+    """An issue envelope as Sentry sends it for a later event: `lastSeen` moved (and with
+    it the signed bytes; a body re-sent unchanged is a replay, not a new event)."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    payload["data"]["issue"]["lastSeen"] = moment.isoformat().replace("+00:00", "Z")
+    return payload
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -80,3 +89,17 @@ def build(
     if secret is not None:
         headers["Sentry-Hook-Signature"] = sign(secret, body)
     return Delivery(body=body, headers=headers)
+
+
+def issue_event(
+    number: int, *, secret: str | None = None, request_id: str | None = None
+) -> Delivery:
+    """The `issue.created` fixture as Sentry would send it `number` seconds after its
+    lastSeen: a distinct event, so distinct signed bytes."""
+    resource, payload = load("integration_issue_created")
+    seen = parse_iso(payload["data"]["issue"]["lastSeen"]).timestamp() + number
+    return build(seen_at(payload, seen), resource=resource, secret=secret, request_id=request_id)
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -66,6 +66,19 @@ def test_path_segments_from_payloads_cannot_climb_out_of_the_issue_path(
 
 
 @responses.activate
+@pytest.mark.parametrize(("org", "issue"), [("acme", ".."), ("acme", "."), ("..", "1"), ("", "1")])
+def test_dot_segments_never_reach_sentry(client: SentryClient, org: str, issue: str) -> None:
+    # Sent as is, `/organizations/acme/issues/../` is folded into `/organizations/acme/`
+    # on the way (requests and urllib3 both normalise dot segments): another resource.
+    responses.get(f"{BASE}/api/0/organizations/acme/", json={"slug": "acme"})
+
+    with pytest.raises(SentryResourceMissing):
+        client.get_issue("tok", org, issue)
+
+    assert len(responses.calls) == 0
+
+
+@responses.activate
 def test_429_waits_for_retry_after_then_succeeds(client: SentryClient, waits: list[float]) -> None:
     responses.get(ISSUE, status=429, headers={"Retry-After": "3"}, json={})
     responses.get(ISSUE, json={"id": "42"})

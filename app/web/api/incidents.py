@@ -14,7 +14,7 @@ from app.web.api import blueprint
 from app.web.api.docs import documented, json_body, query_args
 from app.web.auth import actor_name, requires
 from app.web.schemas import (
-    DeliverySummarySchema,
+    IncidentDeliverySchema,
     IncidentDetailSchema,
     IncidentListQuerySchema,
     IncidentPageSchema,
@@ -66,7 +66,7 @@ def show_incident(incident_id: int) -> Response:
         document["timeline"] = TimelineEntrySchema(many=True).dump(
             incidents.incident_timeline(session, incident_id)
         )
-        document["deliveries"] = DeliverySummarySchema(many=True).dump(
+        document["deliveries"] = IncidentDeliverySchema(many=True).dump(
             incidents.incident_deliveries(session, incident_id)
         )
         return jsonify(document)

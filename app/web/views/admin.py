@@ -16,7 +16,7 @@ from app.extensions import bridge
 from app.services import admin, deliveries
 from app.services.deliveries import DeliveryFilters
 from app.services.ingest import replay_delivery
-from app.services.test_alerts import send_test_alert
+from app.services.test_alerts import own_webhook_base, send_test_alert
 from app.web.errors import answer_status
 from app.web.views import blueprint
 
@@ -187,22 +187,29 @@ def test_alert(integration_id: str) -> Response:
     with requests.Session() as http:
         try:
             result = send_test_alert(
-                http, _webhook_url(integration_id), integration_id, secret, datetime.now(UTC)
+                http, _test_alert_url(integration_id), integration_id, secret, datetime.now(UTC)
             )
         except requests.RequestException as error:
             flash(f"The test alert could not reach the endpoint: {type(error).__name__}.", "error")
             return _to("views.integrations")
-    incident = result.answer.get("incident") or {}
     if 200 <= result.status < 300:
         flash(
-            f"Test alert accepted ({result.status}): {result.answer.get('action')}, "
-            f"incident {incident.get('id')}.",
+            f"Test alert accepted ({result.status}). The delivery inspector shows what it did.",
             "info",
         )
     else:
-        message = (result.answer.get("error") or {}).get("message", "")
-        flash(f"Test alert refused ({result.status}): {message}", "error")
+        flash(
+            f"Test alert refused ({result.status}). The delivery inspector shows why, if it "
+            "reached the bridge; otherwise check BRIDGE_PUBLIC_URL.",
+            "error",
+        )
     return _to("views.integrations")
+
+
+def _test_alert_url(integration_id: str) -> str:
+    settings = bridge().settings
+    base = own_webhook_base(settings.public_base_url, settings.host, settings.port)
+    return f"{base}/api/integrations/sentry?integrationId={integration_id}"
 
 
 # ---------------------------------------------------------------- deliveries

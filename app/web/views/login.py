@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlparse
 
 from flask import Response, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from app.extensions import bridge
-from app.services.accounts import check_password
-from app.web.security import rate_limits
+from app.services.accounts import check_password, end_sessions, get_user
+from app.web.security import rate_limits, same_site_path
 from app.web.sessions import session_user
 from app.web.views import blueprint
 
 
 def _safe_next(target: str | None) -> str:
     """Only same-site paths: `next` must never send someone to another host."""
-    parsed = urlparse(target or "")
-    if not target or parsed.scheme or parsed.netloc or not target.startswith("/"):
-        return url_for("views.incident_list")
-    return target
+    return same_site_path(target) or url_for("views.incident_list")
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
@@ -54,6 +50,10 @@ def login() -> Response | str:
 
 @blueprint.post("/logout")
 def logout() -> Response:
+    if current_user.is_authenticated:
+        # Server side too: a copy of this session's cookie (saved, stolen) stops working.
+        with bridge().database.transaction() as db:
+            end_sessions(get_user(db, current_user.id))
     logout_user()
     session.clear()
     flash("Logged out.", "info")

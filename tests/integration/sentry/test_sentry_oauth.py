@@ -212,7 +212,8 @@ def test_installation_deleted_revokes_the_tokens(
     web: FlaskClient, sbridge: Bridge, fake: FakeSentry, admin_person: Person, hook: Hook
 ) -> None:
     installed = fake.install()
-    assert redirect(web, installed, initiate(web, admin_person)).status_code == 200
+    state = initiate(web, admin_person, integration_id=hook.id)
+    assert redirect(web, installed, state).status_code == 200
 
     answered = installation_webhook(web, hook, installed, action="deleted")
 
@@ -222,6 +223,50 @@ def test_installation_deleted_revokes_the_tokens(
     assert stored.status == "revoked"
     assert stored.token_ciphertext is None and stored.refresh_token_ciphertext is None
     assert stored.revoked_at is not None
+
+
+def test_installation_deleted_through_another_signed_integration_is_ignored(
+    web: FlaskClient, sbridge: Bridge, fake: FakeSentry, admin_person: Person, hook: Hook
+) -> None:
+    # Another organisation's internal integration: its own secret, which that org knows,
+    # signs an installation.deleted naming this org's installation.
+    installed = fake.install()
+    state = initiate(web, admin_person, integration_id=hook.id)
+    assert redirect(web, installed, state).status_code == 200
+    other = other_integration(sbridge, secret="another-orgs-internal-secret")
+
+    answered = installation_webhook(web, other, installed, action="deleted")
+
+    assert answered.status_code == 202
+    assert answered.get_json()["action"] == "ignored"
+    assert "does not deliver through this integration" in answered.get_json()["reason"]
+    stored = installation(sbridge, installed.uuid)
+    assert stored.status == "installed" and stored.token_ciphertext is not None
+
+
+def test_installation_deleted_through_an_unsigned_integration_is_ignored(
+    web: FlaskClient, sbridge: Bridge, fake: FakeSentry, admin_person: Person, hook: Hook
+) -> None:
+    installed = fake.install()
+    state = initiate(web, admin_person, integration_id=hook.id)
+    assert redirect(web, installed, state).status_code == 200
+    unsigned = other_integration(sbridge, secret=None)
+
+    answered = installation_webhook(web, unsigned, installed, action="deleted")
+
+    assert answered.get_json()["action"] == "ignored"
+    assert "no signing secret" in answered.get_json()["reason"]
+    assert installation(sbridge, installed.uuid).status == "installed"
+
+
+def other_integration(bridge: Bridge, secret: str | None) -> Hook:
+    from app.services import admin
+
+    now = datetime.now(UTC)
+    with bridge.database.transaction() as session:
+        service = admin.create_service(session, "Elsewhere", now)
+        created = admin.create_integration(session, bridge.secrets, service, now, secret=secret)
+        return Hook(created.integration.id, secret or "")
 
 
 def test_an_admin_stores_an_internal_token_that_never_expires(

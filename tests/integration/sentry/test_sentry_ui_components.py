@@ -56,6 +56,29 @@ def connect(bridge: Bridge, hook: Hook) -> None:
         )
 
 
+OTHER_INSTALLATION = "0d5c1e22-3f0a-4f7b-9a51-6e2b7c9d8a10"
+
+
+def connect_other(bridge: Bridge, service_name: str, org_slug: str, uuid: str | None) -> str:
+    """Another service fed by an integration connected to `org_slug`; its slug."""
+    now = datetime.now(UTC)
+    with bridge.database.transaction() as session:
+        service = admin.create_service(session, service_name, now)
+        created = admin.create_integration(session, bridge.secrets, service, now)
+        save_internal_token(
+            session,
+            bridge.secrets,
+            user_id=None,
+            integration_id=created.integration.id,
+            org_slug=org_slug,
+            token="sntrys_other",
+            installation_uuid=uuid,
+            app_uuid=None,
+            now=now,
+        )
+        return service.slug
+
+
 def issue_link_body(fields: dict[str, str]) -> dict[str, Any]:
     return {
         "fields": fields,
@@ -70,6 +93,7 @@ def issue_link_body(fields: dict[str, str]) -> dict[str, Any]:
 def test_alert_rule_action_accepts_a_known_service_and_explains_an_unknown_one(
     web: FlaskClient, sbridge: Bridge, hook: Hook
 ) -> None:
+    connect(sbridge, hook)
     body = {"fields": [{"name": "service", "value": "payments"}], "installationId": INSTALLATION}
 
     accepted = post(web, "/sentry/ui/alert-rule-action", body)
@@ -149,8 +173,7 @@ def test_select_options_list_services_and_open_incidents(
     web: FlaskClient, sbridge: Bridge, hook: Hook
 ) -> None:
     connect(sbridge, hook)
-    with sbridge.database.transaction() as session:
-        admin.create_service(session, "Search", datetime.now(UTC))
+    connect_other(sbridge, "Search", "acme-gmbh", None)  # the same org, a second service
     created = post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart"}))
 
     services = get(web, "/sentry/ui/options/services", {"installationId": INSTALLATION})
@@ -167,3 +190,73 @@ def test_select_options_list_services_and_open_incidents(
     assert filtered.get_json() == [{"label": "Search", "value": "search"}]
     identifier = created.get_json()["identifier"]
     assert incidents.get_json() == [{"label": f"#{identifier} Cart", "value": identifier}]
+
+
+# ---------------------------------------------------------------- boundaries (issue 13)
+
+
+def test_an_organisation_cannot_choose_or_see_another_organisations_services(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    connect(sbridge, hook)
+    billing = connect_other(sbridge, "Billing", "other-org", OTHER_INSTALLATION)
+    other_body = issue_link_body({"title": "Theirs", "service": billing})
+    other_body["installationId"] = OTHER_INSTALLATION
+    theirs = post(web, "/sentry/ui/issue-link/create", other_body).get_json()["identifier"]
+
+    rule = post(
+        web,
+        "/sentry/ui/alert-rule-action",
+        {"fields": [{"name": "service", "value": billing}], "installationId": INSTALLATION},
+    )
+    services = get(web, "/sentry/ui/options/services", {"installationId": INSTALLATION})
+    incidents = get(web, "/sentry/ui/options/incidents", {"installationId": INSTALLATION})
+    linked = post(web, "/sentry/ui/issue-link/link", issue_link_body({"incident": theirs}))
+    created = post(
+        web, "/sentry/ui/issue-link/create", issue_link_body({"title": "x", "service": billing})
+    )
+
+    assert rule.status_code == 400
+    assert services.get_json() == [{"label": "Payments", "value": "payments"}]
+    assert incidents.get_json() == []
+    assert linked.status_code == 400
+    assert "for this organisation" in linked.get_json()["message"]
+    assert created.status_code == 400
+    with sbridge.database.transaction() as session:
+        incident = session.get(Incident, int(theirs))
+        assert incident is not None and incident.sentry_issue_id == "4512345678"
+        assert session.query(Incident).count() == 1
+
+
+def test_select_options_need_an_installation_the_bridge_knows(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    connect(sbridge, hook)
+
+    for query in ({}, {"installationId": "no-such-installation"}, {"installationId": "a\x00"}):
+        for kind in ("services", "incidents"):
+            answer = get(web, f"/sentry/ui/options/{kind}", query)
+            assert answer.status_code == 400, (kind, query)
+            assert "installationId" in answer.get_json()["message"]
+
+
+def test_no_typed_incident_number_gives_a_500(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    connect(sbridge, hook)
+    typed = ["²", "١٢", "99999999999999999999", "#-1", "0", "1e3", " 7 ", "\x00"]
+
+    for text in typed:
+        linked = post(web, "/sentry/ui/issue-link/link", issue_link_body({"incident": text}))
+        options = get(
+            web, "/sentry/ui/options/incidents", {"installationId": INSTALLATION, "query": text}
+        )
+        assert linked.status_code == 400, text
+        assert options.status_code == 200, text
+    huge_issue = issue_link_body({})
+    huge_issue["issueId"] = "9" * 20_000
+    assert post(web, "/sentry/ui/issue-link/create", huge_issue).status_code == 400
+    long_names = issue_link_body({"title": "t"})
+    long_names["project"] = {"slug": "p" * 5000}
+    long_names["actor"] = {"name": "n" * 5000}
+    assert post(web, "/sentry/ui/issue-link/create", long_names).status_code == 200
