@@ -461,6 +461,10 @@ def _apply(
             looked = (open_incident,)
         if taken is not None:
             outcome.action = "duplicate_delivery"
+            # The incident the first delivery acted on, when it is still open: the sender
+            # (often Sentry retrying) learns where its news went, at no extra round trip.
+            outcome.incident = open_incident
+            outcome.matched = open_incident is not None
             outcome.reason = (
                 f"Request-ID {inbound.request_id} was already applied "
                 f"(delivery {taken.delivery_id})"

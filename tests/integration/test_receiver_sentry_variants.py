@@ -88,7 +88,8 @@ def event_alert_of(issue_id: str) -> dict[str, Any]:
 def test_a_retried_event_alert_counts_once_and_names_the_first_delivery(
     client: FlaskClient, bridge: Bridge, make_integration: Make
 ) -> None:
-    integration = make_integration(secret=SECRET)
+    # Unsigned: a signed body re-sent is caught earlier, by its hash (the test below).
+    integration = make_integration(secret=None)
     send(client, integration, "integration_issue_created", T0)
     first = send(client, integration, "integration_event_alert_triggered", T0 + 5)
     # Sentry's retry: minutes later, a new Request-ID and timestamp, the same body.
@@ -203,6 +204,22 @@ def test_a_replayed_event_delivery_counts_again(
     assert incidents(bridge)[0].event_count == 2
 
 
+def test_a_retried_signed_event_alert_is_a_duplicate_of_the_first_delivery(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(secret=SECRET)
+    send(client, integration, "integration_issue_created", T0)
+    first = send(client, integration, "integration_event_alert_triggered", T0 + 5)
+    retry = send(client, integration, "integration_event_alert_triggered", T0 + 185)
+
+    assert retry["action"] == "duplicate_delivery"
+    assert retry["matched"] is True
+    assert f"delivery {first['delivery_id']}" in retry["reason"]
+    assert retry["incident"]["event_count"] == 2
+    assert incidents(bridge)[0].event_count == 2
+    assert decisions(bridge) == ["triggered", "deduplicated", "duplicate_delivery"]
+
+
 # ---------------------------------------------------------------- a re-sent issue.created
 
 
@@ -213,7 +230,10 @@ def test_a_re_sent_issue_created_never_reopens_nor_opens_another(
     integration = make_integration(secret=SECRET, reopen_window_minutes=30)
     send(client, integration, "integration_issue_created", T0)
     send(client, integration, "integration_issue_resolved", T0 + 60)
-    answer = send(client, integration, "integration_issue_created", T0 + later)
+    # Re-sent with a later lastSeen (not byte for byte, which the body hash would catch).
+    _, again = load("integration_issue_created")
+    payloads.seen_at(again, T0 + later)
+    answer = send(client, integration, again, T0 + later, resource="issue")
 
     assert answer["action"] == "ignored"
     assert answer["matched"] is True

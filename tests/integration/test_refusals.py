@@ -23,7 +23,7 @@ from app.services.ingest import replay_delivery
 from app.store.models import Delivery, Incident
 from config.settings import Settings
 from tests.conftest import MadeIntegration
-from tests.support.payloads import build, load
+from tests.support.payloads import build, issue_event, load
 
 Make = Callable[..., MadeIntegration]
 
@@ -65,7 +65,7 @@ def test_a_flood_of_bad_signatures_leaves_genuine_deliveries_admitted(
     integration = make_integration(secret="the-real-secret")
     client = limited_app.test_client()
     forged = [build("integration_issue_created", secret="a-guess") for _ in range(10)]
-    genuine = [build("integration_issue_created", secret=integration.secret) for _ in range(3)]
+    genuine = [issue_event(n, secret=integration.secret) for n in range(3)]
 
     forged_answers = [
         client.post(integration.url, data=d.body, headers=d.headers).status_code for d in forged
