@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, bindparam, literal, select, text, true
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.domain.incident import IncidentEvent
 from app.domain.lifecycle import Status
 from app.store.models import Delivery, DeliveryClaim, Incident, Integration, Service, TimelineEntry
 from app.store.queries import is_named, is_open_incident_of
@@ -362,6 +363,8 @@ class IncidentChange:
     incident: IncidentRow
     before: dict[str, Any] | None
     timeline: list[dict[str, Any]]
+    # The incident events the change causes (notifications hang off these).
+    events: tuple[IncidentEvent, ...] = ()
 
     def changed_columns(self) -> dict[str, Any]:
         if self.before is None:
