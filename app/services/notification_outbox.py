@@ -64,7 +64,7 @@ def claim_due(
             .order_by(Notification.next_attempt_at, Notification.id)
             .limit(limit)
             .with_for_update(of=Notification, skip_locked=True)
-        ).tuples()
+        )
     )
     claimed = []
     for notification, channel in rows:

@@ -73,3 +73,52 @@ def attempts(bridge: Bridge, notification_id: str) -> list[NotificationAttempt]:
                 .order_by(NotificationAttempt.id)
             )
         )
+
+
+def send_sentry(
+    client: Any,
+    integration: Any,
+    action: str = "created",
+    issue_id: str = "4512345678",
+    *,
+    title: str | None = None,
+    level: str | None = None,
+    at: int | None = None,
+) -> dict[str, Any]:
+    """One signed Sentry issue webhook (the fixtures in tests/fixtures/sentry, as Sentry
+    sends them) for `issue_id`; the bridge's answer."""
+    from tests.support.payloads import build, load
+
+    fixture = {
+        "created": "integration_issue_created",
+        "resolved": "integration_issue_resolved",
+        "unresolved": "integration_issue_unresolved",
+    }[action]
+    _resource, payload = load(fixture)
+    issue = payload["data"]["issue"]
+    issue["id"] = issue_id
+    if title is not None:
+        issue["title"] = title
+    if level is not None:
+        issue["level"] = level
+    delivery = build(payload, resource="issue", secret=integration.secret, timestamp=at)
+    response = client.post(integration.url, data=delivery.body, headers=delivery.headers)
+    assert response.status_code == 202, response.get_json()
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+class Clock:
+    """A clock the test moves by hand, starting now."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        from datetime import timedelta
+
+        self.now += timedelta(**delta)
+        return self.now
