@@ -65,12 +65,14 @@ class NotificationSender:
         clock: Clock = _now,
         worker: str | None = None,
         jitter: Callable[[], float] = random.random,
+        listen_idle_seconds: float = LISTEN_IDLE_SECONDS,
     ) -> None:
         self.bridge = bridge
         self.send = send
         self.clock = clock
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.jitter = jitter
+        self.listen_idle_seconds = listen_idle_seconds
         self.settings = channel_settings(bridge)
         self.lease = timedelta(seconds=bridge.settings.notify_lease_seconds)
         self.retry_window = timedelta(seconds=bridge.settings.notify_retry_window_seconds)
@@ -139,7 +141,7 @@ class NotificationSender:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Work the outbox until `stop` is set."""
-        waiter = _waiter(self.bridge)
+        waiter = _waiter(self.bridge, self.listen_idle_seconds)
         next_silence_check = 0.0
         try:
             while not stop.is_set():
@@ -160,7 +162,7 @@ class NotificationSender:
                 close()
 
 
-def _waiter(bridge: Bridge) -> Callable[[threading.Event], None]:
+def _waiter(bridge: Bridge, idle: float) -> Callable[[threading.Event], None]:
     """How the loop waits for work: LISTEN on PostgreSQL, a short sleep on SQLite."""
     poll = bridge.settings.notify_poll_ms / 1000
     if not bridge.database.is_postgresql:
@@ -169,23 +171,28 @@ def _waiter(bridge: Bridge) -> Callable[[threading.Event], None]:
             stop.wait(poll)
 
         return sleep
-    return _Listener(bridge, poll)
+    return _Listener(bridge, poll, idle)
 
 
 class _Listener:
     """A dedicated autocommit connection LISTENing for outbox NOTIFYs."""
 
-    def __init__(self, bridge: Bridge, poll: float) -> None:
+    def __init__(self, bridge: Bridge, poll: float, idle: float) -> None:
         self.bridge = bridge
         self.poll = poll
+        self.idle = idle
         self.connection: Any = None
 
     def _connect(self) -> Any:
-        raw = self.bridge.database.engine.raw_connection()
-        raw.detach()  # ours for good: LISTEN state must not go back to the pool
-        connection = raw.driver_connection
-        assert connection is not None
-        connection.autocommit = True
+        import psycopg
+
+        # A connection of its own, outside the pool: LISTEN state must not be handed on.
+        url = self.bridge.database.engine.url.set(drivername="postgresql")
+        connection = psycopg.connect(
+            url.render_as_string(hide_password=False),
+            autocommit=True,
+            connect_timeout=self.bridge.settings.database_connect_timeout_seconds,
+        )
         connection.execute(f"LISTEN {WAKE_CHANNEL}")
         return connection
 
@@ -193,10 +200,13 @@ class _Listener:
         try:
             if self.connection is None:
                 self.connection = self._connect()
-            for _note in self.connection.notifies(timeout=LISTEN_IDLE_SECONDS, stop_after=1):
-                break
+            # In short slices, so that a stop is seen promptly; a NOTIFY ends the wait at once.
+            deadline = time.monotonic() + self.idle
+            while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                if list(self.connection.notifies(timeout=min(left, 0.5), stop_after=1)):
+                    return
         except Exception:  # the database went away: poll until it is back
-            log.warning("notification LISTEN connection lost; polling meanwhile")
+            log.warning("notification LISTEN connection lost; polling meanwhile", exc_info=True)
             self.close()
             stop.wait(self.poll)
 
