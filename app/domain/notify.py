@@ -68,6 +68,7 @@ class SilenceRule:
     match_text: str | None = None
     ended_at: datetime | None = None
     reason: str = ""
+    dedup_key: str | None = None  # exactly this incident key ("Silence this issue")
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,11 @@ def has_ended(silence: SilenceRule, now: datetime) -> bool:
 
 
 def silences_incident(silence: SilenceRule, incident: IncidentFacts, now: datetime) -> bool:
-    """Rule 2: active, and service-wide or its text is in the title or the dedup key
-    (case-insensitive)."""
+    """Rule 2: active, for this dedup key if it names one, and service-wide or its text
+    is in the title or the dedup key (case-insensitive)."""
     if not is_active(silence, now):
+        return False
+    if silence.dedup_key is not None and silence.dedup_key != incident.dedup_key:
         return False
     if not silence.match_text:
         return True

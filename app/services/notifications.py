@@ -87,6 +87,7 @@ def _select_storm_and_silences() -> Any:
         recent.label("recent"),
         _silences.c.id,
         _silences.c.match_text,
+        _silences.c.dedup_key,
         _silences.c.reason,
         _silences.c.starts_at,
         _silences.c.ends_at,
@@ -131,7 +132,9 @@ def queue_notifications(
         },
     ).all()
     silences = [
-        SilenceRule(r.id, r.starts_at, r.ends_at, r.match_text, reason=r.reason)
+        SilenceRule(
+            r.id, r.starts_at, r.ends_at, r.match_text, reason=r.reason, dedup_key=r.dedup_key
+        )
         for r in found
         if r.id is not None
     ]

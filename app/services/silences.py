@@ -34,6 +34,7 @@ def create_silence(
     reason: str,
     created_by: str,
     match_text: str | None = None,
+    dedup_key: str | None = None,
     starts_at: datetime | None = None,
 ) -> Silence:
     """Silence the service (or only incidents whose title or dedup key has the text)."""
@@ -56,6 +57,7 @@ def create_silence(
     silence = Silence(
         service_id=service.id,
         match_text=match_text,
+        dedup_key=dedup_key,
         starts_at=starts,
         ends_at=until,
         reason=reason,
@@ -95,6 +97,7 @@ def _rule(silence: Silence) -> SilenceRule:
         silence.match_text,
         silence.ended_at,
         silence.reason,
+        silence.dedup_key,
     )
 
 
@@ -178,3 +181,28 @@ def _release(session: Session, silence: Silence, now: datetime) -> int:
 def _service_name(session: Session, incident: Incident) -> str:
     service = session.get(Service, incident.service_id)
     return service.name if service is not None else ""
+
+
+def silence_incident(
+    session: Session,
+    incident_id: int,
+    hours: int,
+    created_by: str,
+    now: datetime,
+    reason: str | None = None,
+) -> Silence:
+    """ "Silence this issue for N h": its service's notifications for its dedup key."""
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"No incident with id {incident_id}.")
+    service = session.get(Service, incident.service_id)
+    assert service is not None  # the foreign key says so
+    return create_silence(
+        session,
+        service,
+        now,
+        until=now + timedelta(hours=hours),
+        reason=reason or f"silenced from incident #{incident.id} for {hours} h",
+        created_by=created_by,
+        dedup_key=incident.dedup_key,
+    )

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.store.models import Base
+from app.store.models import Base, Service
 
 DEFAULT_EVENTS = "triggered,reopened,severity_raised,resolved"
 
@@ -37,6 +37,8 @@ class NotificationChannel(Base):
     config_ciphertext: Mapped[str] = mapped_column(Text)
     masked: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+    service: Mapped[Service] = relationship()
 
 
 class Notification(Base):
@@ -102,6 +104,9 @@ class Silence(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
     match_text: Mapped[str | None] = mapped_column(String(200))
+    # Set by "Silence this issue": exactly this dedup key (a text match of "sentry-12"
+    # would also hold sentry-123).
+    dedup_key: Mapped[str | None] = mapped_column(String(255))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     reason: Mapped[str] = mapped_column(Text)
@@ -110,6 +115,8 @@ class Silence(Base):
     ended_at: Mapped[datetime | None]  # ended early by a person
     # When the periodic check notified what it held back (once).
     released_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    service: Mapped[Service] = relationship()
 
 
 class UsedAckLink(Base):
