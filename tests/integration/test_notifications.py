@@ -326,3 +326,43 @@ def test_a_channel_test_is_sent_without_an_incident(
     [(target, message)] = send.calls
     assert (target.name, message.type, message.ack_url) == ("ops", "test", None)
     assert message.document["service"]["name"] == integration.service
+
+
+# ---------------------------------------------------------------- operations
+
+
+def test_metrics_count_attempts_by_kind_and_outcome_and_the_delay(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration()
+    make_channel(bridge, integration.service)
+    send_sentry(client, integration, at=T0)
+    clock = Clock()
+    send = FakeSend([SendResult("retry", status_code=503)])
+    work = sender(bridge, send, clock)
+    work.run_once()
+    work.run_once()
+    clock.advance(seconds=5)
+    work.run_once()
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert 'bridge_notifications_total{kind="webhook",outcome="retry"} 1.0' in text
+    assert 'bridge_notifications_total{kind="webhook",outcome="sent"} 1.0' in text
+    assert "bridge_notification_delay_seconds_count 1.0" in text
+    assert 'bridge_notification_delay_seconds_bucket{le="+Inf"} 1.0' in text
+    assert "bridge_notifications_failed 0.0" in text
+
+
+def test_readyz_reports_the_outbox_backlog_and_its_age(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration()
+    make_channel(bridge, integration.service)
+    assert client.get("/readyz").get_json()["checks"]["notifications_pending"] == 0
+    send_sentry(client, integration, at=T0)
+
+    checks = client.get("/readyz").get_json()["checks"]
+
+    assert checks["notifications_pending"] == 1
+    assert checks["notifications_oldest_seconds"] >= 0
