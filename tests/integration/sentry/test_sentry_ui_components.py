@@ -167,3 +167,22 @@ def test_select_options_list_services_and_open_incidents(
     assert filtered.get_json() == [{"label": "Search", "value": "search"}]
     identifier = created.get_json()["identifier"]
     assert incidents.get_json() == [{"label": f"#{identifier} Cart", "value": identifier}]
+
+
+def test_an_incident_created_from_sentry_pages_the_services_channels(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    from tests.support.notify import make_channel, outbox
+
+    connect(sbridge, hook)
+    with sbridge.database.transaction() as session:
+        [service] = admin.list_services(session)
+        name = service.name
+    make_channel(sbridge, name)
+
+    first = post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart broken"}))
+    post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart broken"}))
+
+    assert [(n.type, n.incident_id) for n in outbox(sbridge)] == [
+        ("incident.triggered", int(first.get_json()["identifier"]))
+    ]
