@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.extensions import Bridge
     from app.observability import configure_logging
     from app.web import (
+        ack,
         api,
         errors,
         health,
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(sentry_oauth.blueprint)
     app.register_blueprint(sentry_ui.blueprint)
     app.register_blueprint(views.load_routes())
+    app.register_blueprint(ack.blueprint)
     sessions.exempt_machine_blueprints(app)
     observability.init_app(app)
     errors.init_app(app)

@@ -383,3 +383,10 @@ def jobs_run() -> None:
     bridge = _bridge()
     configure_logging(bridge.settings.log_level, as_json=bridge.settings.log_format == "json")
     run_scheduler(bridge)
+
+
+# Paging people (SPEC 7): channels, silences and the outbox, in a module of their own.
+from app.cli_notify import channel, notification, silence  # noqa: E402
+
+for _group in (channel, silence, notification):
+    main.add_command(_group)

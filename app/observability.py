@@ -134,6 +134,9 @@ def _registry(app_bridge: Bridge) -> CollectorRegistry:
         for metric in (DELIVERIES, INGEST_SECONDS, SIGNATURE_FAILURES):
             registry.register(metric)
     registry.register(_LagCollector(app_bridge))
+    from app.notify_metrics import NotificationCollector
+
+    registry.register(NotificationCollector(app_bridge.database))
     return registry
 
 

@@ -73,6 +73,16 @@ class Settings:
     # When set, GET /metrics needs `Authorization: Bearer <this>` (it names integrations'
     # traffic and the bridge's internals; default: open, keep it off the public network).
     metrics_token: str | None = field(default=None, repr=False)
+    # Notifications (SPEC 7): the sender thread of the jobs process, and what the channel
+    # adapters need. Transient failures are retried for the retry window, then fail.
+    notify_poll_ms: int = 200
+    notify_lease_seconds: int = 60
+    notify_retry_window_seconds: int = 3600
+    ack_link_ttl_hours: int = 24
+    channel_timeout_seconds: int = 10
+    smtp_url: str | None = None
+    smtp_from: str | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
     @property
     def spool_directory(self) -> Path:
@@ -163,4 +173,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env, "BRIDGE_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1
         ),
         metrics_token=(env.get("BRIDGE_METRICS_TOKEN") or "").strip() or None,
+        notify_poll_ms=_int(env, "BRIDGE_NOTIFY_POLL_MS", 200, minimum=10),
+        notify_lease_seconds=_int(env, "BRIDGE_NOTIFY_LEASE_SECONDS", 60, minimum=5),
+        notify_retry_window_seconds=_int(env, "BRIDGE_NOTIFY_RETRY_WINDOW_SECONDS", 3600),
+        ack_link_ttl_hours=_int(env, "BRIDGE_ACK_LINK_TTL_HOURS", 24, minimum=1),
+        channel_timeout_seconds=_int(env, "BRIDGE_CHANNEL_TIMEOUT_SECONDS", 10, minimum=1),
+        smtp_url=env.get("BRIDGE_SMTP_URL") or None,
+        smtp_from=env.get("BRIDGE_SMTP_FROM") or None,
+        pagerduty_events_url=env.get("BRIDGE_PAGERDUTY_EVENTS_URL")
+        or "https://events.pagerduty.com/v2/enqueue",
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.extensions import Bridge
+from app.jobs.notify import start_sender
 from app.jobs.prune import run_prune
 from app.jobs.sentry import build_gateway, run_sentry_outbox, run_token_refresh
 from app.jobs.spool import run_spool_drain
@@ -60,14 +62,27 @@ def build_scheduler(bridge: Bridge) -> BlockingScheduler:
 
 def run_scheduler(bridge: Bridge) -> None:
     """Run the jobs until SIGTERM or SIGINT."""
+    from app import channels
+
     scheduler = build_scheduler(bridge)
+    # Notifications must start within a second of their commit: a thread of their own
+    # (app/jobs/notify.py), woken by LISTEN/NOTIFY or a short poll, not an interval job.
+    stop_sender = threading.Event()
+    sender = start_sender(bridge, channels.send, stop_sender)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("scheduler stopping on signal %d", signum)
+        stop_sender.set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("scheduler started: %s", ", ".join(job.id for job in scheduler.get_jobs()))
     run_prune(bridge)  # once at start, then on the interval
-    scheduler.start()
+    try:
+        scheduler.start()
+    finally:
+        stop_sender.set()
+        # A send in flight finishes (or times out) first; an unrecorded one is re-sent
+        # with the same id after its lease by the next jobs process.
+        sender.join(timeout=bridge.settings.channel_timeout_seconds + 5)

@@ -14,7 +14,10 @@ from sqlalchemy import ColumnElement, Select, literal, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from app.domain.errors import IllegalTransition, InvalidInput, NotFound
-from app.domain.lifecycle import HumanAction, Status, human_transition
+from app.domain.incident import PersonAction, change_incident
+from app.domain.lifecycle import HumanAction
+from app.services.notification_documents import incident_fields
+from app.services.notifications import queue_notifications
 from app.services.write_back import enqueue_write_back
 from app.store import queries
 from app.store.models import Delivery, Incident, TimelineEntry
@@ -180,45 +183,44 @@ def incident_deliveries(session: Session, incident_id: int) -> list[Delivery]:
 
 
 def act_on_incident(
-    session: Session, incident_id: int, action: HumanAction, actor: str, now: datetime
+    session: Session,
+    incident_id: int,
+    action: HumanAction,
+    actor: str,
+    now: datetime,
+    via: str | None = None,
 ) -> Incident:
-    """Acknowledge, resolve or reopen an incident for a person, with a timeline entry."""
+    """Acknowledge, resolve or reopen an incident for a person (or a signed link), with a
+    timeline entry and the notifications its events call for."""
     incident = get_incident(session, incident_id, lock=True)
-    target = human_transition(action, Status(incident.status))
     if action is HumanAction.REOPEN:
         other = queries.find_open_incident(session, incident.service_id, incident.dedup_key)
-        if other is not None:
+        if other is not None and other.id != incident.id:
             raise IllegalTransition(
                 f"Incident {other.id} is already open for {incident.dedup_key}; work that one "
                 "instead of reopening this one.",
                 open_incident_id=other.id,
             )
-        incident.reopen_count += 1
-        incident.triggered_at = now
-        incident.acknowledged_at = None
-        incident.resolved_at = None
-    elif target is Status.ACKNOWLEDGED:
-        incident.acknowledged_at = now
-    elif target is Status.RESOLVED:
-        incident.resolved_at = now
-    incident.status = target.value
-    incident.last_transition_at = now
-    incident.updated_at = now
-    kind = {"acknowledge": "acknowledged", "resolve": "resolved", "reopen": "reopened"}[action]
-    session.add(
-        TimelineEntry(
-            incident_id=incident.id,
-            at=now,
-            kind=kind,
-            actor=actor,
-            message=f"{kind.capitalize()} by {actor}",
-            data={"by": "person"},
+    change = change_incident(incident_fields(incident), PersonAction(action, actor, via), now, now)
+    for name, value in change.fields.items():
+        setattr(incident, name, value)
+    for note in change.notes:
+        session.add(
+            TimelineEntry(
+                incident_id=incident.id,
+                at=now,
+                kind=note.kind,
+                actor=note.actor,
+                message=note.message,
+                data=note.data,
+            )
         )
-    )
     if action in (HumanAction.ACKNOWLEDGE, HumanAction.RESOLVE):
         # Write-back (when the integration asks for it) is a job row in this transaction.
         enqueue_write_back(session, incident, action.value, now)
     session.flush()
+    if change.events:
+        queue_notifications(session.connection(), incident_fields(incident), change.events, now)
     return incident
 
 

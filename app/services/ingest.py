@@ -27,6 +27,7 @@ from app.domain.errors import (
     SignatureMissing,
     UnsupportedContentType,
 )
+from app.domain.incident import Note, SentryNews, change_incident
 from app.domain.json_body import decode_json
 from app.domain.lifecycle import (
     Decision,
@@ -38,9 +39,9 @@ from app.domain.lifecycle import (
     decide_resolve,
     decide_trigger,
 )
-from app.domain.links import may_replace_link
 from app.domain.severity import Severity
 from app.sentry.signatures import is_valid_signature
+from app.services.notifications import queue_notifications
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
@@ -48,11 +49,10 @@ from app.store import queries
 from app.store import receiver_memory as memory
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
-from app.store.models import Delivery, Integration, opened_incident
+from app.store.models import Delivery, Integration
 from app.store.receiver_rows import IncidentChange, IncidentRow, Receiver, ServiceRef
 
 log = logging.getLogger(__name__)
-SENTRY_ACTOR = "Sentry"
 # A lost race for the open-incident index is retried; more than a handful means a bug.
 _MAX_TRIGGER_ATTEMPTS = 5
 # The intents that act on the incident of their dedup key.
@@ -189,6 +189,14 @@ def ingest_delivery(
         },
         outcome.change,
     )
+    if outcome.change is not None and outcome.change.events:
+        # The outbox rows commit with the change, or not at all (SPEC 7).
+        queue_notifications(
+            connection,
+            outcome.change.incident.snapshot(),
+            outcome.change.events,
+            inbound.received_at,
+        )
     return outcome
 
 
@@ -599,7 +607,7 @@ def _trigger(
                 continue
             if earlier is not None:  # a retry of the event that was counted before it resolved
                 return _duplicate_event(outcome, alert, latest, earlier)
-            outcome.change = IncidentChange(latest, None, change.timeline)
+            outcome.change = IncidentChange(latest, None, change.timeline, change.events)
             target = latest
         else:
             alert = _named(connection, names_service_id, alert, delivery)
@@ -727,16 +735,10 @@ def _open_incident(
 ) -> IncidentChange | None:
     """A new incident and its first timeline entry; None if the key was opened meanwhile."""
     assert alert.dedup_key is not None
-    values = opened_incident(
-        service_id=service_id,
-        dedup_key=alert.dedup_key,
-        title=alert.title,
-        source=alert.source,
-        severity=alert.severity.value,
-        at=at,
-        created_at=delivery.received_at,
+    change = change_incident(
+        None, _news(Decision(Step.CREATE, matched=False), alert), at, delivery.received_at
     )
-    values.update(_sentry_links(alert))
+    values = {"service_id": service_id, **change.fields}
     incident_id = rows.insert_open_incident(connection, values)
     if incident_id is None:
         return None
@@ -745,14 +747,8 @@ def _open_incident(
             connection, incident_id, alert.event_id, delivery.id, delivery.received_at
         )
     incident = IncidentRow(id=incident_id, **values)
-    note = _Note(
-        "triggered",
-        SENTRY_ACTOR,
-        f"Triggered by Sentry {alert.resource} ({alert.severity.value}{_said(alert, ', ')}): "
-        f"{alert.title}",
-        _substatus_data(alert),
-    )
-    return IncidentChange(incident, None, [note.row(incident.id, delivery.id, at)])
+    timeline = [_entry(note, incident.id, delivery.id, at) for note in change.notes]
+    return IncidentChange(incident, None, timeline, change.events)
 
 
 def _sentry_links(alert: Alert) -> dict[str, str]:
@@ -766,25 +762,37 @@ def _sentry_links(alert: Alert) -> dict[str, str]:
     return {name: value for name, value in links.items() if value}
 
 
-@dataclass(frozen=True)
-class _Note:
-    """A timeline entry a step writes."""
+def _entry(note: Note, incident_id: int, delivery_id: int, at: datetime) -> dict[str, Any]:
+    """A timeline row for a note a delivery's change writes."""
+    return {
+        "incident_id": incident_id,
+        "at": at,
+        "kind": note.kind,
+        "actor": note.actor,
+        "message": note.message,
+        "data": note.data,
+        "delivery_id": delivery_id,
+    }
 
-    kind: str
-    actor: str
-    message: str
-    data: dict[str, Any] | None = None
 
-    def row(self, incident_id: int, delivery_id: int, at: datetime) -> dict[str, Any]:
-        return {
-            "incident_id": incident_id,
-            "at": at,
-            "kind": self.kind,
-            "actor": self.actor,
-            "message": self.message,
-            "data": self.data,
-            "delivery_id": delivery_id,
-        }
+def _news(decision: Decision, alert: Alert) -> SentryNews:
+    return SentryNews(
+        step=decision.step,
+        severity=alert.severity.value,
+        title=alert.title,
+        source=alert.source,
+        dedup_key=alert.dedup_key,
+        resource=alert.resource,
+        action=alert.action,
+        actor=alert.actor,
+        assignee=alert.assignee,
+        comment=alert.comment,
+        note_kind=alert.note_kind,
+        note_data=alert.note_data,
+        substatus=alert.substatus,
+        is_latest_event=decision.is_latest_event,
+        links=_sentry_links(alert),
+    )
 
 
 def _changed(
@@ -796,126 +804,8 @@ def _changed(
 ) -> IncidentChange:
     """The decided step applied to a locked incident, as the writes it needs."""
     before = incident.snapshot()
-    notes = _change(incident, decision, alert, at, delivery.received_at)
-    return IncidentChange(
-        incident, before, [note.row(incident.id, delivery.id, at) for note in notes]
-    )
-
-
-def _change(
-    incident: IncidentRow, decision: Decision, alert: Alert, at: datetime, now: datetime
-) -> list[_Note]:
-    """Apply a decided step to a locked incident; the timeline entries it writes."""
-    actor = alert.actor or SENTRY_ACTOR
-    step = decision.step
-    notes: list[_Note] = []
-    if step is Step.IGNORE:
-        return notes
-    incident.updated_at = now
-    if step in {Step.ADD_EVENT, Step.REOPEN}:
-        incident.event_count += 1
-        incident.last_event_at = max(incident.last_event_at, at)
-        for name, value in _sentry_links(alert).items():
-            if name == "sentry_issue_url" and not may_replace_link(
-                incident.sentry_issue_url, value
-            ):
-                continue  # a link to another host never replaces the one the incident has
-            setattr(incident, name, value)
-        if decision.is_latest_event:
-            incident.title = alert.title
-            if incident.severity != alert.severity.value:
-                notes.append(
-                    _Note(
-                        "severity_changed",
-                        SENTRY_ACTOR,
-                        f"Severity {incident.severity} → {alert.severity.value}",
-                        {"from": incident.severity, "to": alert.severity.value},
-                    )
-                )
-                incident.severity = alert.severity.value
-    if step is Step.ADD_EVENT:
-        notes.append(
-            _Note(
-                "retriggered",
-                SENTRY_ACTOR,
-                f"Sentry {alert.resource} {alert.action or 'event'}{_said(alert, ', ')}: "
-                f"event {incident.event_count}",
-                {"event_count": incident.event_count, **(_substatus_data(alert) or {})},
-            )
-        )
-    elif step is Step.REOPEN:
-        incident.status = Status.TRIGGERED.value
-        incident.reopen_count += 1
-        incident.triggered_at = at
-        incident.acknowledged_at = None
-        incident.resolved_at = None
-        incident.last_transition_at = at
-        notes.append(
-            _Note(
-                "reopened",
-                SENTRY_ACTOR,
-                f"Reopened: Sentry saw the issue again ({alert.resource} "
-                f"{alert.action or 'event'}{_said(alert, ', ')})",
-                {"reopen_count": incident.reopen_count, **(_substatus_data(alert) or {})},
-            )
-        )
-    elif step is Step.ACKNOWLEDGE:
-        if incident.status != Status.ACKNOWLEDGED.value:
-            incident.status = Status.ACKNOWLEDGED.value
-            incident.acknowledged_at = at
-            incident.last_transition_at = at
-            notes.append(
-                _Note(
-                    "acknowledged",
-                    actor,
-                    f"Acknowledged in Sentry ({alert.action or 'ignored'}{_said(alert, ': ')})",
-                    _substatus_data(alert),
-                )
-            )
-        if alert.assignee is not None and alert.assignee != incident.assignee:
-            incident.assignee = alert.assignee
-            notes.append(
-                _Note(
-                    "assigned",
-                    actor,
-                    f"Assigned to {alert.assignee} in Sentry",
-                    {"assignee": alert.assignee},
-                )
-            )
-    elif step is Step.RESOLVE:
-        incident.status = Status.RESOLVED.value
-        incident.resolved_at = at
-        incident.last_transition_at = at
-        notes.append(
-            _Note(
-                "resolved",
-                actor,
-                f"Resolved in Sentry ({alert.resource} {alert.action or 'resolved'})",
-            )
-        )
-    elif step is Step.COMMENT:
-        notes.append(
-            _Note(alert.note_kind, actor, alert.comment or "(empty comment)", alert.note_data)
-        )
-    return notes
-
-
-# Substatuses worth a word on the timeline: why Sentry archived or regressed the issue.
-_SUBSTATUS_WORDS = {
-    "archived_until_escalating": "archived until escalating",
-    "archived_until_condition_met": "archived until a condition is met",
-    "archived_forever": "archived forever",
-    "escalating": "escalating",
-    "regressed": "regressed",
-}
-
-
-def _said(alert: Alert, separator: str) -> str:
-    """The issue's substatus as the timeline says it (SPEC 4.1), after `separator`; or
-    nothing, for substatuses that add nothing (`new`, `ongoing`) and for non-issues."""
-    words = _SUBSTATUS_WORDS.get(alert.substatus or "")
-    return f"{separator}{words}" if words is not None else ""
-
-
-def _substatus_data(alert: Alert) -> dict[str, Any] | None:
-    return {"substatus": alert.substatus} if alert.substatus in _SUBSTATUS_WORDS else None
+    change = change_incident(before, _news(decision, alert), at, delivery.received_at)
+    for name, value in change.fields.items():
+        setattr(incident, name, value)
+    timeline = [_entry(note, incident.id, delivery.id, at) for note in change.notes]
+    return IncidentChange(incident, before, timeline, change.events)

@@ -10,10 +10,13 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.domain.incident import IncidentEvent
 from app.domain.lifecycle import Status
 from app.domain.links import plain_web_url
 from app.domain.payload_values import MAX_ID_LENGTH
 from app.sentry.errors import UiRequestRefused
+from app.services.notification_documents import incident_fields
+from app.services.notifications import queue_notifications
 from app.services.sentry_jobs import enqueue_enrichment
 from app.store import queries
 from app.store.models import Incident, Integration, SentryInstallation, Service, TimelineEntry
@@ -201,6 +204,10 @@ def _open_or_create(
                     )
                 )
                 session.flush()
+            # A new incident, like one from a webhook: its `triggered` event pages people.
+            queue_notifications(
+                session.connection(), incident_fields(incident), (IncidentEvent.TRIGGERED,), now
+            )
             return incident
         except IntegrityError:
             continue  # another request opened it meanwhile: link to that one

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.domain.lifecycle import Status
+from app.domain.incident import opened_fields
 from app.store.types import JSONDocument, UTCDateTime
 
 NAMING = {
@@ -47,6 +47,10 @@ class Service(Base):
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     reopen_window_minutes: Mapped[int] = mapped_column(Integer, default=30)
     created_at: Mapped[datetime]
+    # Storm control (SPEC 7): more than this many new incidents within the window are
+    # sent as one digest per channel instead of one by one.
+    storm_threshold: Mapped[int] = mapped_column(Integer, default=10, server_default=text("10"))
+    storm_window_minutes: Mapped[int] = mapped_column(Integer, default=5, server_default=text("5"))
 
     integrations: Mapped[list[Integration]] = relationship(back_populates="service")
 
@@ -95,6 +99,8 @@ class Incident(Base):
         Index("ix_incidents_last_event_at_id", "last_event_at", "id"),
         Index("ix_incidents_status_last_event_at_id", "status", "last_event_at", "id"),
         Index("ix_incidents_service_status_id", "service_id", "status", "id"),
+        # Storm control counts a service's incidents opened within the last minutes.
+        Index("ix_incidents_service_id_created_at", "service_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -164,29 +170,10 @@ def opened_incident(
     created_at: datetime,
 ) -> dict[str, Any]:
     """The columns of a new triggered incident with its first event at `at`."""
-    return {
-        "service_id": service_id,
-        "dedup_key": dedup_key,
-        "title": title,
-        "source": source,
-        "severity": severity,
-        "status": Status.TRIGGERED.value,
-        "event_count": 1,
-        "first_event_at": at,
-        "last_event_at": at,
-        "triggered_at": at,
-        "acknowledged_at": None,
-        "resolved_at": None,
-        "last_transition_at": at,
-        "reopen_count": 0,
-        "assignee": None,
-        "sentry_issue_id": None,
-        "sentry_short_id": None,
-        "sentry_issue_url": None,
-        "sentry_project": None,
-        "created_at": created_at,
-        "updated_at": created_at,
-    }
+    fields = opened_fields(
+        dedup_key=dedup_key, title=title, source=source, severity=severity, at=at, now=created_at
+    )
+    return {"service_id": service_id, **fields}
 
 
 class TimelineEntry(Base):
@@ -428,3 +415,8 @@ class SentryJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# The notification tables share this Base; imported here so that the metadata (and every
+# `from app.store.models import ...` user) always knows them.
+from app.store import notify_models  # noqa: E402, F401

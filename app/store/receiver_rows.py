@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, bindparam, literal, null, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.domain.incident import IncidentEvent
 from app.domain.lifecycle import Status
 from app.store.models import (
     Delivery,
@@ -437,6 +438,8 @@ class IncidentChange:
     incident: IncidentRow
     before: dict[str, Any] | None
     timeline: list[dict[str, Any]]
+    # The incident events the change causes (notifications hang off these).
+    events: tuple[IncidentEvent, ...] = ()
 
     def changed_columns(self) -> dict[str, Any]:
         if self.before is None:

@@ -11,6 +11,7 @@ unreadable are reported (a delivery waiting there is safe, not lost).
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -53,6 +54,7 @@ def readyz() -> Response:
         checks["database"] = "ok"
         checks["migrations"] = "ok" if revision == _HEAD else f"at {revision}, need {_HEAD}"
         checks["encryption_keys"] = _key_check(app_bridge)
+        checks.update(_notification_backlog(app_bridge))
     is_ready = (
         checks["database"] == "ok"
         and checks["migrations"] == "ok"
@@ -77,3 +79,15 @@ def _key_check(app_bridge: Bridge) -> str:
             "database: every node must have the same keys (see the deploy docs)"
         )
     return "ok"
+
+
+def _notification_backlog(app_bridge: Bridge) -> dict[str, Any]:
+    """The outbox backlog, reported (like the spool's) without deciding readiness."""
+    from app.services.notification_outbox import backlog
+
+    try:
+        with app_bridge.database.reading() as session:
+            waiting, oldest = backlog(session, datetime.now(UTC))
+    except Exception:  # a schema not yet migrated: the migrations check says so
+        return {"notifications_pending": None, "notifications_oldest_seconds": None}
+    return {"notifications_pending": waiting, "notifications_oldest_seconds": round(oldest, 3)}

@@ -14,6 +14,7 @@ from sqlalchemy import event
 from app.extensions import Bridge
 from tests.conftest import MadeIntegration
 from tests.integration.test_receiver import T0, issue, post, send_issue
+from tests.support.notify import make_channel, outbox
 from tests.support.payloads import build
 
 Make = Callable[..., MadeIntegration]
@@ -79,13 +80,17 @@ def test_a_new_incident_adds_only_its_own_writes(
     assert answer["action"] == "triggered"
     # On top of those: the reopen-candidate look-up, the Sentry project's name (learnt
     # here: the issue names it; a slug-only delivery reads it instead), the incident
-    # INSERT and the enrichment job INSERT (no look for a queued job: the incident is new).
+    # INSERT and the enrichment job INSERT (no look for a queued job: the incident is new),
+    # and, as the incident event `triggered` happened, the look for the service's channels
+    # (none).
     if bridge.database.is_postgresql:
-        assert sent == ["WITH", "WITH", "SELECT", "INSERT", "INSERT", "INSERT", "WITH", "COMMIT"]
+        assert sent == [
+            "WITH", "WITH", "SELECT", "INSERT", "INSERT", "INSERT", "WITH", "SELECT", "COMMIT",
+        ]  # fmt: skip
     else:
         assert sent == [
             "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "SELECT", "INSERT",
-            "INSERT", "INSERT", "INSERT", "UPDATE", "COMMIT",
+            "INSERT", "INSERT", "INSERT", "UPDATE", "SELECT", "COMMIT",
         ]  # fmt: skip
 
 
@@ -109,3 +114,47 @@ def test_a_sentry_event_costs_one_statement_more_for_its_event_id(
             "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "INSERT", "UPDATE",
             "INSERT", "UPDATE", "COMMIT",
         ]  # fmt: skip
+
+
+def test_a_new_incident_with_channels_queues_them_in_one_insert(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    for name in ("ops-webhook", "ops-slack", "ops-pager"):
+        make_channel(bridge, integration.service, name=name)
+
+    with statements(bridge) as sent:
+        answer = send_issue(client, integration, "created", T0)
+
+    assert answer["action"] == "triggered"
+    assert len(outbox(bridge)) == 3
+    # Notifying adds three statements whatever the number of channels: the channels (the
+    # service row locked on PostgreSQL), the storm count with the active silences, and one
+    # multi-row INSERT (on PostgreSQL carrying the NOTIFY that wakes the sender).
+    if bridge.database.is_postgresql:
+        assert sent == [
+            "WITH", "WITH", "SELECT", "INSERT", "INSERT", "INSERT", "WITH", "SELECT", "SELECT",
+            "WITH", "COMMIT",
+        ]  # fmt: skip
+    else:
+        assert sent == [
+            "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "SELECT", "INSERT",
+            "INSERT", "INSERT", "INSERT", "UPDATE", "SELECT", "SELECT", "INSERT", "COMMIT",
+        ]  # fmt: skip
+
+
+def test_an_event_of_an_open_incident_with_channels_costs_nothing_more(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    make_channel(bridge, integration.service)
+    send_issue(client, integration, "created", T0)
+
+    with statements(bridge) as sent:
+        answer = send_issue(client, integration, "created", T0 + 60, last_seen=T0 + 60)
+
+    assert answer["action"] == "deduplicated"
+    # No incident event, so no notification work at all (SQLite: one INSERT more, for the
+    # signed body's claim).
+    expected = 4 if bridge.database.is_postgresql else 10
+    assert len(sent) == expected

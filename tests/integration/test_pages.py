@@ -151,7 +151,9 @@ def test_people_work_incidents_from_the_page(
     with bridge.database.transaction() as session:
         kinds = list(
             session.scalars(
-                select(TimelineEntry.kind).where(TimelineEntry.incident_id == incident_id)
+                select(TimelineEntry.kind)
+                .where(TimelineEntry.incident_id == incident_id)
+                .order_by(TimelineEntry.id)
             )
         )
     assert kinds == ["triggered", "note", "resolved"]

@@ -9,6 +9,13 @@ blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 def load_routes() -> Blueprint:
     """Import the route modules (they attach themselves to the blueprint) once."""
-    from app.web.api import accounts, admin, deliveries, incidents, openapi  # noqa: F401
+    from app.web.api import (  # noqa: F401
+        accounts,
+        admin,
+        deliveries,
+        incidents,
+        notifications,
+        openapi,
+    )
 
     return blueprint

@@ -260,3 +260,22 @@ def test_no_typed_incident_number_gives_a_500(
     long_names["project"] = {"slug": "p" * 5000}
     long_names["actor"] = {"name": "n" * 5000}
     assert post(web, "/sentry/ui/issue-link/create", long_names).status_code == 200
+
+
+def test_an_incident_created_from_sentry_pages_the_services_channels(
+    web: FlaskClient, sbridge: Bridge, hook: Hook
+) -> None:
+    from tests.support.notify import make_channel, outbox
+
+    connect(sbridge, hook)
+    with sbridge.database.transaction() as session:
+        [service] = admin.list_services(session)
+        name = service.name
+    make_channel(sbridge, name)
+
+    first = post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart broken"}))
+    post(web, "/sentry/ui/issue-link/create", issue_link_body({"title": "Cart broken"}))
+
+    assert [(n.type, n.incident_id) for n in outbox(sbridge)] == [
+        ("incident.triggered", int(first.get_json()["identifier"]))
+    ]

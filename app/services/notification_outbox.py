@@ -1,0 +1,276 @@
+"""Working the notification outbox: claim due rows, record what each attempt came to.
+
+The jobs process claims in one short transaction, sends with no transaction open, then
+records in another. A claim is a lease: a row whose sender died (or hung past the lease)
+is claimed again and re-sent with the same id, which the receiver can drop as a repeat.
+On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several jobs processes claim side by side
+without ever taking one row twice; SQLite's BEGIN IMMEDIATE serialises claimers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.channels.base import ChannelTarget, SendResult
+from app.domain.errors import Conflict, NotFound
+from app.domain.notify import DIGEST_TYPE, TEST_TYPE, next_attempt_at
+from app.services.notification_documents import incident_document, incident_fields
+from app.services.notifications import NOTIFIER, wake_sender
+from app.store.encryption import SecretBox
+from app.store.models import Incident, Service, TimelineEntry
+from app.store.notify_models import Notification, NotificationAttempt, NotificationChannel
+
+MAX_ERROR_LENGTH = 500
+DIGEST_TOP = 5
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A leased notification, with what sending it needs, outside any session."""
+
+    id: str
+    type: str
+    incident_id: int | None
+    channel_id: int
+    channel_kind: str
+    channel_name: str
+    config_ciphertext: str
+    document: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+def claim_due(
+    session: Session, now: datetime, limit: int, lease: timedelta, worker: str
+) -> list[Claimed]:
+    """Lease up to `limit` due notifications (queued and due, or sending past its lease)."""
+    rows = list(
+        session.execute(
+            select(Notification, NotificationChannel)
+            .join(NotificationChannel, NotificationChannel.id == Notification.channel_id)
+            .where(
+                or_(
+                    and_(Notification.status == "queued", Notification.next_attempt_at <= now),
+                    and_(Notification.status == "sending", Notification.lease_until < now),
+                )
+            )
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .limit(limit)
+            .with_for_update(of=Notification, skip_locked=True)
+        )
+    )
+    claimed = []
+    for notification, channel in rows:
+        if notification.attempts == 0:
+            delay = (now - notification.created_at).total_seconds() * 1000
+            notification.first_attempt_delay_ms = max(delay, 0.0)
+        notification.status = "sending"
+        notification.attempts += 1
+        notification.lease_until = now + lease
+        notification.leased_by = worker
+        if notification.type == DIGEST_TYPE and "count" not in notification.document:
+            notification.document = _digest_document(session, notification.document)
+        claimed.append(
+            Claimed(
+                id=notification.id,
+                type=notification.type,
+                incident_id=notification.incident_id,
+                channel_id=channel.id,
+                channel_kind=channel.kind,
+                channel_name=channel.name,
+                config_ciphertext=channel.config_ciphertext,
+                document=dict(notification.document),
+                attempts=notification.attempts,
+                created_at=notification.created_at,
+            )
+        )
+    session.flush()
+    return claimed
+
+
+def _digest_document(session: Session, stored: dict[str, Any]) -> dict[str, Any]:
+    """The digest's count and top incidents (most events first), now its window closed."""
+    service = stored["service"]
+    in_window = and_(
+        Incident.service_id == service["id"],
+        Incident.created_at >= datetime.fromisoformat(stored["window_start"]),
+        Incident.created_at < datetime.fromisoformat(stored["window_end"]),
+    )
+    count = session.scalar(select(func.count()).select_from(Incident).where(in_window)) or 0
+    top = session.scalars(
+        select(Incident)
+        .where(in_window)
+        .order_by(Incident.event_count.desc(), Incident.id)
+        .limit(DIGEST_TOP)
+    )
+    incidents = [incident_document(incident_fields(i), service["name"]) for i in top]
+    return {**stored, "count": count, "incidents": incidents}
+
+
+def target_of(claimed: Claimed, secrets: SecretBox) -> ChannelTarget:
+    """The channel's decrypted target (never logged, never stored in the clear)."""
+    config = json.loads(secrets.decrypt(claimed.config_ciphertext))
+    return ChannelTarget(
+        kind=claimed.channel_kind,
+        name=claimed.channel_name,
+        url=config.get("url"),
+        recipients=tuple(config.get("recipients") or ()),
+        routing_key=config.get("routing_key"),
+        secret=config.get("secret"),
+    )
+
+
+def record_attempt(
+    session: Session,
+    claimed: Claimed,
+    result: SendResult,
+    now: datetime,
+    worker: str,
+    jitter: float,
+    retry_window: timedelta,
+) -> str:
+    """Store the attempt and move the notification on; returns its new status.
+
+    A sender whose lease ran out (another took the row over) still records its attempt,
+    but leaves the row to the new holder.
+    """
+    error = (result.error or "")[:MAX_ERROR_LENGTH] or None
+    session.add(
+        NotificationAttempt(
+            notification_id=claimed.id,
+            at=now,
+            outcome=result.outcome,
+            status_code=result.status_code,
+            latency_ms=result.latency_ms,
+            error=error,
+        )
+    )
+    notification = session.get(Notification, claimed.id, with_for_update=True)
+    if notification is None:
+        return "gone"
+    if notification.status != "sending" or notification.leased_by != worker:
+        session.flush()
+        return "superseded"
+    notification.lease_until = None
+    notification.leased_by = None
+    notification.last_error = error
+    if result.outcome == "sent":
+        notification.status = "sent"
+        notification.sent_at = now
+        _note(session, claimed, now, "notified", f"Sent {claimed.type} to {_who(claimed)}")
+    elif result.outcome == "retry" and (
+        again := next_attempt_at(
+            claimed.created_at,
+            now,
+            notification.attempts,
+            jitter,
+            retry_window,
+            result.retry_after_seconds,
+        )
+    ):
+        notification.status = "queued"
+        notification.next_attempt_at = again
+    else:
+        notification.status = "failed"
+        why = error or "failed"
+        if result.outcome == "retry":
+            why = f"gave up after {notification.attempts} attempts: {why}"
+        _note(
+            session,
+            claimed,
+            now,
+            "notification_failed",
+            f"Could not send {claimed.type} to {_who(claimed)}: {why}",
+        )
+    session.flush()
+    return notification.status
+
+
+def _who(claimed: Claimed) -> str:
+    return f"{claimed.channel_name} ({claimed.channel_kind})"
+
+
+def _note(session: Session, claimed: Claimed, now: datetime, kind: str, message: str) -> None:
+    if claimed.incident_id is None:
+        return
+    session.add(
+        TimelineEntry(
+            incident_id=claimed.incident_id,
+            at=now,
+            kind=kind,
+            actor=NOTIFIER,
+            message=message,
+            data={"notification_id": claimed.id, "channel_id": claimed.channel_id},
+        )
+    )
+
+
+# ---------------------------------------------------------------- admins
+
+
+def retry_failed(session: Session, notification_id: str, now: datetime) -> Notification:
+    """Queue a failed notification again (same id), at an admin's request."""
+    notification = session.get(Notification, notification_id, with_for_update=True)
+    if notification is None:
+        raise NotFound(f"No notification with id {notification_id}.")
+    if notification.status != "failed":
+        raise Conflict(f"Only a failed notification can be retried; it is {notification.status}.")
+    notification.status = "queued"
+    notification.next_attempt_at = now
+    # The retry window counts from here: an admin's retry gets a fresh hour.
+    notification.created_at = now
+    session.flush()
+    wake_sender(session.connection())
+    return notification
+
+
+def list_notifications(
+    session: Session, status: str | None = None, limit: int = 100
+) -> list[Notification]:
+    query = select(Notification).order_by(Notification.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(Notification.status == status)
+    return list(session.scalars(query))
+
+
+def queue_test(session: Session, channel: NotificationChannel, now: datetime) -> Notification:
+    """A `test` notification for the channel, sent like any other."""
+    service = session.get(Service, channel.service_id)
+    assert service is not None  # the foreign key says so
+    notification = Notification(
+        id=str(uuid.uuid4()),
+        channel_id=channel.id,
+        incident_id=None,
+        type=TEST_TYPE,
+        document={
+            "service": {"id": service.id, "name": service.name},
+            "message": f"Test notification for channel {channel.name!r} of {service.name}.",
+        },
+        status="queued",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(notification)
+    session.flush()
+    wake_sender(session.connection())
+    return notification
+
+
+def backlog(session: Session, now: datetime) -> tuple[int, float]:
+    """How many notifications wait to be sent now, and the age of the oldest (seconds)."""
+    waiting = or_(
+        and_(Notification.status == "queued", Notification.next_attempt_at <= now),
+        Notification.status == "sending",
+    )
+    count, oldest = session.execute(
+        select(func.count(), func.min(Notification.created_at)).where(waiting)
+    ).one()
+    return int(count or 0), (now - oldest).total_seconds() if oldest else 0.0

@@ -1,0 +1,270 @@
+"""The notification outbox, written with the incident change that causes it (SPEC 7).
+
+`queue_notifications` runs inside the delivery's (or the person's) transaction: the rows
+commit with the change or not at all, so nothing is sent before commit and nothing is lost
+after it. On PostgreSQL the INSERT and a NOTIFY are one statement: the jobs process,
+LISTENing, wakes when the transaction commits. It is on the ingest hot path, so it speaks
+SQLAlchemy Core like app/store/receiver_rows.py, and costs nothing when no event happened:
+  - one SELECT of the service's enabled channels (locking the service row for a new
+    incident on PostgreSQL, so concurrent openers count each other for storm control);
+  - when a channel wants the event: one SELECT of the storm count and active silences;
+  - one multi-row INSERT (+NOTIFY) for every channel; a held notification also writes
+    its timeline entries, a storm's first digest looks for one already queued.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, bindparam, func, literal, select, text, true
+
+from app.domain.incident import IncidentEvent
+from app.domain.notify import (
+    DIGEST_TYPE,
+    ChannelRule,
+    IncidentFacts,
+    Route,
+    SilenceRule,
+    StormRule,
+    is_storm,
+    notification_type,
+    parse_events,
+    plan_notifications,
+)
+from app.services.notification_documents import incident_document
+from app.store.models import Incident, Service, TimelineEntry
+from app.store.notify_models import Notification, NotificationChannel, Silence
+
+WAKE_CHANNEL = "bridge_notifications"
+NOTIFIER = "Notifications"
+
+_channels: Table = NotificationChannel.__table__  # type: ignore[assignment]
+_notifications: Table = Notification.__table__  # type: ignore[assignment]
+_silences: Table = Silence.__table__  # type: ignore[assignment]
+_services: Table = Service.__table__  # type: ignore[assignment]
+_incidents: Table = Incident.__table__  # type: ignore[assignment]
+_timeline: Table = TimelineEntry.__table__  # type: ignore[assignment]
+
+
+def _select_channels(lock_service: bool) -> Any:
+    query = (
+        select(
+            _channels.c.id,
+            _channels.c.min_severity,
+            _channels.c.events,
+            _services.c.name.label("service_name"),
+            _services.c.storm_threshold,
+            _services.c.storm_window_minutes,
+        )
+        .join_from(_channels, _services, _services.c.id == _channels.c.service_id)
+        .where(_channels.c.service_id == bindparam("service_id"), _channels.c.enabled == true())
+        .order_by(_channels.c.id)
+    )
+    return query.with_for_update(of=_services) if lock_service else query
+
+
+_SELECT_CHANNELS = {lock: _select_channels(lock) for lock in (False, True)}
+
+
+def _select_storm_and_silences() -> Any:
+    """The service's new incidents since `since` and its active silences, in one round
+    trip: the count rides on every row, and an outer join keeps it when no silence is."""
+    recent = (
+        select(func.count())
+        .select_from(_incidents)
+        .where(
+            _incidents.c.service_id == bindparam("service_id"),
+            _incidents.c.created_at >= bindparam("since", type_=_incidents.c.created_at.type),
+        )
+        .scalar_subquery()
+    )
+    now = bindparam("now", type_=_silences.c.starts_at.type)
+    one = select(literal(1).label("one")).subquery("one")
+    return select(
+        recent.label("recent"),
+        _silences.c.id,
+        _silences.c.match_text,
+        _silences.c.dedup_key,
+        _silences.c.reason,
+        _silences.c.starts_at,
+        _silences.c.ends_at,
+    ).select_from(
+        one.outerjoin(
+            _silences,
+            and_(
+                _silences.c.service_id == bindparam("service_id"),
+                _silences.c.starts_at <= now,
+                _silences.c.ends_at > now,
+                _silences.c.ended_at.is_(None),
+            ),
+        )
+    )
+
+
+_SELECT_STORM_AND_SILENCES = _select_storm_and_silences()
+
+
+def queue_notifications(
+    connection: Connection,
+    incident: Mapping[str, Any],
+    events: Sequence[IncidentEvent],
+    now: datetime,
+) -> int:
+    """Write the outbox rows the incident's events call for; how many were written."""
+    is_new = IncidentEvent.TRIGGERED in events
+    lock = is_new and connection.dialect.name == "postgresql"
+    rows = connection.execute(_SELECT_CHANNELS[lock], {"service_id": incident["service_id"]}).all()
+    facts = IncidentFacts(incident["title"], incident["dedup_key"], incident["severity"])
+    channels = [ChannelRule(r.id, r.min_severity, parse_events(r.events)) for r in rows]
+    if not channels or not any(plan_notifications(events, facts, channels, [], False, now).routed):
+        return 0
+    first = rows[0]
+    storm = StormRule(first.storm_threshold, timedelta(minutes=first.storm_window_minutes))
+    found = connection.execute(
+        _SELECT_STORM_AND_SILENCES,
+        {
+            "service_id": incident["service_id"],
+            "since": now - storm.window if is_new else now + timedelta(days=1),
+            "now": now,
+        },
+    ).all()
+    silences = [
+        SilenceRule(
+            r.id, r.starts_at, r.ends_at, r.match_text, reason=r.reason, dedup_key=r.dedup_key
+        )
+        for r in found
+        if r.id is not None
+    ]
+    storming = is_new and is_storm(found[0].recent, storm)
+    plan = plan_notifications(events, facts, channels, silences, storming, now)
+    document = {"incident": incident_document(incident, first.service_name)}
+    outbox: list[dict[str, Any]] = []
+    for routed in plan.routed:
+        if routed.route is Route.DIGEST:
+            continue
+        is_held = routed.route is Route.HOLD
+        outbox.append(
+            _row(
+                routed.channel_id,
+                incident["id"],
+                notification_type(routed.event),
+                document,
+                now,
+                status="held" if is_held else "queued",
+                silence_id=routed.silence.id if is_held and routed.silence else None,
+            )
+        )
+    digests = [r.channel_id for r in plan.of(Route.DIGEST)]
+    if digests:
+        outbox.extend(
+            _digests(connection, digests, incident["service_id"], first.service_name, storm, now)
+        )
+    insert_outbox(connection, outbox)
+    held = plan.of(Route.HOLD)
+    if held and held[0].silence is not None:
+        _note_held(connection, incident["id"], held[0].silence, len(held), now)
+    return len(outbox)
+
+
+def _row(
+    channel_id: int,
+    incident_id: int | None,
+    type_: str,
+    document: dict[str, Any],
+    now: datetime,
+    status: str = "queued",
+    silence_id: int | None = None,
+    next_attempt_at: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "channel_id": channel_id,
+        "incident_id": incident_id,
+        "type": type_,
+        "document": document,
+        "status": status,
+        "attempts": 0,
+        "next_attempt_at": next_attempt_at or now,
+        "lease_until": None,
+        "leased_by": None,
+        "created_at": now,
+        "sent_at": None,
+        "last_error": None,
+        "silence_id": silence_id,
+        "first_attempt_delay_ms": None,
+    }
+
+
+def _digests(
+    connection: Connection,
+    channel_ids: list[int],
+    service_id: int,
+    service_name: str,
+    storm: StormRule,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """One digest per channel and storm window: the window opens with the storm's first
+    suppressed incident and the digest is sent when it closes (app/jobs/notify.py fills
+    in the count and titles then). The service row lock (PostgreSQL) or the write lock
+    (SQLite) makes this look-then-insert safe against a concurrent opener."""
+    waiting = set(
+        connection.execute(
+            select(_notifications.c.channel_id).where(
+                _notifications.c.channel_id.in_(channel_ids),
+                _notifications.c.type == DIGEST_TYPE,
+                _notifications.c.status.in_(("queued", "held")),
+                _notifications.c.next_attempt_at > now,
+            )
+        ).scalars()
+    )
+    window_end = now + storm.window
+    document = {
+        "service": {"id": service_id, "name": service_name},
+        "window_start": now.isoformat(),
+        "window_end": window_end.isoformat(),
+    }
+    return [
+        _row(channel_id, None, DIGEST_TYPE, document, now, next_attempt_at=window_end)
+        for channel_id in channel_ids
+        if channel_id not in waiting
+    ]
+
+
+def insert_outbox(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows in one statement; on PostgreSQL with the NOTIFY that wakes the
+    sender when the transaction commits (a data-modifying CTE always runs)."""
+    if not rows:
+        return
+    statement = _notifications.insert().values(rows)
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            select(func.pg_notify(WAKE_CHANNEL, "")).add_cte(statement.cte("queued"))
+        )
+    else:
+        connection.execute(statement)
+
+
+def wake_sender(connection: Connection) -> None:
+    """Wake the LISTENing sender at commit (PostgreSQL); SQLite's sender polls."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL})
+
+
+def _note_held(
+    connection: Connection, incident_id: int, silence: SilenceRule, count: int, now: datetime
+) -> None:
+    reason = f": {silence.reason}" if silence.reason else ""
+    connection.execute(
+        _timeline.insert().values(
+            incident_id=incident_id,
+            at=now,
+            kind="notification_held",
+            actor=NOTIFIER,
+            message=f"{count} notification(s) held back by silence #{silence.id}{reason}",
+            data={"silence_id": silence.id, "count": count},
+            delivery_id=None,
+        )
+    )
