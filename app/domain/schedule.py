@@ -259,7 +259,7 @@ def on_call_at(schedule: Schedule, at: datetime) -> OnCall:
         index, rotation = rotations[position]
         if not rotation.is_active(at):
             continue
-        higher = [r for _, r in rotations[position + 1 :]]
+        above = [r for _, r in rotations[position + 1 :]]
         k = rotation.shift_at(at)
         members = rotation.layer.members
         return OnCall(
@@ -267,13 +267,13 @@ def on_call_at(schedule: Schedule, at: datetime) -> OnCall:
             _later(
                 rotation.boundary(k),
                 *override_ends,
-                *(r.active_until for r in higher if _is_past(r.active_until, at)),
+                *(r.active_until for r in above if _is_past(r.active_until, at)),
             ),
             _earlier(
                 rotation.boundary(k + 1),
                 rotation.active_until,
                 *override_starts,
-                *(r.active_from for r in higher if r.active_from > at),
+                *(r.active_from for r in above if r.active_from > at),
             ),
             "layer",
             index,
