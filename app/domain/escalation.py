@@ -117,7 +117,11 @@ class DueStep:
 class Decision:
     due: tuple[DueStep, ...]  # fire these now, in this order
     superseded: tuple[DueStep, ...]  # record these as done without sending
-    next_due_at: datetime | None  # when to look again (if the due ones page someone)
+    next_step: DueStep | None  # the first step not due yet (if the due ones page someone)
+
+    @property
+    def next_due_at(self) -> datetime | None:
+        return None if self.next_step is None else self.next_step.due_at
 
     @property
     def is_finished(self) -> bool:
@@ -156,7 +160,7 @@ def decide(
         return Decision((), (), None)
     fired = {step.ref: step for step in history}
     due: list[DueStep] = []
-    next_due_at = None
+    next_step = None
     previous_due = started_at
     moved_on_at: datetime | None = None  # set when the previous step paged nobody
     for ref in policy.instances():
@@ -169,7 +173,7 @@ def decide(
             previous_due = due_at
             continue
         if due_at > now:
-            next_due_at = due_at
+            next_step = DueStep(ref, due_at)
             break
         due.append(DueStep(ref, due_at))
         previous_due = due_at
@@ -177,7 +181,7 @@ def decide(
     return Decision(
         tuple(step for step in due if latest_round[step.ref.index] == step.ref.repeat),
         tuple(step for step in due if latest_round[step.ref.index] != step.ref.repeat),
-        next_due_at,
+        next_step,
     )
 
 
