@@ -293,3 +293,8 @@ def jobs_run() -> None:
     bridge = _bridge()
     configure_logging(bridge.settings.log_level, as_json=bridge.settings.log_format == "json")
     run_scheduler(bridge)
+
+
+# The on-call commands attach themselves to the groups above (schedule, policy, contact,
+# service update); imported last because they import this module's groups.
+from app import cli_oncall  # noqa: E402, F401

@@ -274,3 +274,32 @@ def shifts_of(
             if email is None or stretch.person == email:
                 found.append((schedule, stretch))
     return found
+
+
+def in_zone(value: datetime, timezone: str) -> datetime:
+    """An instant from input: a time without an offset is read in the schedule's zone."""
+    if value.tzinfo is None:
+        return domain.local_to_utc(value, _zone(timezone))
+    return value
+
+
+def layer_spec(
+    timezone: str,
+    members: Sequence[str],
+    now: datetime,
+    rotation: str | None = None,
+    shift_hours: int | None = None,
+    handoff: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> LayerSpec:
+    """A layer from CLI/API input; the start defaults to now (the first handoff after it)."""
+    count, unit = shift_of(rotation, shift_hours)
+    return LayerSpec(
+        [member.strip() for member in members if member.strip()],
+        count,
+        unit,
+        handoff,
+        in_zone(start, timezone) if start is not None else now,
+        in_zone(end, timezone) if end is not None else None,
+    )

@@ -533,9 +533,7 @@ class EscalationTarget(Base):
     )
     kind: Mapped[str] = mapped_column(String(20))  # user | schedule | channel
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    schedule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("schedules.id", ondelete="CASCADE")
-    )
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
     channel_name: Mapped[str | None] = mapped_column(String(200))
 
     user: Mapped[User | None] = relationship()
