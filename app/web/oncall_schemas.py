@@ -127,3 +127,7 @@ class ContactInputSchema(Schema):
     user = fields.String(required=True)
     apprise = fields.String(required=True, validate=validate.Length(min=4, max=2000))
     label = fields.String(validate=validate.Length(max=200))
+
+
+class ContactQuerySchema(Schema):
+    user = fields.Email(required=True)

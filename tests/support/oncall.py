@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from app.services import admin
-from app.services.accounts import Role, create_user
+from app.services.accounts import Role, create_token, create_user
 from app.services.escalations import PageTarget
 from app.store.models import ContactMethod, EscalationStep, Incident, Service
 
@@ -65,3 +68,20 @@ class RecordingPager:
     @property
     def names(self) -> list[str]:
         return [name for name, _, _ in self.calls]
+
+
+@dataclass(frozen=True)
+class ApiCaller:
+    """Calls the JSON API as one token's holder (None: anonymous)."""
+
+    client: FlaskClient
+    token: str | None
+
+    def call(self, method: str, path: str, json: Any = None) -> TestResponse:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return self.client.open(path, method=method, json=json, headers=headers)
+
+
+def api_token(session: Session, email: str, role: Role, now: datetime) -> str:
+    create_user(session, email, PASSWORD, role, now)
+    return create_token(session, email, "tests", now).token

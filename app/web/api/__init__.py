@@ -9,6 +9,6 @@ blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 def load_routes() -> Blueprint:
     """Import the route modules (they attach themselves to the blueprint) once."""
-    from app.web.api import admin, deliveries, incidents, openapi  # noqa: F401
+    from app.web.api import admin, deliveries, incidents, oncall, openapi  # noqa: F401
 
     return blueprint
