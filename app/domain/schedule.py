@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -66,6 +66,10 @@ def parse_handoff(text: str) -> Handoff:
     except ValueError:
         raise ScheduleError(f"A handoff time is HH:MM (00:00-23:59), not {words[-1]!r}.") from None
     return Handoff(at, weekday)
+
+
+def available_zones() -> set[str]:
+    return available_timezones()
 
 
 def load_zone(name: str) -> ZoneInfo:

@@ -21,6 +21,6 @@ def _template_helpers() -> dict[str, Any]:
 
 
 def load_routes() -> Blueprint:
-    from app.web.views import admin, incidents, login  # noqa: F401
+    from app.web.views import admin, incidents, login, oncall  # noqa: F401
 
     return blueprint
