@@ -10,6 +10,7 @@ import pytest
 from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.domain.schedule import ShiftUnit
 from app.extensions import Bridge
+from app.jobs.escalations import run_due_escalations
 from app.services import contacts, escalation_policies, escalations, schedules
 from app.store.models import ContactMethod, Escalation, Incident, TimelineEntry
 from tests.support.oncall import RecordingPager, make_incident, make_people, make_service
@@ -50,17 +51,8 @@ def setup_policy(bridge: Bridge, *steps: str, repeat: int = 0) -> int:
 
 
 def run_jobs(bridge: Bridge, now: datetime, pager: RecordingPager, worker: str = "w1") -> int:
-    """One pass of a jobs process: claim due rows and fire them until none are due."""
-    fired = 0
-    while True:
-        with bridge.database.transaction() as session:
-            claimed = escalations.claim_due_escalations(session, now, worker)
-        if not claimed:
-            return fired
-        for escalation_id in claimed:
-            with bridge.database.transaction() as session:
-                if escalations.fire_escalation(session, escalation_id, worker, now, pager):
-                    fired += 1
+    """One pass of a jobs process at `now`: claim due rows and fire them until none are due."""
+    return run_due_escalations(bridge, pager, clock=lambda: now, worker=worker)
 
 
 def start(bridge: Bridge, incident_id: int, now: datetime, reason: str = "triggered") -> None:
@@ -346,3 +338,19 @@ def test_policy_steps_are_checked_and_round_trip(bridge: Bridge, people: None) -
         texts = escalation_policies.step_texts(policy)
 
     assert texts == ["0:schedule:primary", "15:user:lead@example.com,channel:ops"]
+
+
+def test_a_failing_sender_leaves_the_step_to_be_tried_again_after_the_lease(
+    bridge: Bridge, people: None
+) -> None:
+    incident_id = setup_policy(bridge, "0:user:a@example.com")
+    start(bridge, incident_id, MONDAY)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("outbox down")
+
+    assert run_due_escalations(bridge, broken, clock=lambda: at(0), worker="w1") == 0
+    pager = RecordingPager()
+    assert run_jobs(bridge, at(0.5), pager) == 0  # still leased to w1
+    assert run_jobs(bridge, at(2), pager) == 1
+    assert pager.names == ["a@example.com"]
