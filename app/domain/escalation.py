@@ -22,6 +22,10 @@ from enum import StrEnum
 
 from app.domain.severity import Severity
 
+# Beyond these a policy is a typo, and the numbers must fit INTEGER columns anyway.
+MAX_DELAY_MINUTES = 4 * 7 * 24 * 60
+MAX_REPEAT = 20
+
 
 class PolicyError(ValueError):
     """A policy or step that cannot be."""
@@ -54,8 +58,8 @@ class Step:
     targets: tuple[Target, ...]
 
     def __post_init__(self) -> None:
-        if self.delay_minutes < 0:
-            raise PolicyError("A step's delay cannot be negative.")
+        if not 0 <= self.delay_minutes <= MAX_DELAY_MINUTES:
+            raise PolicyError(f"A step's delay is 0 to {MAX_DELAY_MINUTES} minutes (4 weeks).")
         if not self.targets:
             raise PolicyError("A step needs at least one target.")
 
@@ -69,10 +73,12 @@ class Policy:
     def __post_init__(self) -> None:
         if not self.steps:
             raise PolicyError("A policy needs at least one step.")
-        if self.repeat < 0:
-            raise PolicyError("A policy repeats 0 or more times.")
-        if self.repeat_after_minutes is not None and self.repeat_after_minutes < 0:
-            raise PolicyError("The wait before repeating cannot be negative.")
+        if not 0 <= self.repeat <= MAX_REPEAT:
+            raise PolicyError(f"A policy repeats 0 to {MAX_REPEAT} times.")
+        if self.repeat_after_minutes is not None and not (
+            0 <= self.repeat_after_minutes <= MAX_DELAY_MINUTES
+        ):
+            raise PolicyError(f"The wait before repeating is 0 to {MAX_DELAY_MINUTES} minutes.")
         if self.repeat and self.round_wait == timedelta(0):
             # Otherwise every round would fire at the same instant: one page, K+1 times.
             raise PolicyError(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+MAX_SHIFT_COUNT = 24 * 366  # a year of hours: longer is a typo, and must fit INTEGER
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -91,8 +92,8 @@ class Layer:
     def __post_init__(self) -> None:
         if not self.members:
             raise ScheduleError("A rotation layer needs at least one member.")
-        if self.shift_count < 1:
-            raise ScheduleError("A shift lasts at least one hour, day or week.")
+        if not 1 <= self.shift_count <= MAX_SHIFT_COUNT:
+            raise ScheduleError(f"A shift lasts 1 to {MAX_SHIFT_COUNT} hours, days or weeks.")
         _require_aware(self.start, "layer start")
         if self.end is not None:
             _require_aware(self.end, "layer end")

@@ -69,8 +69,11 @@ def shift_of(rotation: str | None, shift_hours: int | None) -> tuple[int, domain
     if shift_hours is not None:
         if rotation is not None:
             raise InvalidInput("Give a rotation or a shift length in hours, not both.")
-        if shift_hours < 1:
-            raise InvalidInput("A shift lasts at least an hour.", fields={"shift_hours": [">= 1"]})
+        if not 1 <= shift_hours <= domain.MAX_SHIFT_COUNT:
+            raise InvalidInput(
+                f"A shift lasts 1 to {domain.MAX_SHIFT_COUNT} hours.",
+                fields={"shift_hours": [f"1 to {domain.MAX_SHIFT_COUNT}"]},
+            )
         return shift_hours, domain.ShiftUnit.HOURS
     if rotation not in ROTATIONS:
         raise InvalidInput(

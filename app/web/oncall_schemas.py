@@ -6,12 +6,14 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from app.domain.schedule import WEEKDAYS
+from app.domain.escalation import MAX_REPEAT
+from app.domain.schedule import MAX_SHIFT_COUNT, WEEKDAYS
 from app.services.contacts import is_pageable, masked_target
 from app.services.escalation_policies import step_texts
 from app.web.schemas import ServiceSchema
 
 SEVERITIES = ["critical", "error", "warning", "info"]
+MAX_INTEGER = 2**31 - 1
 
 
 def _handoff(layer: Any) -> str:
@@ -87,7 +89,7 @@ class ServicePagingSchema(ServiceSchema):
 class LayerInputSchema(Schema):
     members = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     rotation = fields.String(validate=validate.OneOf(["hourly", "daily", "weekly"]))
-    shift_hours = fields.Integer(validate=validate.Range(min=1))
+    shift_hours = fields.Integer(validate=validate.Range(min=1, max=MAX_SHIFT_COUNT))
     handoff = fields.String()
     start = fields.DateTime()
     end = fields.DateTime()
@@ -111,15 +113,20 @@ class WhoQuerySchema(Schema):
 class PolicyInputSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     steps = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    repeat = fields.Integer(load_default=0, validate=validate.Range(min=0, max=20))
+    repeat = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_REPEAT))
     repeat_after_minutes = fields.Integer(
-        load_default=None, allow_none=True, validate=validate.Range(min=0)
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=MAX_INTEGER)
     )
 
 
 class ServicePagingInputSchema(Schema):
-    escalation_policy_id = fields.Integer(allow_none=True)
-    ack_timeout_minutes = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    # Ids and minutes are INTEGER columns: beyond 2**31 - 1 is invalid input, not a 500.
+    escalation_policy_id = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=MAX_INTEGER)
+    )
+    ack_timeout_minutes = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=MAX_INTEGER)
+    )
     page_min_severity = fields.String(validate=validate.OneOf(SEVERITIES))
 
 

@@ -176,6 +176,18 @@ def test_unknown_things_are_404(
         ),
         ("GET", "/api/contact-methods", None, "user"),
         (
+            "PATCH",
+            "/api/services/{service}/paging",
+            {"escalation_policy_id": 2**63},
+            "escalation_policy_id",
+        ),
+        (
+            "POST",
+            "/api/policies",
+            {"name": "x", "steps": ["99999999999:user:a@x.example"]},
+            "steps",
+        ),
+        (
             "POST",
             "/api/contact-methods",
             {"user": "a@x.example", "apprise": "not a url"},

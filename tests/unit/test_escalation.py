@@ -144,7 +144,8 @@ def test_steps_parse_with_one_or_several_targets() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "x:user:a", "-1:user:a", "5:pager:a", "5:user:", "5:user", "5"]
+    "text",
+    ["", "x:user:a", "-1:user:a", "5:pager:a", "5:user:", "5:user", "5", "99999999999:user:a"],
 )
 def test_bad_steps_are_refused(text: str) -> None:
     with pytest.raises(PolicyError):
