@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(sentry_ui.blueprint)
     app.register_blueprint(views.load_routes())
     app.register_blueprint(ack.blueprint)
+    from app.web import calendars  # on-call feeds: the URL's token is the credential
+
+    app.register_blueprint(calendars.blueprint)
     sessions.exempt_machine_blueprints(app)
     observability.init_app(app)
     errors.init_app(app)

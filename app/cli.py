@@ -390,3 +390,7 @@ from app.cli_notify import channel, notification, silence  # noqa: E402
 
 for _group in (channel, silence, notification):
     main.add_command(_group)
+
+# The on-call commands attach themselves to the groups above (schedule, policy, contact,
+# service update); imported last because they import this module's groups.
+from app import cli_oncall  # noqa: E402, F401

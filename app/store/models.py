@@ -51,6 +51,15 @@ class Service(Base):
     # sent as one digest per channel instead of one by one.
     storm_threshold: Mapped[int] = mapped_column(Integer, default=10, server_default=text("10"))
     storm_window_minutes: Mapped[int] = mapped_column(Integer, default=5, server_default=text("5"))
+    # On-call (docs/on-call.md): who is paged, when an acknowledgement runs out, from which
+    # severity people are paged at all (below it only channels hear of an incident).
+    escalation_policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="SET NULL")
+    )
+    ack_timeout_minutes: Mapped[int | None] = mapped_column(Integer)
+    page_min_severity: Mapped[str] = mapped_column(
+        String(20), default="error", server_default="error"
+    )
 
     integrations: Mapped[list[Integration]] = relationship(back_populates="service")
 
@@ -314,6 +323,9 @@ class User(Base):
     # Part of every browser session's id: bumped by logout, a password change and
     # deactivation, so every session cookie issued before is refused from then on.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The secret of the person's iCalendar feed URL: looked up by hash, shown from ciphertext.
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    feed_token_ciphertext: Mapped[str | None] = mapped_column(Text)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -415,6 +427,195 @@ class SentryJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- on-call (docs/on-call.md)
+
+
+class ContactMethod(Base):
+    """How to reach a person: the account email, or an Apprise URL kept encrypted."""
+
+    __tablename__ = "contact_methods"
+    __table_args__ = (
+        # One account-email method per person (its address is the account's own).
+        Index(
+            "uq_contact_methods_account_email",
+            "user_id",
+            unique=True,
+            sqlite_where=text("kind = 'email'"),
+            postgresql_where=text("kind = 'email'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "email" | "apprise"
+    label: Mapped[str | None] = mapped_column(String(200))
+    # Apprise URLs carry tokens and phone numbers: Fernet ciphertext. None for "email".
+    target_ciphertext: Mapped[str | None] = mapped_column(Text)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified_at: Mapped[datetime | None]
+    verified_by: Mapped[str | None] = mapped_column(String(320))
+    tested_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    feed_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    feed_token_ciphertext: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    layers: Mapped[list[ScheduleLayer]] = relationship(
+        order_by="ScheduleLayer.position", cascade="all, delete-orphan"
+    )
+    overrides: Mapped[list[ScheduleOverride]] = relationship(
+        order_by="ScheduleOverride.id", cascade="all, delete-orphan"
+    )
+
+
+class ScheduleLayer(Base):
+    """A rotation; a higher `position` wins over a lower one wherever it is active."""
+
+    __tablename__ = "schedule_layers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    shift_unit: Mapped[str] = mapped_column(String(10))  # hours | days | weeks
+    shift_count: Mapped[int] = mapped_column(Integer)
+    handoff_weekday: Mapped[int | None] = mapped_column(Integer)  # 0 = Monday
+    handoff_time: Mapped[str] = mapped_column(String(5))  # "HH:MM", the zone's wall clock
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+
+    members: Mapped[list[ScheduleLayerMember]] = relationship(
+        order_by="ScheduleLayerMember.position", cascade="all, delete-orphan"
+    )
+
+
+class ScheduleLayerMember(Base):
+    __tablename__ = "schedule_layer_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer_id: Mapped[int] = mapped_column(
+        ForeignKey("schedule_layers.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+    user: Mapped[User] = relationship()
+
+
+class ScheduleOverride(Base):
+    """This person covers from `starts_at` until `ends_at`; a later override wins."""
+
+    __tablename__ = "schedule_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship()
+
+
+class EscalationPolicy(Base):
+    __tablename__ = "escalation_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_after_minutes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+    steps: Mapped[list[EscalationStep]] = relationship(
+        order_by="EscalationStep.position", cascade="all, delete-orphan"
+    )
+
+
+class EscalationStep(Base):
+    __tablename__ = "escalation_steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[int] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    delay_minutes: Mapped[int] = mapped_column(Integer)
+
+    targets: Mapped[list[EscalationTarget]] = relationship(
+        order_by="EscalationTarget.id", cascade="all, delete-orphan"
+    )
+
+
+class EscalationTarget(Base):
+    """A user, a schedule (whoever is on call then), or a channel named but not yet bound:
+    the channels table arrives with the notifications work, so channel targets keep the name
+    and are resolved when the step fires."""
+
+    __tablename__ = "escalation_step_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    step_id: Mapped[int] = mapped_column(
+        ForeignKey("escalation_steps.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # user | schedule | channel
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    channel_name: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User | None] = relationship()
+    schedule: Mapped[Schedule | None] = relationship()
+
+
+class Escalation(Base):
+    """One step instance of one escalation run of an incident: a due row for the jobs
+    process, claimed under a lease (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        Index("ix_escalations_status_due_at", "status", "due_at"),
+        # A step instance is written once per run: two writers cannot both plan it.
+        Index(
+            "uq_escalations_incident_id_run_repeat_step_index",
+            "incident_id",
+            "run",
+            "repeat",
+            "step_index",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    policy_id: Mapped[int] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="CASCADE"), index=True
+    )
+    run: Mapped[int] = mapped_column(Integer)  # 1 for the trigger, +1 per reopen/timeout
+    reason: Mapped[str] = mapped_column(String(40))  # triggered | reopened | ack_timeout | ...
+    started_at: Mapped[datetime]
+    repeat: Mapped[int] = mapped_column(Integer)
+    step_index: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # pending | done | cancelled
+    outcome: Mapped[str | None] = mapped_column(String(20))  # paged | nobody | superseded
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
 
 
 # The notification tables share this Base; imported here so that the metadata (and every

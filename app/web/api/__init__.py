@@ -15,6 +15,7 @@ def load_routes() -> Blueprint:
         deliveries,
         incidents,
         notifications,
+        oncall,
         openapi,
     )
 

@@ -1,0 +1,141 @@
+"""The schedules page: on call now and next, two weeks with gaps flagged, admin forms."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask.testing import FlaskClient
+
+from app.extensions import Bridge
+from app.services.accounts import Role, create_user
+from app.store.models import EscalationPolicy, Schedule, ScheduleOverride
+from tests.support.oncall import PASSWORD, make_people
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def people(bridge: Bridge) -> None:
+    now = datetime.now(UTC)
+    with bridge.database.transaction() as session:
+        create_user(session, "admin@x.example", PASSWORD, Role.ADMIN, now)
+        make_people(session, now, "a@x.example", "b@x.example")
+
+
+def token(client: FlaskClient, path: str) -> str:
+    match = CSRF.search(client.get(path).get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
+def log_in(client: FlaskClient, email: str) -> None:
+    data = {"email": email, "password": PASSWORD, "csrf_token": token(client, "/login")}
+    assert client.post("/login", data=data).status_code == 302
+
+
+def post(client: FlaskClient, path: str, **form: str) -> str:
+    form["csrf_token"] = token(client, "/schedules")
+    response = client.post(path, data=form, follow_redirects=True)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_admin_creates_a_schedule_and_reads_who_is_on_call_now(
+    client: FlaskClient, people: None
+) -> None:
+    log_in(client, "admin@x.example")
+    start = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+
+    page = post(
+        client,
+        "/admin/schedules",
+        name="primary",
+        timezone="UTC",
+        rotation="daily",
+        handoff=start[-5:],
+        members="a@x.example,b@x.example",
+        start=start,
+    )
+
+    assert "Schedule primary created." in page
+    assert "On call now: a@x.example" in page
+    assert "Next: b@x.example" in page
+    assert "/calendars/schedules/" in page and "/calendars/people/" in page
+
+
+def test_gaps_in_the_next_two_weeks_are_flagged(client: FlaskClient, people: None) -> None:
+    log_in(client, "admin@x.example")
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+
+    page = post(
+        client,
+        "/admin/schedules",
+        name="later",
+        timezone="Europe/Berlin",
+        members="a@x.example",
+        start=later,
+    )
+
+    assert 'On call now: <strong class="badge gap">Nobody on call</strong>' in page
+    assert "has gaps in the next two weeks" in page
+    assert '<tr class="gap">' in page
+
+
+def test_admin_adds_an_override_and_a_policy(
+    client: FlaskClient, bridge: Bridge, people: None
+) -> None:
+    log_in(client, "admin@x.example")
+    post(client, "/admin/schedules", name="primary", timezone="UTC", members="a@x.example")
+    now = datetime.now(UTC)
+
+    with bridge.database.reading() as session:
+        schedule_id = session.query(Schedule).one().id
+    page = post(
+        client,
+        f"/admin/schedules/{schedule_id}/overrides",
+        user="b@x.example",
+        **{
+            "from": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+            "until": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        },
+    )
+    assert "Override added to primary." in page
+    assert "On call now: b@x.example" in page
+
+    page = post(
+        client,
+        "/admin/policies",
+        name="default",
+        steps="0:schedule:primary\n15:user:a@x.example\n30:channel:ops-slack",
+        repeat="1",
+    )
+    assert "Escalation policy default created." in page
+    assert "0:schedule:primary → 15:user:a@x.example → 30:channel:ops-slack" in page
+    with bridge.database.reading() as session:
+        assert session.query(EscalationPolicy).count() == 1
+        assert session.query(ScheduleOverride).count() == 1
+
+
+def test_a_bad_form_comes_back_with_the_reason(client: FlaskClient, people: None) -> None:
+    log_in(client, "admin@x.example")
+
+    page = post(client, "/admin/schedules", name="x", timezone="Mars/Base", members="a@x.example")
+
+    assert "Unknown time zone" in page
+
+
+def test_responders_read_the_page_but_cannot_change_schedules(
+    client: FlaskClient, bridge: Bridge, people: None
+) -> None:
+    log_in(client, "a@x.example")
+
+    assert client.get("/schedules").status_code == 200
+    refused = post(client, "/admin/schedules", name="x", timezone="UTC", members="a@x.example")
+    post(client, "/admin/policies", name="x", steps="0:user:a@x.example")
+
+    assert "admin role" in refused
+    with bridge.database.reading() as session:
+        assert session.query(EscalationPolicy).count() == 0
+        assert session.query(Schedule).count() == 0
