@@ -43,11 +43,16 @@ def own_webhook_base(public_base_url: str | None, host: str, port: int) -> str:
 
 
 def sample_issue_payload(integration_id: str, now: datetime) -> dict[str, Any]:
-    """An `issue.created` webhook shaped as Sentry sends it; one test issue per integration."""
+    """An `issue.unresolved` webhook shaped as Sentry sends it; one test issue per integration.
+
+    Not `issue.created`: Sentry sends that once per issue, so the bridge never lets a
+    repeated one reopen a resolved incident (SPEC 4.1), and the second test alert after
+    resolving the first would change nothing. `unresolved` opens, adds to or reopens.
+    """
     issue_id = f"bridge-test-{integration_id[:8]}"
     seen = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return {
-        "action": "created",
+        "action": "unresolved",
         "installation": {"uuid": "00000000-0000-4000-8000-000000000000"},
         "data": {
             "issue": {
@@ -57,6 +62,7 @@ def sample_issue_payload(integration_id: str, now: datetime) -> dict[str, Any]:
                 "culprit": "bridge.test_alert",
                 "level": "warning",
                 "status": "unresolved",
+                "substatus": "ongoing",
                 "project": {"id": "0", "name": "Bridge test", "slug": "bridge-test"},
                 "firstSeen": seen,
                 "lastSeen": seen,
@@ -76,6 +82,19 @@ def send_test_alert(
     now: datetime,
 ) -> TestAlertResult:
     """POST the sample over HTTP, encoded and signed exactly as Sentry would."""
+    body, headers = sample_delivery(integration_id, secret, now)
+    # No redirects: a 3xx to another host must not carry the signed body there.
+    response = http.post(
+        webhook_url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
+    )
+    response.close()
+    return TestAlertResult(response.status_code)
+
+
+def sample_delivery(
+    integration_id: str, secret: str | None, now: datetime
+) -> tuple[bytes, dict[str, str]]:
+    """The sample's body and headers, encoded and signed exactly as Sentry would."""
     body = json.dumps(
         sample_issue_payload(integration_id, now), separators=(",", ":"), ensure_ascii=True
     ).encode("ascii")
@@ -88,9 +107,4 @@ def send_test_alert(
     }
     if secret is not None:
         headers["Sentry-Hook-Signature"] = sign(secret, body)
-    # No redirects: a 3xx to another host must not carry the signed body there.
-    response = http.post(
-        webhook_url, data=body, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False
-    )
-    response.close()
-    return TestAlertResult(response.status_code)
+    return body, headers

@@ -7,14 +7,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from flask.testing import FlaskClient
 
+from app.domain.lifecycle import HumanAction
 from app.extensions import Bridge
 from app.services.accounts import Role, create_user
+from app.services.incidents import act_on_incident
+from app.services.test_alerts import sample_delivery
 from tests.conftest import MadeIntegration
 from tests.integration.test_pages import PASSWORD, csrf_token, log_in
 
@@ -133,3 +136,32 @@ def test_the_page_shows_the_status_not_the_remote_body(
 
     assert "Test alert refused (400)" in page
     assert REMOTE_BODY.decode() not in page
+
+
+def test_a_test_alert_after_the_test_incident_was_resolved_opens_it_again(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    """A repeated Sentry `issue.created` never reopens (issue 12), so the sample is an
+    `issue.unresolved`: the admin's second test alert must still be seen."""
+    integration = make_integration(secret="s3cr3t")
+    start = datetime.now(UTC) - timedelta(minutes=10)
+
+    def send(at: datetime) -> dict[str, object]:
+        body, headers = sample_delivery(integration.id, integration.secret, at)
+        headers["Sentry-Hook-Timestamp"] = str(int(at.timestamp()))
+        answer = client.post(integration.url, data=body, headers=headers).get_json()
+        assert isinstance(answer, dict)
+        return answer
+
+    first = send(start)
+    incident = first["incident"]
+    assert isinstance(incident, dict)
+    with bridge.database.transaction() as session:
+        act_on_incident(
+            session, int(incident["id"]), HumanAction.RESOLVE, "admin@example.com",
+            start + timedelta(minutes=1),
+        )  # fmt: skip
+    second = send(start + timedelta(minutes=2))
+
+    assert first["action"] == "triggered"
+    assert second["action"] == "reopened"
