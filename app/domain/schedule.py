@@ -166,6 +166,12 @@ def local_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     return high.replace(microsecond=0) if high.microsecond else high
 
 
+def handoff_step(shift: timedelta, handoff: Handoff) -> timedelta:
+    """The spacing of the handoff times a first shift may start at (see _Rotation.of)."""
+    period = timedelta(weeks=1) if handoff.weekday is not None else timedelta(days=1)
+    return shift if shift <= period and period % shift == timedelta(0) else period
+
+
 def _utc_to_local(instant: datetime, zone: ZoneInfo) -> datetime:
     return instant.astimezone(zone).replace(tzinfo=None)
 
@@ -185,10 +191,12 @@ class _Rotation:
         candidate = datetime.combine(_utc_to_local(start, zone).date(), handoff.at)
         if handoff.weekday is not None:
             candidate -= timedelta(days=(candidate.weekday() - handoff.weekday) % 7)
-        # Handoffs recur every shift, and at least once per week (weekday) or day (none):
-        # the anchor is the first of that lattice whose instant is on or after the start.
-        period = timedelta(weeks=1) if handoff.weekday is not None else timedelta(days=1)
-        step = min(layer.shift, period)
+        # The anchor is the first handoff whose instant is on or after the start. Shifts
+        # that divide the handoff's period (a week for a weekday, else a day) hand off on a
+        # lattice through it (8-hour shifts from 09:00: 01:00, 09:00, 17:00); any other
+        # shift starts at the handoff itself (2-day shifts from "wed 09:00": the first
+        # Wednesday 09:00), never at a phase that depends on which week was counted from.
+        step = handoff_step(layer.shift, handoff)
         while local_to_utc(candidate - step, zone) >= start:
             candidate -= step
         while local_to_utc(candidate, zone) < start:

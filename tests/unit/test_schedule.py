@@ -136,6 +136,21 @@ def test_first_shift_begins_at_the_first_handoff_on_or_after_the_start() -> None
     assert first.person == "a" and first.start == before.end
 
 
+def test_shifts_that_do_not_divide_a_week_start_at_the_named_weekday() -> None:
+    """Found by hypothesis: 2-day shifts from "wed 01:15" started on a Friday, because the
+    lattice of 2-day steps through some Wednesday had a phase that depended on which."""
+    thursday = datetime(2025, 3, 6, 23, 59, tzinfo=BERLIN)
+    schedule = Schedule(BERLIN, (layer("a", 2, ShiftUnit.DAYS, "wed 01:15", thursday),))
+
+    friday = on_call_at(schedule, datetime(2025, 3, 8, 1, tzinfo=BERLIN))
+    first = on_call_at(schedule, datetime(2025, 3, 12, 1, 15, tzinfo=BERLIN))
+
+    assert friday.is_gap
+    assert first.person == "a"
+    assert first.start == datetime(2025, 3, 12, 1, 15, tzinfo=BERLIN)
+    assert first.end == datetime(2025, 3, 14, 1, 15, tzinfo=BERLIN)
+
+
 def test_start_exactly_at_a_handoff_starts_there() -> None:
     start = datetime(2025, 2, 3, 9, tzinfo=BERLIN)
 

@@ -19,6 +19,7 @@ from app.domain.schedule import (
     Override,
     Schedule,
     ShiftUnit,
+    handoff_step,
     local_to_utc,
     on_call_at,
     stretches,
@@ -76,13 +77,12 @@ def oracle_person(schedule: Schedule, at: datetime) -> str | None:
     for layer in reversed(schedule.layers):
         if layer.end is not None and at >= layer.end:
             continue
-        period = timedelta(weeks=1) if layer.handoff.weekday is not None else timedelta(days=1)
         local = layer.start.astimezone(schedule.zone).replace(tzinfo=None) - timedelta(days=8)
         candidate = datetime.combine(local.date(), layer.handoff.at)
         while layer.handoff.weekday is not None and candidate.weekday() != layer.handoff.weekday:
             candidate += timedelta(days=1)
         while local_to_utc(candidate, schedule.zone) < layer.start:
-            candidate += min(layer.shift, period)
+            candidate += handoff_step(layer.shift, layer.handoff)
         if local_to_utc(candidate, schedule.zone) > at:
             continue
         k = 0
