@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test migrate lint typecheck format clean bench install
+.PHONY: run test test-unit test-integration test-e2e migrate lint typecheck format clean bench install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Parts of the suite on their own (`make test` runs them all, with the linters).
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+# The real server on loopback (and the browser): the slowest tests, marked e2e.
+test-e2e: $(STAMP) $(CHROMIUM)
+	$(BIN)/pytest -m e2e tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
