@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import threading
+import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
 
-from tests.e2e.conftest import Stack, post
+from tests.e2e.conftest import BIN, ROOT, Stack, post, stop
 from tests.support.payloads import build, issue_event
 
 pytestmark = pytest.mark.e2e
@@ -104,10 +109,41 @@ def test_fifty_simultaneous_deliveries_of_one_new_issue_make_one_incident(server
     assert {status for status, _ in results} == {202}
     actions = sorted(action for _, action in results)
     assert actions.count("triggered") == 1
-    assert actions.count("deduplicated") == 49
+    # A delivery that waits on the incident's row lock past the webhook's deadline
+    # (BRIDGE_DB_DELIVERY_TIMEOUT_MS) is kept in the spool and answered at once; the jobs
+    # process applies it. On a loaded 2-core machine a few of the fifty may wait that long.
+    spooled = actions.count("spooled")
+    assert actions.count("deduplicated") + spooled == 49
+    if spooled:
+        _drain_spool(server)
     listed = server.bridge_json("incident", "list", "--json")
     assert len(listed) == 1
     assert listed[0]["event_count"] == 50
+
+
+def _drain_spool(stack: Stack, seconds: float = 60) -> None:
+    """Run the jobs process until the spool is empty (it applies spooled deliveries)."""
+    jobs = subprocess.Popen(
+        [str(BIN / "bridge"), "jobs", "run"],
+        cwd=ROOT,
+        env=stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{stack.base_url}/readyz", timeout=5) as answer:  # noqa: S310
+                    body = answer.read()
+            except urllib.error.HTTPError as error:  # not ready (503) still reports the spool
+                body = error.read()
+            if json.loads(body)["checks"]["spool_pending"] == 0:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"the spool was not drained within {seconds} s")
+    finally:
+        stop(jobs)
 
 
 def test_logs_never_carry_the_secret_or_the_integration_id(server: Stack) -> None:
