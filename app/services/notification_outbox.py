@@ -297,6 +297,31 @@ def queue_test(session: Session, channel: NotificationChannel, now: datetime) ->
     return notification
 
 
+def queue_method_test(session: Session, method: ContactMethod, now: datetime) -> Notification:
+    """A `test` to one person's contact method ("send me a test"). When it is sent, the
+    method counts as tested and may be paged (record_attempt sets `tested_at`)."""
+    notification = Notification(
+        id=str(uuid.uuid4()),
+        channel_id=None,
+        contact_method_id=method.id,
+        incident_id=None,
+        type=TEST_TYPE,
+        document={
+            "service": {"id": None, "name": "on-call"},
+            "message": f"Test page for {method.user.email} by {method.kind}. If this reached"
+            " you, the bridge can page you this way.",
+        },
+        status="queued",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(notification)
+    session.flush()
+    wake_sender(session.connection())
+    return notification
+
+
 def backlog(session: Session, now: datetime) -> tuple[int, float]:
     """How many notifications wait to be sent now, and the age of the oldest (seconds)."""
     waiting = or_(
