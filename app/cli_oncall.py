@@ -11,7 +11,7 @@ import click
 
 from app.cli import _base_url, _print, _run, main, service
 from app.extensions import Bridge
-from app.services import admin, contacts, escalation_policies, schedules
+from app.services import admin, contacts, escalation_policies, notification_outbox, schedules
 from app.web.oncall_schemas import (
     ContactMethodSchema,
     OnCallSchema,
@@ -213,5 +213,19 @@ def contact_verify(method_id: int) -> None:
         with bridge.database.transaction() as session:
             method = contacts.verify(session, method_id, "cli", datetime.now(UTC))
             _print(ContactMethodSchema().dump(method))
+
+    _run(work)
+
+
+@contact.command("test")
+@click.argument("method_id", type=int)
+def contact_test(method_id: int) -> None:
+    """Queue a test message to a contact method; once it is sent, the method may be paged."""
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            method = contacts.get_method(session, method_id)
+            queued = notification_outbox.queue_method_test(session, method, datetime.now(UTC))
+            _print({"notification_id": queued.id, "contact_method_id": method.id})
 
     _run(work)

@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from app.store.database import Database
 from app.store.encryption import SecretBox, load_or_create_key_file
 from app.store.spool import Spool
+from app.store.time_scale import use_minute
 from config.settings import Settings
 
 
@@ -21,6 +22,7 @@ class Bridge:
             connect_timeout=settings.database_connect_timeout_seconds,
             statement_timeout_ms=settings.database_statement_timeout_ms,
         )
+        use_minute(self.database.engine, settings.escalation_minute_seconds)
         self.spool = Spool(settings.spool_directory)
         keys = settings.encryption_keys or (load_or_create_key_file(settings.instance_path),)
         self.secrets = SecretBox(keys)

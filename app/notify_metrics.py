@@ -21,6 +21,7 @@ from sqlalchemy import case, func, select
 
 from app.services.notification_outbox import backlog
 from app.store.database import Database
+from app.store.models import ContactMethod
 from app.store.notify_models import Notification, NotificationAttempt, NotificationChannel
 
 DELAY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -33,11 +34,16 @@ class NotificationCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             with self.database.reading() as session:
+                # A page to a person counts under its contact method's kind (email, apprise).
+                by_kind = func.coalesce(NotificationChannel.kind, ContactMethod.kind)
                 outcomes = session.execute(
-                    select(NotificationChannel.kind, NotificationAttempt.outcome, func.count())
+                    select(by_kind, NotificationAttempt.outcome, func.count())
                     .join(Notification, Notification.id == NotificationAttempt.notification_id)
-                    .join(NotificationChannel, NotificationChannel.id == Notification.channel_id)
-                    .group_by(NotificationChannel.kind, NotificationAttempt.outcome)
+                    .outerjoin(
+                        NotificationChannel, NotificationChannel.id == Notification.channel_id
+                    )
+                    .outerjoin(ContactMethod, ContactMethod.id == Notification.contact_method_id)
+                    .group_by(by_kind, NotificationAttempt.outcome)
                 ).all()
                 delay = Notification.first_attempt_delay_ms
                 bucket_counts = session.execute(

@@ -83,6 +83,11 @@ class Settings:
     smtp_url: str | None = None
     smtp_from: str | None = None
     pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    # Paging (docs/on-call.md): how often the jobs process looks for due escalation steps
+    # and acknowledgement timeouts; and how long an escalation "minute" lasts (60 s; tests
+    # shorten it so that a step's delay can be waited for).
+    escalation_poll_ms: int = 1000
+    escalation_minute_seconds: int = 60
 
     @property
     def spool_directory(self) -> Path:
@@ -182,4 +187,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_from=env.get("BRIDGE_SMTP_FROM") or None,
         pagerduty_events_url=env.get("BRIDGE_PAGERDUTY_EVENTS_URL")
         or "https://events.pagerduty.com/v2/enqueue",
+        escalation_poll_ms=_int(env, "BRIDGE_ESCALATION_POLL_MS", 1000, minimum=100),
+        escalation_minute_seconds=_int(env, "BRIDGE_ESCALATION_MINUTE_SECONDS", 60, minimum=1),
     )

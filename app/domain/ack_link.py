@@ -37,6 +37,8 @@ class AckLink:
     channel_id: int | None
     expires_at: datetime
     action: str = ACTION
+    # Set when the link was sent to a person's contact method (a page): who acknowledges.
+    contact_method_id: int | None = None
 
 
 def link_key(secret: str) -> bytes:
@@ -59,12 +61,19 @@ def sign(
     channel_id: int | None,
     now: datetime,
     ttl: timedelta = DEFAULT_TTL,
+    contact_method_id: int | None = None,
 ) -> str:
     expires = int((now + ttl).timestamp())
-    payload = json.dumps(
-        {"l": link_id, "i": incident_id, "a": ACTION, "e": expires, "c": channel_id},
-        separators=(",", ":"),
-    ).encode("utf-8")
+    claims: dict[str, object] = {
+        "l": link_id,
+        "i": incident_id,
+        "a": ACTION,
+        "e": expires,
+        "c": channel_id,
+    }
+    if contact_method_id is not None:  # channel links keep their old shape
+        claims["m"] = contact_method_id
+    payload = json.dumps(claims, separators=(",", ":")).encode("utf-8")
     signature = hmac.new(key, payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(signature)}"
 
@@ -88,6 +97,7 @@ def verify(key: bytes, token: str, now: datetime) -> AckLink:
             channel_id=int(claims["c"]) if claims.get("c") is not None else None,
             expires_at=datetime.fromtimestamp(int(claims["e"]), UTC),
             action=str(claims["a"]),
+            contact_method_id=int(claims["m"]) if claims.get("m") is not None else None,
         )
     except (ValueError, KeyError, TypeError, OverflowError):
         raise invalid from None

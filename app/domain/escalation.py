@@ -64,11 +64,17 @@ class Step:
             raise PolicyError("A step needs at least one target.")
 
 
+ONE_MINUTE = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class Policy:
     steps: tuple[Step, ...]
     repeat: int = 0
     repeat_after_minutes: int | None = None
+    # How long a "minute" of the policy lasts: one, except where tests shorten it
+    # (BRIDGE_ESCALATION_MINUTE_SECONDS) to wait for real delays in seconds.
+    minute: timedelta = ONE_MINUTE
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -89,12 +95,12 @@ class Policy:
     @property
     def round_wait(self) -> timedelta:
         minutes = self.repeat_after_minutes
-        return timedelta(minutes=self.steps[-1].delay_minutes if minutes is None else minutes)
+        return self.minute * (self.steps[-1].delay_minutes if minutes is None else minutes)
 
     def delay_before(self, ref: StepRef) -> timedelta:
         if ref.index == 0 and ref.repeat > 0:
             return self.round_wait
-        return timedelta(minutes=self.steps[ref.index].delay_minutes)
+        return self.minute * self.steps[ref.index].delay_minutes
 
     def instances(self) -> list[StepRef]:
         return [StepRef(r, i) for r in range(self.repeat + 1) for i in range(len(self.steps))]
@@ -204,8 +210,10 @@ def pages_people(severity: str, minimum: str) -> bool:
     return SEVERITY_RANK[Severity(severity)] >= SEVERITY_RANK[Severity(minimum)]
 
 
-def ack_timeout_at(acknowledged_at: datetime, timeout_minutes: int | None) -> datetime | None:
+def ack_timeout_at(
+    acknowledged_at: datetime, timeout_minutes: int | None, minute: timedelta = ONE_MINUTE
+) -> datetime | None:
     """When an acknowledged, unresolved incident is re-triggered (None: never)."""
     if not timeout_minutes:
         return None
-    return acknowledged_at + timedelta(minutes=timeout_minutes)
+    return acknowledged_at + minute * timeout_minutes

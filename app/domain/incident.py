@@ -99,7 +99,17 @@ class PersonAction:
     via: str | None = None
 
 
-Cause = SentryNews | PersonAction
+@dataclass(frozen=True)
+class JobAction:
+    """A job acts on an incident. So far one: the acknowledgement timeout re-triggers an
+    incident acknowledged `timeout_minutes` ago and not resolved (docs/on-call.md)."""
+
+    acknowledged_at: datetime
+    timeout_minutes: int
+    actor: str = "escalation"
+
+
+Cause = SentryNews | PersonAction | JobAction
 
 
 def change_incident(
@@ -115,6 +125,10 @@ def change_incident(
         if current is None:
             raise IllegalTransition("There is no incident to act on.")
         return _person(current, cause, now)
+    if isinstance(cause, JobAction):
+        if current is None:
+            raise IllegalTransition("There is no incident to act on.")
+        return _ack_timed_out(current, cause, now)
     if cause.step is Step.CREATE or current is None:
         return _opened(cause, at, now)
     return _from_sentry(current, cause, at, now)
@@ -326,3 +340,26 @@ def _person(current: Mapping[str, Any], cause: PersonAction, now: datetime) -> C
         message += f" via {cause.via}"
         data = {"by": "link", "via": cause.via}
     return Change(fields, (Note(kind, cause.actor, message, data),), (event,))
+
+
+def _ack_timed_out(current: Mapping[str, Any], cause: JobAction, now: datetime) -> Change:
+    """Back to triggered, as a `reopened` event: channels hear that the incident needs
+    someone again (with an acknowledge link) and the escalation starts over. Not a reopen
+    count: it was never resolved. Nothing happens unless it is still acknowledged."""
+    if current["status"] != Status.ACKNOWLEDGED.value:
+        return Change({})
+    fields: dict[str, Any] = {
+        "status": Status.TRIGGERED.value,
+        "triggered_at": now,
+        "acknowledged_at": None,
+        "last_transition_at": now,
+        "updated_at": now,
+    }
+    note = Note(
+        "ack_timeout",
+        cause.actor,
+        f"Re-triggered: acknowledged at {cause.acknowledged_at:%Y-%m-%d %H:%M} UTC and not"
+        f" resolved within {cause.timeout_minutes} min (acknowledgement timeout)",
+        {"acknowledged_at": cause.acknowledged_at.isoformat(), "minutes": cause.timeout_minutes},
+    )
+    return Change(fields, (note,), (IncidentEvent.REOPENED,))

@@ -1,6 +1,7 @@
-"""Job: fire due escalation steps. Not scheduled yet: it needs a `page` that writes the
-notifications outbox (issue 14); the integrator passes one and adds the job to
-app/jobs/scheduler.py at a few seconds' interval (a step fires within 5 s of due)."""
+"""Job: fire due escalation steps and re-trigger incidents whose acknowledgement timed
+out. Scheduled every BRIDGE_ESCALATION_POLL_MS (1 s) in the jobs process, so a step fires
+within about a second of being due (issue 15 asks for 5 s); `page` is the outbox writer
+(app/services/paging.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from app.extensions import Bridge
-from app.services import escalations
+from app.services import ack_timeouts, escalations, paging
 
 log = logging.getLogger(__name__)
 BATCH = 50
@@ -54,3 +55,18 @@ def run_due_escalations(
             if outcome is not None:
                 fired += 1
                 log.info("escalation %s fired: %s", escalation_id, outcome.outcome)
+
+
+def run_paging(
+    bridge: Bridge,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    worker: str | None = None,
+    page: escalations.Page = paging.page,
+) -> int:
+    """One pass of the jobs process: acknowledgement timeouts first (they start runs whose
+    first step is due at once), then every due step; how many steps fired."""
+    with bridge.database.transaction() as session:
+        retriggered = ack_timeouts.retrigger_unanswered(session, clock())
+    for incident_id in retriggered:
+        log.info("incident %s re-triggered: its acknowledgement timed out", incident_id)
+    return run_due_escalations(bridge, page, clock, worker)

@@ -106,10 +106,12 @@ class NotificationSender:
                 session, item, result, self.clock(), self.worker, self.jitter(), self.retry_window
             )
         log.info(
-            "notification %s (%s to channel %s) attempt %d: %s → %s",
+            "notification %s (%s to %s) attempt %d: %s → %s",
             item.id,
             item.type,
-            item.channel_id,
+            f"channel {item.channel_id}"
+            if item.contact_method_id is None
+            else f"contact method {item.contact_method_id}",
             item.attempts,
             result.outcome,
             status,
@@ -125,6 +127,7 @@ class NotificationSender:
             item.channel_id,
             now,
             timedelta(hours=self.bridge.settings.ack_link_ttl_hours),
+            contact_method_id=item.contact_method_id,
         )
         return f"{self.base_url}/ack/{token}"
 

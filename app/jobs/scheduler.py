@@ -10,6 +10,7 @@ from types import FrameType
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from app.extensions import Bridge
+from app.jobs.escalations import run_paging
 from app.jobs.notify import start_sender
 from app.jobs.prune import run_prune
 from app.jobs.sentry import build_gateway, run_sentry_outbox, run_token_refresh
@@ -54,6 +55,17 @@ def build_scheduler(bridge: Bridge) -> BlockingScheduler:
         args=[bridge, gateway],
         minutes=bridge.settings.sentry_token_refresh_interval_minutes,
         id="sentry_token_refresh",
+        max_instances=1,
+        coalesce=True,
+    )
+    # Escalation steps are due rows: a step fires within a poll of its due time; several
+    # jobs processes share them (claimed with SKIP LOCKED, app/services/escalations.py).
+    scheduler.add_job(
+        run_paging,
+        "interval",
+        args=[bridge],
+        seconds=bridge.settings.escalation_poll_ms / 1000,
+        id="escalations",
         max_instances=1,
         coalesce=True,
     )

@@ -17,7 +17,7 @@ from app.domain import ack_link
 from app.domain.errors import Conflict
 from app.domain.lifecycle import HumanAction
 from app.services.incidents import act_on_incident, get_incident
-from app.store.models import Incident
+from app.store.models import ContactMethod, Incident
 from app.store.notify_models import NotificationChannel, UsedAckLink
 
 LINK_ACTOR = "notification link"
@@ -52,6 +52,21 @@ def acknowledge_by_link(session: Session, key: bytes, token: str, now: datetime)
             session.flush()
     except IntegrityError:
         raise Conflict("This acknowledge link was already used.") from None
+    method = (
+        session.get(ContactMethod, link.contact_method_id)
+        if link.contact_method_id is not None
+        else None
+    )
+    if method is not None:
+        # A page went to one person: whoever holds their link is taken to be them.
+        return act_on_incident(
+            session,
+            link.incident_id,
+            HumanAction.ACKNOWLEDGE,
+            method.user.email,
+            now,
+            via=f"the page sent by {method.kind}",
+        )
     channel = _channel_name(session, link.channel_id)
     via = f"notification link to {channel}" if channel else "notification link"
     return act_on_incident(

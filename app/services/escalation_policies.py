@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,7 +78,7 @@ def target_of(row: EscalationTarget) -> domain.Target:
     return domain.Target(kind, row.channel_name or "")
 
 
-def as_domain(policy: EscalationPolicy) -> domain.Policy:
+def as_domain(policy: EscalationPolicy, minute: timedelta = domain.ONE_MINUTE) -> domain.Policy:
     return domain.Policy(
         tuple(
             domain.Step(step.delay_minutes, tuple(target_of(t) for t in step.targets))
@@ -86,6 +86,7 @@ def as_domain(policy: EscalationPolicy) -> domain.Policy:
         ),
         policy.repeat,
         policy.repeat_after_minutes,
+        minute,
     )
 
 

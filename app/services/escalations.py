@@ -11,7 +11,7 @@ notifications outbox plugs in without this module knowing it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.domain import escalation as domain
 from app.domain.lifecycle import Status
 from app.services import escalation_policies, schedules
-from app.services.contacts import pageable_methods
+from app.services.contacts import masked_target, pageable_methods
 from app.store.models import Escalation as EscalationRow
 from app.store.models import (
     EscalationPolicy,
@@ -30,6 +30,8 @@ from app.store.models import (
     Service,
     TimelineEntry,
 )
+from app.store.notify_models import NotificationChannel
+from app.store.time_scale import minute_of
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -46,6 +48,14 @@ class PageTarget:
     contact_method_ids: tuple[int, ...] = ()
     channel_name: str | None = None
     via_schedule: str | None = None  # set when the person is paged as on call
+    channel_id: int | None = None  # the service's channel of that name
+    methods: tuple[str, ...] = ()  # how each contact method is shown ("email a@x")
+    # Which step instance pages: filled in by fire_escalation for the sender.
+    run: int = 0
+    repeat: int = 0
+    step_index: int = 0
+    reason: str = ""
+    fired_at: datetime | None = None
 
 
 # The sender: the notifications outbox writes its rows here, in the firing transaction.
@@ -104,7 +114,10 @@ def _plan(session: Session, policy: EscalationPolicy, run: _Run, now: datetime) 
         for row in existing
         if row.status == DONE and row.fired_at is not None and row.outcome is not None
     ]
-    decision = domain.decide(escalation_policies.as_domain(policy), started_at, history, now)
+    minute = minute_of(session.connection())
+    decision = domain.decide(
+        escalation_policies.as_domain(policy, minute), started_at, history, now
+    )
 
     def add(step: domain.DueStep, status: str, outcome: str | None) -> None:
         planned = known.get((step.ref.repeat, step.ref.index))
@@ -211,11 +224,21 @@ def claim_due_escalations(
 
 
 def _resolve(
-    session: Session, target: EscalationTarget, now: datetime
+    session: Session, target: EscalationTarget, incident: Incident, now: datetime
 ) -> tuple[list[PageTarget], list[str]]:
     """The things to notify for one target, and why anyone could not be."""
     if target.kind == domain.TargetKind.CHANNEL.value:
-        return [PageTarget("channel", channel_name=target.channel_name)], []
+        # Policies name channels; each service has its own channel of that name.
+        channel = session.scalar(
+            select(NotificationChannel).where(
+                NotificationChannel.service_id == incident.service_id,
+                NotificationChannel.name == target.channel_name,
+            )
+        )
+        if channel is None or not channel.enabled:
+            state = "no channel" if channel is None else "only a disabled channel"
+            return [], [f"the service has {state} named {target.channel_name}"]
+        return [PageTarget("channel", channel_name=channel.name, channel_id=channel.id)], []
     if target.kind == domain.TargetKind.SCHEDULE.value:
         assert target.schedule is not None
         on_call = schedules.who_is_on_call(target.schedule, now)
@@ -236,6 +259,7 @@ def _resolve(
             user_id=user.id,
             contact_method_ids=tuple(m.id for m in methods),
             via_schedule=via,
+            methods=tuple(f"{m.kind} {masked_target(m)}" for m in methods),
         )
     ], []
 
@@ -271,7 +295,18 @@ def fire_escalation(
     paged: list[PageTarget] = []
     problems: list[str] = []
     for target in step.targets:
-        found, why = _resolve(session, target, now)
+        found, why = _resolve(session, target, incident, now)
+        found = [
+            replace(
+                each,
+                run=row.run,
+                repeat=row.repeat,
+                step_index=row.step_index,
+                reason=row.reason,
+                fired_at=now,
+            )
+            for each in found
+        ]
         for each in found:
             page(each, incident, step)
         paged += found
@@ -279,7 +314,7 @@ def fire_escalation(
     outcome = domain.StepOutcome.PAGED if paged else domain.StepOutcome.NOBODY
     row.status, row.outcome, row.fired_at = DONE, outcome.value, now
     row.claimed_until = None
-    names = ", ".join(t.email or f"channel {t.channel_name}" for t in paged) or "nobody"
+    names = ", ".join(_named(t) for t in paged) or "nobody"
     note = f" ({'; '.join(problems)})" if problems else ""
     moving_on = " Moving on at once." if not paged else ""
     _timeline(
@@ -298,6 +333,35 @@ def fire_escalation(
     session.flush()
     _plan(session, policy, _Run(incident.id, row.run, row.started_at, row.reason), now)
     return Fired(row.id, outcome.value, tuple(paged), tuple(problems))
+
+
+def _named(target: PageTarget) -> str:
+    """`a@x (on call for primary; email a@x, apprise ntfy://…)`, `channel ops-slack`."""
+    if target.kind == "channel":
+        return f"channel {target.channel_name}"
+    how = "; ".join(
+        part
+        for part in (
+            f"on call for {target.via_schedule}" if target.via_schedule else "",
+            ", ".join(target.methods),
+        )
+        if part
+    )
+    return f"{target.email} ({how})" if how else str(target.email)
+
+
+def has_run_since(session: Session, incident_id: int, since: datetime) -> bool:
+    """Whether an escalation of the incident is pending or was started at or after `since`
+    (the incident's last trigger): a severity rise then starts none."""
+    found = session.scalar(
+        select(EscalationRow.id)
+        .where(
+            EscalationRow.incident_id == incident_id,
+            or_(EscalationRow.status == PENDING, EscalationRow.started_at >= since),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def pending_for(session: Session, incident_id: int) -> list[EscalationRow]:

@@ -24,7 +24,7 @@ from app.domain.notify import DIGEST_TYPE, TEST_TYPE, next_attempt_at
 from app.services.notification_documents import incident_document, incident_fields
 from app.services.notifications import NOTIFIER, wake_sender
 from app.store.encryption import SecretBox
-from app.store.models import Incident, Service, TimelineEntry
+from app.store.models import ContactMethod, Incident, Service, TimelineEntry, User
 from app.store.notify_models import Notification, NotificationAttempt, NotificationChannel
 
 MAX_ERROR_LENGTH = 500
@@ -33,18 +33,24 @@ DIGEST_TOP = 5
 
 @dataclass(frozen=True)
 class Claimed:
-    """A leased notification, with what sending it needs, outside any session."""
+    """A leased notification, with what sending it needs, outside any session.
+
+    It goes to a channel, or (a page, docs/on-call.md) to a person's contact method: then
+    `channel_kind` is the method's kind (email, apprise), `channel_name` the person's
+    email, and `config_ciphertext` the Apprise URL's ciphertext (None for the email).
+    """
 
     id: str
     type: str
     incident_id: int | None
-    channel_id: int
+    channel_id: int | None
     channel_kind: str
     channel_name: str
-    config_ciphertext: str
+    config_ciphertext: str | None
     document: dict[str, Any]
     attempts: int
     created_at: datetime
+    contact_method_id: int | None = None
 
 
 def claim_due(
@@ -53,8 +59,10 @@ def claim_due(
     """Lease up to `limit` due notifications (queued and due, or sending past its lease)."""
     rows = list(
         session.execute(
-            select(Notification, NotificationChannel)
-            .join(NotificationChannel, NotificationChannel.id == Notification.channel_id)
+            select(Notification, NotificationChannel, ContactMethod, User)
+            .outerjoin(NotificationChannel, NotificationChannel.id == Notification.channel_id)
+            .outerjoin(ContactMethod, ContactMethod.id == Notification.contact_method_id)
+            .outerjoin(User, User.id == ContactMethod.user_id)
             .where(
                 or_(
                     and_(Notification.status == "queued", Notification.next_attempt_at <= now),
@@ -67,7 +75,7 @@ def claim_due(
         )
     )
     claimed = []
-    for notification, channel in rows:
+    for notification, channel, method, person in rows:
         if notification.attempts == 0:
             delay = (now - notification.created_at).total_seconds() * 1000
             notification.first_attempt_delay_ms = max(delay, 0.0)
@@ -77,18 +85,23 @@ def claim_due(
         notification.leased_by = worker
         if notification.type == DIGEST_TYPE and "count" not in notification.document:
             notification.document = _digest_document(session, notification.document)
+        if channel is not None:
+            kind, name, ciphertext = channel.kind, channel.name, channel.config_ciphertext
+        else:  # the check constraint says: then a contact method
+            kind, name, ciphertext = method.kind, person.email, method.target_ciphertext
         claimed.append(
             Claimed(
                 id=notification.id,
                 type=notification.type,
                 incident_id=notification.incident_id,
-                channel_id=channel.id,
-                channel_kind=channel.kind,
-                channel_name=channel.name,
-                config_ciphertext=channel.config_ciphertext,
+                channel_id=notification.channel_id,
+                channel_kind=kind,
+                channel_name=name,
+                config_ciphertext=ciphertext,
                 document=dict(notification.document),
                 attempts=notification.attempts,
                 created_at=notification.created_at,
+                contact_method_id=notification.contact_method_id,
             )
         )
     session.flush()
@@ -115,7 +128,14 @@ def _digest_document(session: Session, stored: dict[str, Any]) -> dict[str, Any]
 
 
 def target_of(claimed: Claimed, secrets: SecretBox) -> ChannelTarget:
-    """The channel's decrypted target (never logged, never stored in the clear)."""
+    """The channel's (or contact method's) decrypted target (never logged, never stored
+    in the clear)."""
+    if claimed.contact_method_id is not None:
+        if claimed.channel_kind == "email":  # the person's account email
+            return ChannelTarget("email", claimed.channel_name, recipients=(claimed.channel_name,))
+        url = secrets.decrypt(claimed.config_ciphertext) if claimed.config_ciphertext else None
+        return ChannelTarget(claimed.channel_kind, claimed.channel_name, url=url)
+    assert claimed.config_ciphertext is not None  # a channel always has its target
     config = json.loads(secrets.decrypt(claimed.config_ciphertext))
     return ChannelTarget(
         kind=claimed.channel_kind,
@@ -165,6 +185,11 @@ def record_attempt(
         notification.status = "sent"
         notification.sent_at = now
         _note(session, claimed, now, "notified", f"Sent {claimed.type} to {_who(claimed)}")
+        if claimed.type == TEST_TYPE and claimed.contact_method_id is not None:
+            # A test that reached the person makes the method pageable (docs/on-call.md).
+            method = session.get(ContactMethod, claimed.contact_method_id)
+            if method is not None:
+                method.tested_at = now
     elif result.outcome == "retry" and (
         again := next_attempt_at(
             claimed.created_at,
@@ -200,6 +225,14 @@ def _who(claimed: Claimed) -> str:
 def _note(session: Session, claimed: Claimed, now: datetime, kind: str, message: str) -> None:
     if claimed.incident_id is None:
         return
+    data: dict[str, Any] = {"notification_id": claimed.id, "channel_id": claimed.channel_id}
+    if claimed.contact_method_id is not None:
+        # A page: the timeline says which step of which run it was for (docs/on-call.md).
+        data["contact_method_id"] = claimed.contact_method_id
+        data["page"] = claimed.document.get("page")
+        step = (claimed.document.get("page") or {}).get("step")
+        if step is not None:
+            message += f" (escalation step {step})"
     session.add(
         TimelineEntry(
             incident_id=claimed.incident_id,
@@ -207,7 +240,7 @@ def _note(session: Session, claimed: Claimed, now: datetime, kind: str, message:
             kind=kind,
             actor=NOTIFIER,
             message=message,
-            data={"notification_id": claimed.id, "channel_id": claimed.channel_id},
+            data=data,
         )
     )
 
@@ -252,6 +285,31 @@ def queue_test(session: Session, channel: NotificationChannel, now: datetime) ->
         document={
             "service": {"id": service.id, "name": service.name},
             "message": f"Test notification for channel {channel.name!r} of {service.name}.",
+        },
+        status="queued",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(notification)
+    session.flush()
+    wake_sender(session.connection())
+    return notification
+
+
+def queue_method_test(session: Session, method: ContactMethod, now: datetime) -> Notification:
+    """A `test` to one person's contact method ("send me a test"). When it is sent, the
+    method counts as tested and may be paged (record_attempt sets `tested_at`)."""
+    notification = Notification(
+        id=str(uuid.uuid4()),
+        channel_id=None,
+        contact_method_id=method.id,
+        incident_id=None,
+        type=TEST_TYPE,
+        document={
+            "service": {"id": None, "name": "on-call"},
+            "message": f"Test page for {method.user.email} by {method.kind}. If this reached"
+            " you, the bridge can page you this way.",
         },
         status="queued",
         attempts=0,

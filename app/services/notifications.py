@@ -50,6 +50,8 @@ _timeline: Table = TimelineEntry.__table__  # type: ignore[assignment]
 
 
 def _select_channels(lock_service: bool) -> Any:
+    """The service's enabled channels; with none, one row of the service alone (its paging
+    columns are what escalations need, in the same round trip)."""
     query = (
         select(
             _channels.c.id,
@@ -58,9 +60,16 @@ def _select_channels(lock_service: bool) -> Any:
             _services.c.name.label("service_name"),
             _services.c.storm_threshold,
             _services.c.storm_window_minutes,
+            _services.c.escalation_policy_id,
+            _services.c.page_min_severity,
         )
-        .join_from(_channels, _services, _services.c.id == _channels.c.service_id)
-        .where(_channels.c.service_id == bindparam("service_id"), _channels.c.enabled == true())
+        .select_from(
+            _services.outerjoin(
+                _channels,
+                and_(_channels.c.service_id == _services.c.id, _channels.c.enabled == true()),
+            )
+        )
+        .where(_services.c.id == bindparam("service_id"))
         .order_by(_channels.c.id)
     )
     return query.with_for_update(of=_services) if lock_service else query
@@ -112,11 +121,25 @@ def queue_notifications(
     incident: Mapping[str, Any],
     events: Sequence[IncidentEvent],
     now: datetime,
+    escalation_reason: str | None = None,
 ) -> int:
-    """Write the outbox rows the incident's events call for; how many were written."""
+    """Write the outbox rows the incident's events call for; how many were written.
+
+    The same events start or stop the service's escalation (app/services/paging.py);
+    `escalation_reason` names a run started over by a job (the acknowledgement timeout).
+    """
+    from app.services.paging import escalate_on_events  # paging builds on this module
+
     is_new = IncidentEvent.TRIGGERED in events
     lock = is_new and connection.dialect.name == "postgresql"
-    rows = connection.execute(_SELECT_CHANNELS[lock], {"service_id": incident["service_id"]}).all()
+    found_rows = connection.execute(
+        _SELECT_CHANNELS[lock], {"service_id": incident["service_id"]}
+    ).all()
+    if found_rows:
+        escalate_on_events(
+            connection, dict(incident), events, found_rows[0], now, escalation_reason
+        )
+    rows = [r for r in found_rows if r.id is not None]
     facts = IncidentFacts(incident["title"], incident["dedup_key"], incident["severity"])
     channels = [ChannelRule(r.id, r.min_severity, parse_events(r.events)) for r in rows]
     if not channels or not any(plan_notifications(events, facts, channels, [], False, now).routed):
@@ -147,7 +170,7 @@ def queue_notifications(
             continue
         is_held = routed.route is Route.HOLD
         outbox.append(
-            _row(
+            outbox_row(
                 routed.channel_id,
                 incident["id"],
                 notification_type(routed.event),
@@ -169,8 +192,8 @@ def queue_notifications(
     return len(outbox)
 
 
-def _row(
-    channel_id: int,
+def outbox_row(
+    channel_id: int | None,
     incident_id: int | None,
     type_: str,
     document: dict[str, Any],
@@ -178,10 +201,13 @@ def _row(
     status: str = "queued",
     silence_id: int | None = None,
     next_attempt_at: datetime | None = None,
+    contact_method_id: int | None = None,
 ) -> dict[str, Any]:
+    """One outbox row: to a channel, or (a page) to a person's contact method."""
     return {
         "id": str(uuid.uuid4()),
         "channel_id": channel_id,
+        "contact_method_id": contact_method_id,
         "incident_id": incident_id,
         "type": type_,
         "document": document,
@@ -227,7 +253,7 @@ def _digests(
         "window_end": window_end.isoformat(),
     }
     return [
-        _row(channel_id, None, DIGEST_TYPE, document, now, next_attempt_at=window_end)
+        outbox_row(channel_id, None, DIGEST_TYPE, document, now, next_attempt_at=window_end)
         for channel_id in channel_ids
         if channel_id not in waiting
     ]

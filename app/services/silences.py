@@ -138,7 +138,8 @@ def _release(session: Session, silence: Silence, now: datetime) -> int:
             )
         )
     ]
-    groups: dict[tuple[int | None, int], list[Notification]] = {}
+    # Only channel notifications are held (pages to people are never silenced rows).
+    groups: dict[tuple[int | None, int | None], list[Notification]] = {}
     for notification in held:
         groups.setdefault((notification.incident_id, notification.channel_id), []).append(
             notification

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.store.models import Base, Service
@@ -42,7 +42,8 @@ class NotificationChannel(Base):
 
 
 class Notification(Base):
-    """The outbox: one message to one channel, written with the change that caused it.
+    """The outbox: one message to one channel, or to one person's contact method (a page,
+    docs/on-call.md), written with the change that caused it.
 
     The id (a uuid) is the webhook-id: every attempt of one notification reuses it, so a
     receiver can drop a repeat. Statuses: queued, sending (leased), sent, failed, held.
@@ -52,11 +53,16 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_notifications_incident_id_channel_id", "incident_id", "channel_id"),
+        # Exactly one addressee: a service's channel or a person's contact method.
+        CheckConstraint("(channel_id IS NULL) <> (contact_method_id IS NULL)", name="one_target"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    channel_id: Mapped[int] = mapped_column(
+    channel_id: Mapped[int | None] = mapped_column(
         ForeignKey("notification_channels.id", ondelete="CASCADE"), index=True
+    )
+    contact_method_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_methods.id", ondelete="CASCADE"), index=True
     )
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))

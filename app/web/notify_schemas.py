@@ -78,7 +78,9 @@ class IncidentSilenceInputSchema(Schema):
 
 class NotificationSchema(Schema):
     id = fields.String()
-    channel_id = fields.Integer()
+    channel_id = fields.Integer(allow_none=True)
+    # A page to a person goes to one of their contact methods instead of a channel.
+    contact_method_id = fields.Integer(allow_none=True)
     incident_id = fields.Integer(allow_none=True)
     type = fields.String()
     status = fields.String()

@@ -13,6 +13,7 @@ from app.extensions import Bridge
 from app.jobs.escalations import run_due_escalations
 from app.services import contacts, escalation_policies, escalations, schedules
 from app.store.models import ContactMethod, Escalation, Incident, TimelineEntry
+from tests.support.notify import make_channel
 from tests.support.oncall import RecordingPager, make_incident, make_people, make_service
 
 MONDAY = datetime(2025, 3, 17, 9, tzinfo=UTC)  # 10:00 in Berlin
@@ -170,6 +171,8 @@ def test_trigger_walks_the_steps_in_order_at_their_delays(bridge: Bridge, people
     incident_id = setup_policy(
         bridge, "0:schedule:primary", "15:user:lead@example.com", "30:channel:ops-slack"
     )
+    # A policy names a channel; the incident's service has its own of that name.
+    make_channel(bridge, "Payments", name="ops-slack")
     pager = RecordingPager()
     start(bridge, incident_id, MONDAY)
 

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from app.extensions import bridge
-from app.services import admin, contacts, escalation_policies, schedules
+from app.services import admin, contacts, escalation_policies, notification_outbox, schedules
 from app.services.accounts import Role
 from app.store.models import Schedule
 from app.web.api import blueprint
@@ -288,3 +288,18 @@ def verify_contact_method(method_id: int) -> Response:
     with bridge().database.transaction() as session:
         method = contacts.verify(session, method_id, actor_name(), datetime.now(UTC))
         return jsonify(ContactMethodSchema().dump(method))
+
+
+@blueprint.post("/contact-methods/<int:method_id>/test")
+@requires(Role.ADMIN)
+@documented(
+    summary="Queue a test message to a contact method (pageable once it is sent)",
+    tag="on-call",
+    status=202,
+    errors=(*ADMIN, 404),
+)
+def test_contact_method(method_id: int) -> tuple[Response, int]:
+    with bridge().database.transaction() as session:
+        method = contacts.get_method(session, method_id)
+        queued = notification_outbox.queue_method_test(session, method, datetime.now(UTC))
+        return jsonify({"notification_id": queued.id, "contact_method_id": method.id}), 202

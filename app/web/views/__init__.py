@@ -30,6 +30,13 @@ def sentry_link(url: str | None) -> str | None:
 
 
 def load_routes() -> Blueprint:
-    from app.web.views import admin, incidents, login, notifications, oncall  # noqa: F401
+    from app.web.views import (  # noqa: F401
+        admin,
+        contacts,
+        incidents,
+        login,
+        notifications,
+        oncall,
+    )
 
     return blueprint

@@ -1,0 +1,93 @@
+"""The acknowledgement timeout: an incident acknowledged and not resolved within its
+service's `ack_timeout_minutes` is re-triggered and escalated again (docs/on-call.md).
+
+The change goes through the one incident decision (`change_incident` with a `JobAction`):
+status back to triggered, a timeline entry, and a `reopened` event. That event notifies
+the channels like any reopen and, through `queue_notifications`, starts the service's
+escalation over (reason `ack_timeout`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.escalation import ack_timeout_at
+from app.domain.incident import JobAction, change_incident
+from app.domain.lifecycle import Status
+from app.services.notification_documents import incident_fields
+from app.services.notifications import queue_notifications
+from app.store.models import Incident, Service, TimelineEntry
+from app.store.time_scale import minute_of
+
+ACTOR = "escalation"
+
+
+def retrigger_unanswered(session: Session, now: datetime, limit: int = 50) -> list[int]:
+    """Re-trigger the acknowledged incidents whose timeout has passed; their ids.
+
+    The timeout is at least a minute, so only incidents acknowledged that long ago are
+    looked at; the exact moment is the pure `ack_timeout_at`. The rows are then locked
+    (SKIP LOCKED: another jobs process takes the others) and checked again.
+    """
+    minute = minute_of(session.connection())
+    candidates = session.execute(
+        select(Incident.id, Incident.acknowledged_at, Service.ack_timeout_minutes)
+        .join(Service, Service.id == Incident.service_id)
+        .where(
+            Incident.status == Status.ACKNOWLEDGED.value,
+            Service.ack_timeout_minutes > 0,
+            Incident.acknowledged_at <= now - minute,
+        )
+        .order_by(Incident.acknowledged_at)
+        .limit(limit)
+    ).all()
+    due = [
+        row.id
+        for row in candidates
+        if row.acknowledged_at is not None
+        and (moment := ack_timeout_at(row.acknowledged_at, row.ack_timeout_minutes, minute))
+        and moment <= now
+    ]
+    if not due:
+        return []
+    done = []
+    for incident in session.scalars(
+        select(Incident).where(Incident.id.in_(due)).with_for_update(skip_locked=True)
+    ):
+        service = session.get(Service, incident.service_id)
+        if (
+            incident.status != Status.ACKNOWLEDGED.value
+            or incident.acknowledged_at is None
+            or service is None
+            or not service.ack_timeout_minutes
+        ):
+            continue  # resolved or re-acknowledged meanwhile
+        cause = JobAction(incident.acknowledged_at, service.ack_timeout_minutes, ACTOR)
+        change = change_incident(incident_fields(incident), cause, now, now)
+        for name, value in change.fields.items():
+            setattr(incident, name, value)
+        for note in change.notes:
+            session.add(
+                TimelineEntry(
+                    incident_id=incident.id,
+                    at=now,
+                    kind=note.kind,
+                    actor=note.actor,
+                    message=note.message,
+                    data=note.data,
+                )
+            )
+        session.flush()
+        if change.events:
+            queue_notifications(
+                session.connection(),
+                incident_fields(incident),
+                change.events,
+                now,
+                escalation_reason="ack_timeout",
+            )
+        done.append(incident.id)
+    return done
