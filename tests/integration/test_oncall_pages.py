@@ -9,8 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.extensions import Bridge
+from app.services import admin
 from app.services.accounts import Role, create_user
-from app.store.models import EscalationPolicy, Schedule, ScheduleOverride
+from app.store.models import EscalationPolicy, Schedule, ScheduleOverride, Service
 from tests.support.oncall import PASSWORD, make_people
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -139,3 +140,43 @@ def test_responders_read_the_page_but_cannot_change_schedules(
     with bridge.database.reading() as session:
         assert session.query(EscalationPolicy).count() == 0
         assert session.query(Schedule).count() == 0
+
+
+def test_admin_attaches_a_policy_an_ack_timeout_and_a_threshold_to_a_service(
+    client: FlaskClient, bridge: Bridge, people: None
+) -> None:
+    now = datetime.now(UTC)
+    with bridge.database.transaction() as session:
+        service = admin.create_service(session, "Checkout", now)
+        service_id = service.id
+    log_in(client, "admin@x.example")
+    post(client, "/admin/schedules", name="primary", timezone="UTC", members="a@x.example")
+    post(client, "/admin/policies", name="default", steps="0:schedule:primary", repeat="0")
+    with bridge.database.reading() as session:
+        policy_id = session.query(EscalationPolicy).one().id
+
+    page = post(
+        client,
+        f"/admin/services/{service_id}/paging",
+        policy_id=str(policy_id),
+        ack_timeout_minutes="30",
+        page_min_severity="critical",
+    )
+
+    assert "Paging of Checkout saved." in page
+    with bridge.database.reading() as session:
+        saved = session.get(Service, service_id)
+        assert saved is not None
+        assert (saved.escalation_policy_id, saved.ack_timeout_minutes) == (policy_id, 30)
+        assert saved.page_min_severity == "critical"
+    assert f'<option value="{policy_id}" selected>default</option>' in page
+
+    page = post(client, f"/admin/services/{service_id}/paging", policy_id="", page_min_severity="x")
+    assert "The paging threshold is a severity" in page
+    page = post(
+        client, f"/admin/services/{service_id}/paging", policy_id="", page_min_severity="error"
+    )
+    with bridge.database.reading() as session:
+        cleared = session.get(Service, service_id)
+        assert cleared is not None
+        assert (cleared.escalation_policy_id, cleared.ack_timeout_minutes) == (None, None)

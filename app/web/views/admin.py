@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 
 from app.domain.errors import InvalidInput
 from app.extensions import bridge
-from app.services import admin, deliveries
+from app.services import admin, deliveries, escalation_policies
 from app.services.deliveries import DeliveryFilters
 from app.services.ingest import replay_delivery
 from app.services.test_alerts import own_webhook_base, send_test_alert
@@ -63,7 +63,13 @@ def _form_int(name: str, default: int | None = None) -> int:
 def services() -> str:
     with bridge().database.transaction() as session:
         found = admin.list_services(session)
-    return render_template("admin/services.html", services=found)
+        policies = escalation_policies.list_policies(session)
+        return render_template(
+            "admin/services.html",
+            services=found,
+            policies=policies,
+            severities=("critical", "error", "warning", "info"),
+        )
 
 
 @blueprint.post("/admin/services")
@@ -93,6 +99,28 @@ def update_service(service_id: int) -> Response:
         )
         name = service.name
     flash(f"Service {name} saved.", "info")
+    return _to("views.services")
+
+
+@blueprint.post("/admin/services/<int:service_id>/paging")
+@admin_required
+def update_service_paging(service_id: int) -> Response:
+    """Who is paged for the service: its escalation policy, ack timeout and threshold."""
+    policy_id = request.form.get("policy_id", "").strip()
+    timeout = request.form.get("ack_timeout_minutes", "").strip()
+    with bridge().database.transaction() as session:
+        service = admin.get_service(session, service_id)
+        escalation_policies.update_service_paging(
+            session,
+            service,
+            policy=escalation_policies.get_policy(session, _form_int("policy_id"))
+            if policy_id
+            else None,
+            ack_timeout_minutes=_form_int("ack_timeout_minutes") if timeout else None,
+            page_min_severity=request.form.get("page_min_severity", "error"),
+        )
+        name = service.name
+    flash(f"Paging of {name} saved.", "info")
     return _to("views.services")
 
 
