@@ -19,7 +19,6 @@ from sqlalchemy import create_engine, text
 from app.extensions import Bridge
 from app.services import admin, channels
 from config.settings import load_settings
-
 from tests.e2e.conftest import BIN, ROOT, Stack, post
 from tests.support.payloads import build, load, parse_iso, seen_at
 
@@ -187,4 +186,3 @@ def sql(stack: Stack, statement: str, **params: Any) -> list[Any]:
 def quiet_for(seconds: float) -> None:
     """Give a wrong extra message the time to arrive before counting."""
     time.sleep(seconds)
-

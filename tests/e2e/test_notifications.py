@@ -29,7 +29,6 @@ from tests.e2e.notify_support import (
     sql,
     start_jobs,
 )
-from tests.fakes.fixtures import smtp_server, webhook_receiver  # noqa: F401
 from tests.fakes.smtp import FakeSmtpServer
 from tests.fakes.webhook_receiver import WebhookReceiver, verify_standard_webhook
 
@@ -83,6 +82,7 @@ def test_signed_sentry_delivery_reaches_the_webhook_once_within_a_second(
     assert body["incident"]["id"] == answer["incident"]["id"]
     assert body["incident"]["title"] == "TypeError: cart 1 is undefined"
     assert body["incident"]["url"] == f"{server.base_url}/incidents/{answer['incident']['id']}"
+    assert body["ack_url"].startswith(f"{server.base_url}/ack/")
     assert elapsed < 1.0, f"commit -> receipt took {elapsed:.2f} s"
     [(status, attempts)] = sql(server, "SELECT status, attempts FROM notifications "
                                        "WHERE type = 'incident.triggered'")  # fmt: skip
@@ -100,9 +100,8 @@ def test_storm_of_a_hundred_issues_sends_ten_and_one_digest(
         webhook_receiver.wait_for(10, timeout=10)
         quiet_for(0.5)
         assert _types(webhook_receiver) == {"incident.triggered": 10}
-        [(waiting,)] = sql(server, "SELECT count(*) FROM notifications "
-                                   "WHERE type = 'incidents.digest' AND status = 'queued'")  # fmt: skip
-        assert waiting == 1
+        waiting = "SELECT count(*) FROM notifications WHERE type = 'incidents.digest' "
+        assert sql(server, waiting + "AND status = 'queued'") == [(1,)]
         # The window's end, without waiting 5 minutes for it.
         sql(server, "UPDATE notifications SET next_attempt_at = created_at "
                     "WHERE type = 'incidents.digest'")  # fmt: skip
@@ -147,9 +146,7 @@ def test_silence_holds_notifications_and_its_end_sends_each_once(
     assert _types(webhook_receiver) == {"incident.triggered": 2}
     assert len({request.headers["webhook-id"] for request in received}) == 2
     assert held["incident"]["status"] == "triggered"  # the incident itself was never held
-    timeline = [row[0] for row in sql(server, "SELECT message FROM timeline_entries "
-                                               "WHERE incident_id = :id ORDER BY id",
-                                      id=held["incident"]["id"])]  # fmt: skip
+    timeline = _timeline(server, held["incident"]["id"])
     assert any(f"held back by silence #{silence['id']}: deploy 4.2" in m for m in timeline)
     assert any(m.startswith("Sent incident.triggered to ops-hook") for m in timeline)
 
@@ -173,12 +170,15 @@ def test_503_is_retried_with_the_same_webhook_id(
     assert first.json()["type"] == second.json()["type"] == "incident.triggered"
     assert first.json()["incident"] == second.json()["incident"]
     assert verify_standard_webhook(hook_secret, second)
-    attempts = sql(server, "SELECT a.outcome, a.status_code FROM notification_attempts a "
-                           "JOIN notifications n ON n.id = a.notification_id "
-                           "WHERE n.id = :id ORDER BY a.id", id=first.headers["webhook-id"])  # fmt: skip
+    webhook_id = first.headers["webhook-id"]
+    attempts = sql(
+        server,
+        "SELECT outcome, status_code FROM notification_attempts "
+        "WHERE notification_id = :id ORDER BY id",
+        id=webhook_id,
+    )
     assert [tuple(row) for row in attempts] == [("retry", 503), ("sent", 200)]
-    [(status,)] = sql(server, "SELECT status FROM notifications WHERE id = :id",
-                      id=first.headers["webhook-id"])  # fmt: skip
+    [(status,)] = sql(server, "SELECT status FROM notifications WHERE id = :id", id=webhook_id)
     assert status == "sent"
 
 
@@ -230,7 +230,9 @@ def test_two_jobs_processes_on_postgresql_send_nothing_twice(
                                      "WHERE status = 'sent'")  # fmt: skip
     assert (sent, attempts) == (40, 40)
     # Each process logs what it sent; between them, every notification exactly once.
-    sent_by = [log.read_text().count("attempt 1: sent") for log in server.logs if "jobs-" in log.name]
+    sent_by = [
+        log.read_text().count("attempt 1: sent") for log in server.logs if "jobs-" in log.name
+    ]
     assert sum(sent_by) == 40
     assert min(sent_by) > 0, f"one process sent everything: {sent_by}"
 
@@ -268,11 +270,19 @@ def test_email_carries_an_ack_link_that_confirms_before_acknowledging(
     with urllib.request.urlopen(form, timeout=10) as done:  # noqa: S310  # loopback
         assert b"This link has been used." in done.read()  # the confirmation page again
     assert _status(server, incident_id) == "acknowledged"
-    timeline = [row[0] for row in sql(server, "SELECT message FROM timeline_entries "
-                                               "WHERE incident_id = :id", id=incident_id)]  # fmt: skip
-    assert any("via notification link to on-call" in message for message in timeline)
+    assert any(
+        "via notification link to on-call" in note for note in _timeline(server, incident_id)
+    )
 
 
 def _status(server: Stack, incident_id: int) -> str:
     [(status,)] = sql(server, "SELECT status FROM incidents WHERE id = :id", id=incident_id)
     return str(status)
+
+
+def _timeline(server: Stack, incident_id: int) -> list[str]:
+    found = sql(
+        server, "SELECT message FROM timeline_entries WHERE incident_id = :id ORDER BY id",
+        id=incident_id,
+    )  # fmt: skip
+    return [str(row[0]) for row in found]
