@@ -488,6 +488,7 @@ def storm_scenario(
             delivery_builder(webhook_path(storm), bodies),
             plan.storm_deliveries,
             plan.storm_connections,
+            on_response=notify.on_answer(notifying),
         )
         notified = notify.figures(stack.scalar, stack.rows, notifying)
     figures = figures_of(result)
