@@ -81,10 +81,15 @@ def build_message(
         item["url"] = incident_url(base_url, item["id"])
     if type_ == "incidents.digest":
         document["url"] = list_url(base_url, document["service"]["name"])
+    ack_url = ack_url if type_ in ACKNOWLEDGEABLE else None
+    if ack_url is not None:
+        # The webhook's body is this document: without it, a webhook message would be the
+        # one kind that carried no acknowledge link.
+        document["ack_url"] = ack_url
     return Message(
         notification_id=notification_id,
         type=type_,
         occurred_at=occurred_at,
         document=document,
-        ack_url=ack_url if type_ in ACKNOWLEDGEABLE else None,
+        ack_url=ack_url,
     )

@@ -72,7 +72,12 @@ def _select_channels(lock_service: bool) -> Any:
         .where(_services.c.id == bindparam("service_id"))
         .order_by(_channels.c.id)
     )
-    return query.with_for_update(of=_services) if lock_service else query
+    # FOR NO KEY UPDATE, not FOR UPDATE: the transaction has already inserted its incident,
+    # whose foreign key holds FOR KEY SHARE on this same service row. FOR UPDATE conflicts
+    # with that, so two concurrent openers each waited for the other's KEY SHARE: a
+    # deadlock for every pair (found by tests/e2e/test_notifications.py's storm). NO KEY
+    # UPDATE still serialises the openers with each other, and leaves KEY SHARE alone.
+    return query.with_for_update(of=_services, key_share=True) if lock_service else query
 
 
 _SELECT_CHANNELS = {lock: _select_channels(lock) for lock in (False, True)}

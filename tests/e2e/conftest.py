@@ -21,6 +21,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import POSTGRES_URL, with_search_path
+from tests.fakes.fixtures import (  # noqa: F401 - pytest finds fixtures by name
+    smtp_server,
+    webhook_receiver,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
