@@ -84,7 +84,8 @@ class NotificationSender:
 
     def run_once(self, limit: int = BATCH) -> int:
         """Claim up to `limit` due notifications and work them; how many were claimed."""
-        with self.bridge.database.transaction() as session:
+        # Eager: on SQLite the claim must not queue behind a storm's webhook writers.
+        with self.bridge.database.eager_transaction() as session:
             claimed = outbox.claim_due(session, self.clock(), limit, self.lease, self.worker)
         for item in claimed:
             self._deliver(item)
