@@ -115,7 +115,7 @@ def receive_sentry() -> Response:
 
 
 def _spooled(spool_id: str) -> Response:
-    log.warning("database unavailable: delivery spooled as %s", spool_id)
+    log.warning("database unavailable or past the deadline: delivery spooled as %s", spool_id)
     response = jsonify(
         {
             "action": "spooled",
