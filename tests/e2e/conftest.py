@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from app.store.migrate import upgrade
 from tests.conftest import POSTGRES_URL, with_search_path
 from tests.fakes.fixtures import (  # noqa: F401 - pytest finds fixtures by name
     smtp_server,
@@ -108,7 +109,9 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, encryption_key: str) -
         "LOG_LEVEL": "INFO",
     }
     made = Stack(env=env)
-    made.bridge("db", "upgrade")
+    # In-process: a `bridge` start-up costs ~1.5 s a test; `bridge db upgrade` itself runs
+    # as a command in the `make run` test (test_readme_and_make.py).
+    upgrade(url)
     try:
         yield made
     finally:
