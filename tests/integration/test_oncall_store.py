@@ -186,7 +186,12 @@ def test_trigger_walks_the_steps_in_order_at_their_delays(bridge: Bridge, people
 
     assert pager.names == ["a@example.com", "lead@example.com", "channel:ops-slack"]
     with bridge.database.reading() as session:
-        entries = session.query(TimelineEntry).filter_by(kind="escalation").all()
+        entries = (
+            session.query(TimelineEntry)
+            .filter_by(kind="escalation")
+            .order_by(TimelineEntry.id)
+            .all()
+        )
     assert len(entries) == 4  # started + three steps
     assert "paged lead@example.com" in entries[2].message
 
