@@ -176,3 +176,28 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def drain_spool(stack: Stack, seconds: float = 60) -> None:
+    """Run the jobs process until the spool holds no delivery (it applies them in order).
+
+    A delivery that waits past the webhook's statement deadline (on a loaded machine,
+    behind the row lock of a hot incident) is spooled and answered 202; without a jobs
+    process it waits there, so a test that counts applied events drains the spool first.
+    """
+    spool = Path(stack.env["BRIDGE_INSTANCE_PATH"]) / "spool"
+    jobs = subprocess.Popen(
+        [str(BIN / "bridge"), "jobs", "run"],
+        cwd=ROOT,
+        env=stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        while spool.exists() and any(spool.glob("*.json")):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the spool was not drained within {seconds} s")
+            time.sleep(0.2)
+    finally:
+        stop(jobs)

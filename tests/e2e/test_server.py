@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
 
 import pytest
 
-from tests.e2e.conftest import BIN, ROOT, Stack, post, stop
+from tests.e2e.conftest import Stack, drain_spool, post
 from tests.support.payloads import build, issue_event
 
 pytestmark = pytest.mark.e2e
@@ -115,35 +113,10 @@ def test_fifty_simultaneous_deliveries_of_one_new_issue_make_one_incident(server
     spooled = actions.count("spooled")
     assert actions.count("deduplicated") + spooled == 49
     if spooled:
-        _drain_spool(server)
+        drain_spool(server)
     listed = server.bridge_json("incident", "list", "--json")
     assert len(listed) == 1
     assert listed[0]["event_count"] == 50
-
-
-def _drain_spool(stack: Stack, seconds: float = 60) -> None:
-    """Run the jobs process until the spool is empty (it applies spooled deliveries)."""
-    jobs = subprocess.Popen(
-        [str(BIN / "bridge"), "jobs", "run"],
-        cwd=ROOT,
-        env=stack.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{stack.base_url}/readyz", timeout=5) as answer:  # noqa: S310
-                    body = answer.read()
-            except urllib.error.HTTPError as error:  # not ready (503) still reports the spool
-                body = error.read()
-            if json.loads(body)["checks"]["spool_pending"] == 0:
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"the spool was not drained within {seconds} s")
-    finally:
-        stop(jobs)
 
 
 def test_logs_never_carry_the_secret_or_the_integration_id(server: Stack) -> None:
@@ -165,8 +138,6 @@ def test_logs_never_carry_the_secret_or_the_integration_id(server: Stack) -> Non
 
 
 def test_cli_made_token_works_the_incidents_api_over_http(server: Stack) -> None:
-    import json
-    import urllib.request
 
     created = _setup(server)
     url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
@@ -195,9 +166,7 @@ def test_cli_made_token_works_the_incidents_api_over_http(server: Stack) -> None
 
 
 def test_metrics_sum_every_worker_and_access_logs_are_json(server: Stack) -> None:
-    import json
     import re
-    import urllib.request
 
     created = _setup(server)
     url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
