@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e import test_browser
 from tests.e2e.conftest import Stack, post
 from tests.e2e.notify_support import (
     NOTIFY_ENV,
@@ -26,7 +25,6 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support.payloads import build, load
 
 pytestmark = pytest.mark.e2e
-browser = test_browser.browser  # the same Chromium fixture, found by name
 
 
 @pytest.fixture(autouse=True)

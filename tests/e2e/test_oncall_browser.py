@@ -4,47 +4,15 @@ on call now; on their contact-methods page they ask for a test message."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import BIN, Stack
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery staple"
-# The same switches as tests/e2e/test_browser.py: no network beyond loopback.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def chromium() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        message = f"Chromium is not installed at {CHROMIUM} (make test installs Debian's chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def _user(server: Stack, email: str, *flags: str) -> None:
@@ -61,13 +29,13 @@ def _user(server: Stack, email: str, *flags: str) -> None:
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 def test_admin_creates_a_schedule_and_a_policy_and_reads_who_is_on_call_now(
-    server: Stack, chromium: object
+    server: Stack, browser: object
 ) -> None:
     from playwright.sync_api import expect
 
     base = server.base_url
     _user(server, "admin@example.com", "--admin")
-    page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()  # type: ignore[attr-defined]
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()  # type: ignore[attr-defined]
     page.goto(f"{base}/login")
     page.get_by_label("Email").fill("admin@example.com")
     page.get_by_label("Password").fill(PASSWORD)
