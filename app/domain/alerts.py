@@ -8,7 +8,7 @@ the severity, title, source and the payload's own time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -93,12 +93,33 @@ class Alert:
     # The service chosen in a Sentry alert-rule action (issue_alert.settings "service").
     target_service: str | None = None
     reason: str | None = None
+    # What the payload says about the issue or event, kept on the incident as it is (no
+    # enrichment needed): each is None (or empty) when the format does not carry it.
+    culprit: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    platform: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    # Sentry's own counts of the issue (`count`, `userCount`): issue payloads only.
+    count: int | None = None
+    user_count: int | None = None
+    # The bridge's own test alert (app/services/test_alerts.py), recognised by its issue id.
+    is_test: bool = False
 
 
 # ---------------------------------------------------------------- small readers
 
 
 MAX_TITLE_LENGTH = 1000
+# Bounds of what the incident keeps of the payload's facts (Sentry's own limits are lower:
+# 200 characters for a tag value, 64 for an environment, 250 for a release).
+MAX_CULPRIT_LENGTH = 500
+MAX_FACT_LENGTH = 255
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 200
+# Sentry's issue ids are decimal; the bridge's test alert names its issue `bridge-test-...`
+# (app/services/test_alerts.py), which no Sentry issue can be.
+TEST_ISSUE_PREFIX = "bridge-test-"
 
 
 def _clipped(value: str | None, limit: int = 200) -> str | None:
@@ -136,6 +157,28 @@ def _first_time(*values: Any) -> datetime | None:
         if parsed is not None:
             return parsed
     return None
+
+
+def _count(value: Any) -> int | None:
+    """Sentry's `count` is a decimal string, `userCount` an integer; both read as an int."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        found = value
+    elif isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 18:
+        found = int(value.strip())
+    else:
+        return None
+    return found if 0 <= found < 2**63 else None
+
+
+def _bounded_tags(tags: dict[str, str]) -> dict[str, str]:
+    bounded: dict[str, str] = {}
+    for key, value in tags.items():
+        name, said = _text(key), _text(value)
+        if name and said is not None and len(bounded) < MAX_TAGS:
+            bounded[name[:MAX_TAG_LENGTH]] = said[:MAX_TAG_LENGTH]
+    return bounded
 
 
 def _issue_key(issue_id: str | None) -> str | None:
@@ -297,6 +340,10 @@ def _from_issue(
         # top-level issue (curl) keeps `created` -> trigger, reopen included.
         can_reopen=not (fmt is Format.INTEGRATION and action == "created"),
         reason=None if intent is not Intent.IGNORE else f"issue action {action!r} is not handled",
+        culprit=_text(issue.get("culprit")),
+        platform=_text(issue.get("platform")) or _text(project.get("platform")),
+        count=_count(issue.get("count")),
+        user_count=_count(issue.get("userCount")),
     )
 
 
@@ -312,6 +359,7 @@ def _from_event(
     level: Any = None,
     issue_url: str | None = None,
     project_name: str | None = None,
+    culprit: Any = None,
 ) -> Alert:
     # Sentry 9 and older sent an integer `id` beside the hex `event_id`.
     event_id = _id(event.get("event_id")) or _id(event.get("id"))
@@ -337,6 +385,12 @@ def _from_event(
         project_name=project_name,
         actor=actor,
         event_id=event_id,
+        # The legacy plugin names the culprit beside the event too (Sentry 9: only there).
+        culprit=_text(event.get("culprit")) or _text(culprit),
+        environment=_text(event.get("environment")) or _text(tags.get("environment")),
+        release=_text(event.get("release")) or _text(tags.get("release")),
+        platform=_text(event.get("platform")),
+        tags=tags,
     )
 
 
@@ -568,6 +622,7 @@ def _from_legacy_plugin(payload: dict[str, Any]) -> Alert:
         title_fallbacks=(payload.get("message"), payload.get("culprit")),
         level=payload.get("level"),
         issue_url=_text(payload.get("url")),
+        culprit=payload.get("culprit"),
     )
 
 
@@ -598,6 +653,12 @@ def read_alert(payload: Any, resource_header: str | None = None) -> Alert:
         short_id=_clipped(alert.short_id, 128),
         assignee=_clipped(alert.assignee),
         actor=_clipped(alert.actor),
+        culprit=_clipped(alert.culprit, MAX_CULPRIT_LENGTH),
+        environment=_clipped(alert.environment, MAX_FACT_LENGTH),
+        release=_clipped(alert.release, MAX_FACT_LENGTH),
+        platform=_clipped(alert.platform, 64),
+        tags=_bounded_tags(alert.tags),
+        is_test=(alert.issue_id or "").startswith(TEST_ISSUE_PREFIX),
     )
 
 

@@ -87,6 +87,11 @@ class SentryNews:
     is_latest_event: bool = True
     # The Sentry identifiers the delivery names; an absent one never erases a known one.
     links: Mapping[str, str] = field(default_factory=dict)
+    # What the payload says of the issue or event (culprit, environment, release, platform,
+    # tags, counts, the event's own time): the same rule, an absent one erases nothing.
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    # The bridge's own test alert: set when it opens the incident, never changed after.
+    is_test: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,14 @@ class PersonAction:
 
 
 @dataclass(frozen=True)
+class Assignment:
+    """A person (web, API, CLI) assigns the incident to a user, or unassigns it (None)."""
+
+    assignee: str | None
+    actor: str
+
+
+@dataclass(frozen=True)
 class JobAction:
     """A job acts on an incident. So far one: the acknowledgement timeout re-triggers an
     incident acknowledged `timeout_minutes` ago and not resolved (docs/on-call.md)."""
@@ -109,7 +122,7 @@ class JobAction:
     actor: str = "escalation"
 
 
-Cause = SentryNews | PersonAction | JobAction
+Cause = SentryNews | PersonAction | Assignment | JobAction
 
 
 def change_incident(
@@ -129,15 +142,37 @@ def change_incident(
         if current is None:
             raise IllegalTransition("There is no incident to act on.")
         return _ack_timed_out(current, cause, now)
+    if isinstance(cause, Assignment):
+        if current is None:
+            raise IllegalTransition("There is no incident to assign.")
+        return _assigned(current, cause, now)
     if cause.step is Step.CREATE or current is None:
         return _opened(cause, at, now)
     return _from_sentry(current, cause, at, now)
 
 
+# The columns a Sentry payload's facts fill (SentryNews.facts), empty on a new incident.
+FACT_COLUMNS = (
+    "culprit",
+    "environment",
+    "release",
+    "platform",
+    "tags",
+    "sentry_count",
+    "sentry_user_count",
+    "event_at",
+)
+
+
 def opened_fields(
     *, dedup_key: str | None, title: str, source: str, severity: str, at: datetime, now: datetime
 ) -> dict[str, Any]:
-    """The columns of a new triggered incident with its first event at `at`."""
+    """The columns of a new triggered incident with its first event at `at`.
+
+    `triggered_at` is when the bridge opened it (`now`), whatever the event's own time
+    says: a legacy event stamped last January, delivered today, triggers today. The event's
+    time is `first_event_at`/`last_event_at` (for the lifecycle) and `event_at` (as said).
+    """
     return {
         "dedup_key": dedup_key,
         "title": title,
@@ -147,7 +182,7 @@ def opened_fields(
         "event_count": 1,
         "first_event_at": at,
         "last_event_at": at,
-        "triggered_at": at,
+        "triggered_at": now,
         "acknowledged_at": None,
         "resolved_at": None,
         "last_transition_at": at,
@@ -159,6 +194,8 @@ def opened_fields(
         "sentry_project": None,
         "created_at": now,
         "updated_at": now,
+        **dict.fromkeys(FACT_COLUMNS),
+        "is_test": False,
     }
 
 
@@ -172,6 +209,8 @@ def _opened(news: SentryNews, at: datetime, now: datetime) -> Change:
         now=now,
     )
     fields.update(news.links)
+    fields.update(news.facts)
+    fields["is_test"] = news.is_test
     note = Note(
         "triggered",
         SENTRY_ACTOR,
@@ -192,15 +231,18 @@ def _from_sentry(
     notes: list[Note] = []
     events: list[IncidentEvent] = []
     status = current["status"]
+    # What the event changes (severity, title) is written after the entry for the event
+    # itself (re-triggered, reopened): the timeline reads in the order things happened.
+    consequences: list[Note] = []
     if step in {Step.ADD_EVENT, Step.REOPEN}:
         fields["event_count"] = current["event_count"] + 1
         fields["last_event_at"] = max(current["last_event_at"], at)
         fields.update(_links_to_take(current, news.links))
         if news.is_latest_event:
-            fields["title"] = news.title
+            fields.update(news.facts)
             old = current["severity"]
             if old != news.severity:
-                notes.append(
+                consequences.append(
                     Note(
                         "severity_changed",
                         SENTRY_ACTOR,
@@ -212,6 +254,22 @@ def _from_sentry(
                 # A reopen is news enough on its own; a rise of a resolved one is not open.
                 if step is Step.ADD_EVENT and is_more_severe(news.severity, old):
                     events.append(IncidentEvent.SEVERITY_RAISED)
+            if current["title"] != news.title:
+                consequences.append(
+                    Note(
+                        "title_changed",
+                        SENTRY_ACTOR,
+                        f"Title changed from {_quoted(current['title'])} to {_quoted(news.title)}",
+                        {
+                            "from": current["title"][:_TITLE_IN_DATA],
+                            "to": news.title[:_TITLE_IN_DATA],
+                        },
+                    )
+                )
+            fields["title"] = news.title
+    elif step in {Step.ACKNOWLEDGE, Step.RESOLVE}:
+        # A status change carries the issue's newest counts too; never its event's time.
+        fields.update({k: v for k, v in news.facts.items() if k != "event_at"})
     if step is Step.ADD_EVENT:
         notes.append(
             Note(
@@ -227,7 +285,8 @@ def _from_sentry(
         fields.update(
             status=Status.TRIGGERED.value,
             reopen_count=reopen_count,
-            triggered_at=at,
+            # When the bridge reopened it; `at` (the event's time) is the lifecycle's clock.
+            triggered_at=now,
             acknowledged_at=None,
             resolved_at=None,
             last_transition_at=at,
@@ -278,7 +337,34 @@ def _from_sentry(
         events.append(IncidentEvent.RESOLVED)
     elif step is Step.COMMENT:
         notes.append(Note(news.note_kind, actor, news.comment or "(empty comment)", news.note_data))
+    notes.extend(consequences)
     return Change(fields, tuple(notes), tuple(events))
+
+
+# A title change keeps both titles on the timeline, each cut to a line's worth.
+_TITLE_IN_DATA = 1000
+_TITLE_IN_MESSAGE = 300
+
+
+def _quoted(title: str) -> str:
+    shown = title if len(title) <= _TITLE_IN_MESSAGE else title[: _TITLE_IN_MESSAGE - 1] + "…"
+    return f"“{shown}”"
+
+
+def _assigned(current: Mapping[str, Any], cause: Assignment, now: datetime) -> Change:
+    """Assign to a user or unassign; assigning to whom it already is changes nothing."""
+    previous = current["assignee"]
+    if cause.assignee == previous:
+        return Change({})
+    fields: dict[str, Any] = {"assignee": cause.assignee, "updated_at": now}
+    if cause.assignee is None:
+        message = f"Unassigned (was {previous}) by {cause.actor}"
+        kind = "unassigned"
+    else:
+        message = f"Assigned to {cause.assignee} by {cause.actor}"
+        kind = "assigned"
+    data = {"assignee": cause.assignee, "previous": previous, "by": "person"}
+    return Change(fields, (Note(kind, cause.actor, message, data),))
 
 
 def _links_to_take(current: Mapping[str, Any], links: Mapping[str, str]) -> dict[str, str]:

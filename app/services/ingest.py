@@ -792,7 +792,25 @@ def _news(decision: Decision, alert: Alert) -> SentryNews:
         substatus=alert.substatus,
         is_latest_event=decision.is_latest_event,
         links=_sentry_links(alert),
+        facts=_sentry_facts(alert),
+        is_test=alert.is_test,
     )
+
+
+def _sentry_facts(alert: Alert) -> dict[str, Any]:
+    """What the payload says of the issue or event, as incident columns (an absent one, or
+    tags a format does not carry, never erases what an earlier delivery said)."""
+    facts = {
+        "culprit": alert.culprit,
+        "environment": alert.environment,
+        "release": alert.release,
+        "platform": alert.platform,
+        "tags": alert.tags or None,
+        "sentry_count": alert.count,
+        "sentry_user_count": alert.user_count,
+        "event_at": alert.occurred_at,
+    }
+    return {name: value for name, value in facts.items() if value is not None}
 
 
 def _changed(

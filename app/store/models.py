@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -136,6 +137,19 @@ class Incident(Base):
     enrichment: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # What the payloads say of the issue or event, kept without enrichment (bounded in
+    # app/domain/alerts.py); the newest delivery that says one sets it.
+    culprit: Mapped[str | None] = mapped_column(String(500))
+    environment: Mapped[str | None] = mapped_column(String(255))
+    release: Mapped[str | None] = mapped_column(String(255))
+    platform: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[dict[str, Any] | None]
+    sentry_count: Mapped[int | None] = mapped_column(BigInteger)
+    sentry_user_count: Mapped[int | None] = mapped_column(BigInteger)
+    # The newest event's own time, as its payload says it (triggered_at is the bridge's).
+    event_at: Mapped[datetime | None]
+    # The bridge's own test alert (app/services/test_alerts.py).
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     service: Mapped[Service] = relationship()
     timeline: Mapped[list[TimelineEntry]] = relationship(

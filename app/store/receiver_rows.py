@@ -85,6 +85,15 @@ class IncidentRow:
     sentry_project: str | None
     created_at: datetime
     updated_at: datetime
+    culprit: str | None
+    environment: str | None
+    release: str | None
+    platform: str | None
+    tags: dict[str, Any] | None
+    sentry_count: int | None
+    sentry_user_count: int | None
+    event_at: datetime | None
+    is_test: bool
 
     def snapshot(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _INCIDENT_FIELDS}
