@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import secrets
 import sys
@@ -13,7 +14,8 @@ import click
 
 from app.domain.errors import BridgeError
 from app.extensions import Bridge
-from app.services import admin
+from app.services import accounts, admin, incidents
+from app.services.incidents import IncidentFilters
 from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
 from config.settings import load_settings
 
@@ -175,13 +177,42 @@ def incident() -> None:
     "--status", type=click.Choice(["triggered", "acknowledged", "resolved"]), default=None
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def incident_list(service_name: str | None, status: str | None, as_json: bool) -> None:
+@click.option(
+    "--search", default=None, help="Title, source or Sentry short id (CHECKOUT-77), any case."
+)
+@click.option("--assignee", default=None, help="Only incidents assigned to this user (email).")
+@click.option("--mine", is_flag=True, help="Only incidents assigned to the --as user.")
+@click.option("--as", "as_user", default=None, help="Who you are (email), for --mine.")
+@click.option(
+    "--test",
+    type=click.Choice(["show", "hide", "only"]),
+    default="show",
+    show_default=True,
+    help="The bridge's test alerts: show them, hide them, or list only them.",
+)
+def incident_list(
+    service_name: str | None,
+    status: str | None,
+    as_json: bool,
+    search: str | None,
+    assignee: str | None,
+    mine: bool,
+    as_user: str | None,
+    test: str,
+) -> None:
     """List incidents, oldest first."""
+    if mine and not as_user:
+        raise click.UsageError("--mine needs --as EMAIL: the command line has no login.")
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
             target = admin.find_service(session, service_name) if service_name else None
-            found = admin.list_incidents(session, target, status)
+            filters = IncidentFilters(
+                text=(search or "").strip()[:200] or None,
+                assignee=as_user if mine else assignee,
+                test=test,
+            )
+            found = admin.list_incidents(session, target, status, filters)
             documents = IncidentSchema(many=True).dump(found)
         if as_json:
             _print(documents)
@@ -193,6 +224,45 @@ def incident_list(service_name: str | None, status: str | None, as_json: bool) -
             )
 
     _run(work)
+
+
+@incident.command("assign")
+@click.argument("incident_id", type=int)
+@click.argument("user_email", metavar="USER", required=False)
+@click.option("--unassign", is_flag=True, help="Take the incident off whoever has it.")
+@click.option(
+    "--as", "as_user", default=None, help="Who assigns (email); default cli:<login name>."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the incident as JSON.")
+def incident_assign(
+    incident_id: int, user_email: str | None, unassign: bool, as_user: str | None, as_json: bool
+) -> None:
+    """Assign incident ID to USER (an email), or --unassign it."""
+    if unassign == (user_email is not None):
+        raise click.UsageError("Give USER, or --unassign (not both).")
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            actor = accounts.find_user(session, as_user).email if as_user else _cli_actor()
+            found = incidents.assign_incident(
+                session, incident_id, user_email, actor, datetime.now(UTC)
+            )
+            document = IncidentSchema().dump(found)
+        if as_json:
+            _print(document)
+        elif document["assignee"]:
+            click.echo(f"Incident {incident_id} assigned to {document['assignee']}.")
+        else:
+            click.echo(f"Incident {incident_id} unassigned.")
+
+    _run(work)
+
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
 
 
 @main.group()

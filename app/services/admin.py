@@ -6,6 +6,7 @@ import re
 import secrets as random_source
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +15,9 @@ from app.domain.errors import Conflict, InvalidInput, NotFound
 from app.store import queries
 from app.store.encryption import SecretBox
 from app.store.models import Incident, Integration, Service
+
+if TYPE_CHECKING:
+    from app.services.incidents import IncidentFilters
 
 INTEGRATION_ID_BYTES = 24  # 192 bits: the credential for integrations without a secret
 GENERATED_SECRET_BYTES = 32
@@ -149,9 +153,17 @@ def set_enabled(session: Session, integration_id: str, enabled: bool, now: datet
 
 
 def list_incidents(
-    session: Session, service: Service | None = None, status: str | None = None
+    session: Session,
+    service: Service | None = None,
+    status: str | None = None,
+    filters: IncidentFilters | None = None,
 ) -> list[Incident]:
     query = select(Incident).order_by(Incident.id)
+    if filters is not None:  # search, assignee, test alerts: as the API reads them
+        # Imported here: app.services.incidents imports write_back, which imports this.
+        from app.services.incidents import filter_conditions
+
+        query = query.where(*filter_conditions(session, filters))
     if service is not None:
         query = query.where(Incident.service_id == service.id)
     if status is not None:

@@ -47,6 +47,22 @@ class SentryLinksSchema(Schema):
     short_id = fields.String(attribute="sentry_short_id", allow_none=True)
     issue_url = fields.String(attribute="sentry_issue_url", allow_none=True)
     project = fields.String(attribute="sentry_project", allow_none=True)
+    # What the payloads said of the issue or event, kept without enrichment (null when the
+    # format does not carry it: issue webhooks name no environment, events no counts).
+    culprit = fields.String(allow_none=True)
+    environment = fields.String(allow_none=True)
+    release = fields.String(allow_none=True)
+    platform = fields.String(allow_none=True)
+    tags = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+    count = fields.Integer(attribute="sentry_count", allow_none=True)
+    user_count = fields.Integer(attribute="sentry_user_count", allow_none=True)
+
+
+class _Itself(fields.Nested):
+    """The object itself through another schema (documented as that schema)."""
+
+    def get_value(self, obj: Any, attr: str, accessor: Any = None, default: Any = None) -> Any:
+        return obj
 
 
 class IncidentSummarySchema(Schema):
@@ -70,7 +86,11 @@ class IncidentSchema(IncidentSummarySchema):
     triggered_at = fields.DateTime()
     acknowledged_at = fields.DateTime(allow_none=True)
     resolved_at = fields.DateTime(allow_none=True)
-    sentry = fields.Function(lambda incident: SentryLinksSchema().dump(incident))
+    sentry = _Itself(SentryLinksSchema)
+    # The newest event's own time as its payload said it (triggered_at is the bridge's).
+    event_at = fields.DateTime(allow_none=True)
+    # The bridge's own test alert (the admin's "Send test alert").
+    is_test = fields.Boolean()
 
 
 class WebhookQuerySchema(Schema):
@@ -224,6 +244,15 @@ class IncidentListQuerySchema(Schema):
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(min=1, max=500))
+    # `me` (the token's user) or a user's email.
+    assignee = fields.String(validate=validate.Length(min=1, max=320))
+    # Test alerts: shown (the default), hidden, or only they.
+    test = fields.String(validate=validate.OneOf(["show", "hide", "only"]))
+
+
+class AssignInputSchema(Schema):
+    # A user's email, or null to unassign.
+    user = fields.String(required=True, allow_none=True, validate=validate.Length(min=1, max=320))
 
 
 class DeliveryListQuerySchema(Schema):

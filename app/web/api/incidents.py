@@ -14,6 +14,7 @@ from app.web.api import blueprint
 from app.web.api.docs import documented, json_body, query_args
 from app.web.auth import actor_name, requires
 from app.web.schemas import (
+    AssignInputSchema,
     IncidentDeliverySchema,
     IncidentDetailSchema,
     IncidentListQuerySchema,
@@ -32,7 +33,12 @@ from app.web.schemas import (
     query=IncidentListQuerySchema,
     response=IncidentPageSchema,
     errors=(401, 422),
-    description="`since`/`until` bound last_event_at; `q` searches title and source.",
+    description=(
+        "`since`/`until` bound last_event_at; `q` searches title, source and Sentry short id "
+        "(any case); `assignee=me` lists the incidents assigned to the token's user (or give "
+        "a user's email); `test=hide` leaves out the bridge's test alerts, `test=only` lists "
+        "just them (default `show`)."
+    ),
 )
 def list_incidents() -> Response:
     args = query_args(IncidentListQuerySchema())
@@ -45,6 +51,8 @@ def list_incidents() -> Response:
         since=args.get("since"),
         until=args.get("until"),
         sort=args["sort"],
+        assignee=actor_name() if args.get("assignee") == "me" else args.get("assignee"),
+        test=args.get("test", "show"),
     )
     with bridge().database.reading() as session:
         page = incidents.list_incidents(session, filters, args["limit"], args.get("cursor"))
@@ -133,3 +141,26 @@ def add_note(incident_id: int) -> tuple[Response, int]:
             session, incident_id, actor_name(), data["text"], datetime.now(UTC)
         )
         return jsonify(TimelineEntrySchema().dump(entry)), 201
+
+
+@blueprint.post("/incidents/<int:incident_id>/assign")
+@requires()
+@documented(
+    summary="Assign the incident to a user (by email), or unassign it with null",
+    tag="incidents",
+    body=AssignInputSchema,
+    response=IncidentSchema,
+    errors=(401, 404, 422),
+    description=(
+        'Body `{"user": "alice@example.com"}` (or the part before the @ when only one user '
+        'has it), `{"user": null}` to unassign. The timeline says who assigned whom; an '
+        "unknown or deactivated user is refused with 422 naming them."
+    ),
+)
+def assign_incident(incident_id: int) -> Response:
+    data = json_body(AssignInputSchema())
+    with bridge().database.transaction() as session:
+        incident = incidents.assign_incident(
+            session, incident_id, data["user"], actor_name(), datetime.now(UTC)
+        )
+        return jsonify(IncidentSchema().dump(incident))

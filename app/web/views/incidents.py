@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from app.domain.lifecycle import HumanAction
 from app.extensions import bridge
-from app.services import admin, incidents
+from app.services import accounts, admin, incidents
 from app.services.incidents import IncidentFilters
 from app.web.views import blueprint
 
@@ -18,6 +18,7 @@ TABS = ("triggered", "acknowledged", "resolved", "all")
 SEVERITIES = ("critical", "error", "warning", "info")
 SORTS = {"-id": "Newest", "-last_event_at": "Last event", "id": "Oldest"}
 PAGE_SIZE = 25
+TEST_FILTERS = ("hide", "only")
 
 
 def _list_state() -> dict[str, Any]:
@@ -33,6 +34,10 @@ def _list_state() -> dict[str, Any]:
         "q": (args.get("q") or "").strip()[:200] or None,
         "sort": sort if sort in SORTS else "-id",
         "cursor": args.get("cursor") or None,
+        # Only the incidents assigned to the person looking (mine=1).
+        "mine": "1" if args.get("mine") == "1" else None,
+        # The bridge's test alerts: shown unless test=hide (or only them, test=only).
+        "test": args.get("test") if args.get("test") in TEST_FILTERS else None,
     }
 
 
@@ -43,6 +48,8 @@ def _page(state: dict[str, Any]) -> tuple[incidents.Page, list[Any]]:
         service=state["service"],
         text=state["q"],
         sort=state["sort"],
+        assignee=current_user.email if state.get("mine") else None,
+        test=state.get("test") or "show",
     )
     with bridge().database.reading() as session:
         page = incidents.list_incidents(session, filters, PAGE_SIZE, state["cursor"])
@@ -98,8 +105,13 @@ def incident_detail(incident_id: int) -> str:
         _ = incident.service.name
         timeline = incidents.incident_timeline(session, incident_id)
         deliveries = incidents.incident_deliveries(session, incident_id)
+        users = [user.email for user in accounts.list_users(session) if user.is_active]
     return render_template(
-        "incidents/detail.html", incident=incident, timeline=timeline, deliveries=deliveries
+        "incidents/detail.html",
+        incident=incident,
+        timeline=timeline,
+        deliveries=deliveries,
+        users=users,
     )
 
 
@@ -143,3 +155,18 @@ def add_note(incident_id: int) -> Response:
         )
     flash("Note added.", "info")
     return redirect(url_for("views.incident_detail", incident_id=incident_id) + "#timeline")  # type: ignore[return-value]
+
+
+@blueprint.post("/incidents/<int:incident_id>/assign")
+@login_required
+def assign(incident_id: int) -> Response:
+    """Assign to the chosen user (empty: unassign); "me" is the person asking."""
+    chosen = (request.form.get("user") or "").strip()
+    user = current_user.email if chosen == "me" else (chosen or None)
+    with bridge().database.transaction() as session:
+        incident = incidents.assign_incident(
+            session, incident_id, user, current_user.email, datetime.now(UTC)
+        )
+        assignee = incident.assignee
+    flash(f"Assigned to {assignee}." if assignee else "Unassigned.", "info")
+    return redirect(url_for("views.incident_detail", incident_id=incident_id))  # type: ignore[return-value]
