@@ -35,8 +35,9 @@ def incident_document(fields: Mapping[str, Any], service_name: str) -> dict[str,
         "event_count": fields["event_count"],
         "first_seen": _iso(fields["first_event_at"]),
         "last_seen": _iso(fields["last_event_at"]),
-        "culprit": enrichment.get("culprit"),
-        "environment": enrichment.get("environment"),
+        # What the payload said, else what enrichment fetched.
+        "culprit": fields.get("culprit") or enrichment.get("culprit"),
+        "environment": fields.get("environment") or enrichment.get("environment"),
         "sentry": {
             "issue_url": fields.get("sentry_issue_url"),
             "short_id": fields.get("sentry_short_id"),
