@@ -421,3 +421,49 @@ def test_test_alerts_are_marked_and_can_be_hidden(
     assert f'data-incident-id="{real_id}"' in without
     detail = client.get(f"/incidents/{test_id}").get_data(as_text=True)
     assert 'class="badge test"' in detail
+
+
+# ---------------------------------------------------------------- the OpenAPI document
+
+
+def test_the_new_fields_and_assign_are_in_the_openapi_document_and_validate(
+    client: FlaskClient, api: Api, make_integration: Make
+) -> None:
+    from openapi_core import OpenAPI
+    from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    document = client.get("/api/openapi.json").get_json()
+    spec = OpenAPI.from_dict(document)
+    incident_schema = document["components"]["schemas"]["Incident"]["properties"]
+    assert {"event_at", "is_test", "sentry"} <= set(incident_schema)
+    sentry = document["components"]["schemas"]["SentryLinks"]["properties"]
+    assert {"culprit", "environment", "release", "platform", "tags", "count", "user_count"} <= set(
+        sentry
+    )
+    assign = document["paths"]["/api/incidents/{incident_id}/assign"]["post"]
+    assert "422" in assign["responses"]
+    query = {p.get("name") for p in document["paths"]["/api/incidents"]["get"]["parameters"]}
+    assert query  # the list's query parameters are documented (a schema reference)
+
+    integration = make_integration()
+    incident_id = deliver(client, integration, build("integration_event_alert_triggered"))[
+        "incident"
+    ]["id"]
+    headers = {"Authorization": f"Bearer {api.token}"}
+
+    def checked(method: str, path: str, **kw: Any) -> TestResponse:
+        response = client.open(path, method=method, headers=headers, **kw)
+        replica = Request(
+            EnvironBuilder(path=path, method=method, headers=headers, **kw).get_environ()
+        )
+        spec.validate_response(WerkzeugOpenAPIRequest(replica), WerkzeugOpenAPIResponse(response))
+        return response
+
+    assert checked("GET", f"/api/incidents/{incident_id}").status_code == 200
+    assert checked("GET", "/api/incidents?assignee=me&test=hide&q=x").status_code == 200
+    path = f"/api/incidents/{incident_id}/assign"
+    assert checked("POST", path, json={"user": "alice@example.com"}).status_code == 200
+    assert checked("POST", path, json={"user": "nobody@example.com"}).status_code == 422
+    assert checked("POST", path, json={"user": None}).status_code == 200
