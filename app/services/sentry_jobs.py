@@ -217,6 +217,7 @@ def apply_enrichment(
         return None
     incident.enrichment = summary
     incident.updated_at = now
+    _fill_facts(incident, summary)
     parts = []
     if "event_count" in summary:
         parts.append(f"{summary['event_count']} events")
@@ -236,3 +237,31 @@ def apply_enrichment(
     )
     session.flush()
     return incident
+
+
+# What enrichment knows that the payloads may not have said (an event alert names no
+# counts, an issue webhook no release): it fills only what is still empty, bounded as the
+# payload's values are; the payload's own word stays. Counts only grow, so the larger
+# of the payload's and the fetched one is the newer.
+_FILLED_FROM_SUMMARY = (
+    ("culprit", "culprit", 500),
+    ("release", "release", 255),
+    ("platform", "platform", 64),
+)
+_COUNTS_FROM_SUMMARY = (("sentry_count", "event_count"), ("sentry_user_count", "user_count"))
+
+
+def _fill_facts(incident: Incident, summary: dict[str, Any]) -> None:
+    for column, key, limit in _FILLED_FROM_SUMMARY:
+        value = summary.get(key)
+        if getattr(incident, column) is None and isinstance(value, str) and value:
+            setattr(incident, column, value[:limit])
+    for column, key in _COUNTS_FROM_SUMMARY:
+        value = summary.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            continue
+        current = getattr(incident, column)
+        setattr(incident, column, value if current is None else max(current, value))
+    environment = (summary.get("tags") or {}).get("environment")
+    if incident.environment is None and isinstance(environment, str) and environment:
+        incident.environment = environment[:255]

@@ -128,6 +128,11 @@ def test_a_new_incident_is_answered_first_and_enriched_by_the_jobs_process(
     assert enriched["top_in_app_frame"]["function"] == "computeTotal"
     assert enriched["tags"]["environment"] == "production"
     assert enriched["permalink"] == "https://acme-gmbh.sentry.io/issues/4512345678/"
+    # The payload's own facts stay; enrichment fills only what the issue webhook left out.
+    found = incident(sbridge, incident_id)
+    assert found.culprit == "payments.service in charge_card"  # the payload's word
+    assert found.sentry_count == 1284  # counts only grow: the later fetch is newer
+    assert found.release == "checkout@2026.11.3" and found.environment == "production"
     assert kinds(sbridge, incident_id)[-1] == "enriched"
     assert [j.status for j in enrich_jobs(sbridge)] == ["done"]
     calls = [c.path for c in fake.requests]
