@@ -49,10 +49,13 @@ def upgrade() -> None:
         sa.Column("is_test", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
     # Test alerts sent before this revision: their issue id says so.
+    incidents = sa.table(
+        "incidents", sa.column("is_test", sa.Boolean()), sa.column("sentry_issue_id")
+    )
     op.execute(
-        "UPDATE incidents SET is_test = "
-        + ("TRUE" if op.get_bind().dialect.name == "postgresql" else "1")
-        + " WHERE sentry_issue_id LIKE 'bridge-test-%'"
+        incidents.update()
+        .where(incidents.c.sentry_issue_id.like("bridge-test-%"))
+        .values(is_test=sa.true())
     )
 
 
