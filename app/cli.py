@@ -13,7 +13,9 @@ import click
 
 from app.domain.errors import BridgeError
 from app.extensions import Bridge
-from app.services import admin
+from app.services import admin, incidents
+from app.services.incidents import SORTS as LIST_SORTS
+from app.services.incidents import IncidentFilters
 from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
 from config.settings import load_settings
 
@@ -170,29 +172,80 @@ def incident() -> None:
 
 
 @incident.command("list")
-@click.option("--service", "service_name", default=None)
+@click.option("--service", "service_name", default=None, help="A service's name or slug.")
 @click.option(
-    "--status", type=click.Choice(["triggered", "acknowledged", "resolved"]), default=None
+    "--status",
+    type=click.Choice(["open", "triggered", "acknowledged", "resolved"]),
+    default=None,
+    help="One status, or open (triggered and acknowledged). Default: all.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def incident_list(service_name: str | None, status: str | None, as_json: bool) -> None:
-    """List incidents, oldest first."""
+@click.option(
+    "--sort",
+    type=click.Choice(list(LIST_SORTS)),
+    default="-id",
+    show_default=True,
+    help="-id newest first; urgency: triggered, then acknowledged, then resolved, critical "
+    "first within each, then newest; -severity critical first; -last_event_at latest event "
+    "first; id oldest first.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (in the same order).")
+def incident_list(service_name: str | None, status: str | None, sort: str, as_json: bool) -> None:
+    """List incidents, newest first unless --sort says otherwise."""
 
     def work(bridge: Bridge) -> None:
-        with bridge.database.transaction() as session:
-            target = admin.find_service(session, service_name) if service_name else None
-            found = admin.list_incidents(session, target, status)
-            documents = IncidentSchema(many=True).dump(found)
+        filters = IncidentFilters(status=status, service=service_name, sort=sort)
+        documents: list[dict[str, Any]] = []
+        with bridge.database.reading() as session:
+            cursor: str | None = None
+            while True:
+                page = incidents.list_incidents(session, filters, 200, cursor)
+                documents.extend(IncidentSchema(many=True).dump(page.items))
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
         if as_json:
             _print(documents)
-            return
-        for item in documents:
-            click.echo(
-                f"{item['id']:>6}  {item['status']:<12} {item['severity']:<8} "
-                f"x{item['event_count']:<5} {item['dedup_key']:<28} {item['title']}"
-            )
+        elif not documents:
+            click.echo("No incidents.")
+        else:
+            click.echo(_incident_table(documents))
 
     _run(work)
+
+
+def _incident_table(documents: list[dict[str, Any]]) -> str:
+    """Aligned columns under a header; the title last, so a long one does not push the rest."""
+    headers = ("ID", "STATUS", "SEVERITY", "EVENTS", "LAST EVENT (UTC)", "SERVICE", "DEDUP KEY")
+    rows = [
+        (
+            str(item["id"]),
+            item["status"],
+            item["severity"],
+            str(item["event_count"]),
+            _short_time(item["last_event_at"]),
+            item["service"],
+            item["dedup_key"],
+            " ".join(str(item["title"]).split()),
+        )
+        for item in documents
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    right = {0, 3}  # numbers line up on the right
+
+    def line(cells: tuple[str, ...]) -> str:
+        fixed = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(cells[: len(headers)])
+        ]
+        return "  ".join([*fixed, *cells[len(headers) :]]).rstrip()
+
+    return "\n".join([line((*headers, "TITLE")), *(line(row) for row in rows)])
+
+
+def _short_time(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @main.group()
