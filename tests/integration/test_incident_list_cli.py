@@ -38,7 +38,6 @@ def three(client: FlaskClient, bridge: Bridge, make_integration: Make) -> dict[s
         for issue, level in (("w", "warning"), ("f", "fatal"), ("i", "info"))
     }
     responder = Caller(client, _token(bridge, "r@x.io", Role.RESPONDER))
-    )
     assert responder.post(f"/api/incidents/{ids['f']}/acknowledge").status_code == 200
     return ids
 
