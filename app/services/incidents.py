@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from app.domain.errors import BridgeError, IllegalTransition, InvalidInput, NotFound
@@ -220,6 +220,12 @@ def list_incidents(
         value = last.id if column is Incident.id else last.last_event_at
         next_cursor = encode_cursor(filters.sort, value, last.id)
     return Page(items, next_cursor)
+
+
+def count_triggered(session: Session) -> int:
+    """How many incidents are triggered (no one has acknowledged them), in every service."""
+    query = select(func.count()).select_from(Incident)
+    return int(session.scalar(query.where(Incident.status == Status.TRIGGERED.value)) or 0)
 
 
 def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElement[bool]]:
