@@ -48,6 +48,7 @@
     this.lastSuccess = new Date();
     this.visibleSince = {};
     this.setTitle(container.querySelector(".rows"));
+    this.status.textContent = "Updated " + timeText(this.lastSuccess);  // local time, like the rest
     this.watchSelection();
     this.watchSeen();
   }

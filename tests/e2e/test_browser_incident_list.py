@@ -187,7 +187,8 @@ def test_focus_selection_and_checkboxes_survive_a_live_refresh(listed: Any, brow
     expect(rows).to_have_count(4)
     page.evaluate("window.__stillHere = true")
 
-    # Focus the last row's link, select the first row's title, tick the second row.
+    # Tick the second row, focus the last row's link, select the first row's title.
+    rows.nth(1).locator("input[name=ids]").check()
     last_link = rows.nth(3).locator(".incident-link")
     last_link.focus()
     page.evaluate(
@@ -200,9 +201,10 @@ def test_focus_selection_and_checkboxes_survive_a_live_refresh(listed: Any, brow
     }"""
     )
     selected_text = page.evaluate("getSelection().toString()")
-    rows.nth(1).locator("input[name=ids]").check()
+    assert selected_text == "Card declined"
     page.evaluate("window.scrollTo(0, 200)")
     focused_before = page.evaluate("document.activeElement.textContent")
+    assert focused_before == "Slow checkout"
     top_before = last_link.bounding_box()["y"]
 
     new_id = deliver(webhook_url, "5", "Queue backlog growing", "fatal")
