@@ -153,6 +153,7 @@
       this.container.replaceChildren(freshRows);
       this.announce(announcements);
       this.updateSelection();
+      this.watchSeen();
       return;
     }
     var active = document.activeElement;
