@@ -47,6 +47,7 @@
     this.inFlight = false;
     this.lastSuccess = new Date();
     this.visibleSince = {};
+    this.seenAfterMs = SEEN_AFTER_MS;
     this.setTitle(container.querySelector(".rows"));
     this.status.textContent = "Updated " + timeText(this.lastSuccess);  // local time, like the rest
     this.watchSelection();
@@ -265,7 +266,7 @@
       var since = self.visibleSince[row.dataset.incidentId];
       if (since === undefined && self.observer) { return; }
       if (since === undefined) { since = self.visibleSince[row.dataset.incidentId] = now; }
-      if (now - since >= SEEN_AFTER_MS) {
+      if (now - since >= self.seenAfterMs) {
         row.classList.remove("new");
         if (self.observer) { self.observer.unobserve(row); }
       }

@@ -228,6 +228,13 @@ def test_focus_selection_and_checkboxes_survive_a_live_refresh(listed: Any, brow
     expect(fresh).to_have_class("row-triggered new")
     fresh.hover()
     expect(fresh).to_have_class("row-triggered")
+
+    # ... or on screen long enough in a visible tab (10 s; shortened here).
+    page.mouse.move(5, 5)
+    page.evaluate("window.scrollTo(0, 0); window.bridgeIncidentList.seenAfterMs = 1500")
+    other = page.locator(f'tr[data-incident-id="{deliver(webhook_url, "6", "Disk", "error")}"]')
+    expect(other).to_have_class("row-triggered new", timeout=10_000)
+    expect(other).to_have_class("row-triggered", timeout=6_000)
     page.context.close()
 
 
