@@ -19,9 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_incidents_status_severity_id", "incidents", ["status", "severity", "id"]
-    )
+    op.create_index("ix_incidents_status_severity_id", "incidents", ["status", "severity", "id"])
     op.create_index("ix_incidents_severity_id", "incidents", ["severity", "id"])
 
 
