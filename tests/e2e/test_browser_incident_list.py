@@ -119,7 +119,7 @@ def test_open_tab_puts_triggered_critical_first_and_counts_them_in_the_title(
     )
     assert titles(page) == ["Database down", "Card declined", "Slow checkout", "Debug noise"]
     expect(page).to_have_title("(4) Incidents · Sentry Incident Bridge")
-    _shot(page, "incident-list.png")
+    _shot(page, "incident-list-open.png")
 
     # One row's own button: the acknowledged incident goes below the triggered ones.
     page.get_by_role("button", name="Acknowledge #2").click()
