@@ -15,6 +15,7 @@ import click
 from app.domain.errors import BridgeError
 from app.extensions import Bridge
 from app.services import accounts, admin, incidents
+from app.services.incidents import SORTS as LIST_SORTS
 from app.services.incidents import IncidentFilters
 from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
 from config.settings import load_settings
@@ -172,13 +173,28 @@ def incident() -> None:
 
 
 @incident.command("list")
-@click.option("--service", "service_name", default=None)
+@click.option("--service", "service_name", default=None, help="A service's name or slug.")
 @click.option(
-    "--status", type=click.Choice(["triggered", "acknowledged", "resolved"]), default=None
+    "--status",
+    type=click.Choice(["open", "triggered", "acknowledged", "resolved"]),
+    default=None,
+    help="One status, or open (triggered and acknowledged). Default: all.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.option(
-    "--search", default=None, help="Title, source or Sentry short id (CHECKOUT-77), any case."
+    "--sort",
+    type=click.Choice(list(LIST_SORTS)),
+    default="-id",
+    show_default=True,
+    help="-id newest first; urgency: triggered, then acknowledged, then resolved, critical "
+    "first within each, then newest; -severity critical first; -last_event_at latest event "
+    "first; id oldest first.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list (in the same order).")
+@click.option(
+    "--search",
+    default=None,
+    help="Title, source, dedup key or Sentry short id (CHECKOUT-77), any case; or a whole "
+    "Sentry issue id.",
 )
 @click.option("--assignee", default=None, help="Only incidents assigned to this user (email).")
 @click.option("--mine", is_flag=True, help="Only incidents assigned to the --as user.")
@@ -193,6 +209,7 @@ def incident() -> None:
 def incident_list(
     service_name: str | None,
     status: str | None,
+    sort: str,
     as_json: bool,
     search: str | None,
     assignee: str | None,
@@ -200,28 +217,34 @@ def incident_list(
     as_user: str | None,
     test: str,
 ) -> None:
-    """List incidents, oldest first."""
+    """List incidents, newest first unless --sort says otherwise."""
     if mine and not as_user:
         raise click.UsageError("--mine needs --as EMAIL: the command line has no login.")
 
     def work(bridge: Bridge) -> None:
-        with bridge.database.transaction() as session:
-            target = admin.find_service(session, service_name) if service_name else None
-            filters = IncidentFilters(
-                text=(search or "").strip()[:200] or None,
-                assignee=as_user if mine else assignee,
-                test=test,
-            )
-            found = admin.list_incidents(session, target, status, filters)
-            documents = IncidentSchema(many=True).dump(found)
+        filters = IncidentFilters(
+            status=status,
+            service=service_name,
+            sort=sort,
+            text=(search or "").strip()[:200] or None,
+            assignee=as_user if mine else assignee,
+            test=test,
+        )
+        documents: list[dict[str, Any]] = []
+        with bridge.database.reading() as session:
+            cursor: str | None = None
+            while True:
+                page = incidents.list_incidents(session, filters, 200, cursor)
+                documents.extend(IncidentSchema(many=True).dump(page.items))
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
         if as_json:
             _print(documents)
-            return
-        for item in documents:
-            click.echo(
-                f"{item['id']:>6}  {item['status']:<12} {item['severity']:<8} "
-                f"x{item['event_count']:<5} {item['dedup_key']:<28} {item['title']}"
-            )
+        elif not documents:
+            click.echo("No incidents.")
+        else:
+            click.echo(_incident_table(documents))
 
     _run(work)
 
@@ -263,6 +286,41 @@ def _cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no login name (a container without a passwd entry)
         return "cli"
+
+
+def _incident_table(documents: list[dict[str, Any]]) -> str:
+    """Aligned columns under a header; the title last, so a long one does not push the rest."""
+    headers = ("ID", "STATUS", "SEVERITY", "EVENTS", "LAST EVENT (UTC)", "SERVICE", "DEDUP KEY")
+    rows = [
+        (
+            str(item["id"]),
+            item["status"],
+            item["severity"],
+            str(item["event_count"]),
+            _short_time(item["last_event_at"]),
+            item["service"],
+            item["dedup_key"],
+            " ".join(str(item["title"]).split()),
+        )
+        for item in documents
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    right = {0, 3}  # numbers line up on the right
+
+    def line(cells: tuple[str, ...]) -> str:
+        fixed = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(cells[: len(headers)])
+        ]
+        return "  ".join([*fixed, *cells[len(headers) :]]).rstrip()
+
+    return "\n".join([line((*headers, "TITLE")), *(line(row) for row in rows)])
+
+
+def _short_time(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @main.group()

@@ -13,17 +13,27 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from app.domain.errors import IllegalTransition, InvalidInput, NotFound
+from app.domain.errors import BridgeError, IllegalTransition, InvalidInput, NotFound
 from app.domain.incident import Assignment, PersonAction, change_incident
-from app.domain.lifecycle import HumanAction
+from app.domain.lifecycle import HumanAction, Status
+from app.domain.severity import Severity
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
 from app.services.write_back import enqueue_write_back
 from app.store import queries
+from app.store.database import Database
 from app.store.models import Delivery, Incident, TimelineEntry, User
 from app.store.types import UTCDateTime
 
-SORTS = ("-id", "id", "-last_event_at", "last_event_at")
+# "urgency" is the on-call order: triggered, then acknowledged, then resolved; critical
+# first within each; newest first within that. "-severity" is critical first, then newest;
+# "severity" the reverse of that.
+SORTS = ("-id", "id", "-last_event_at", "last_event_at", "urgency", "-severity", "severity")
+# `status` filter values: one status, or "open" (triggered and acknowledged).
+OPEN_STATUSES = (Status.TRIGGERED.value, Status.ACKNOWLEDGED.value)
+STATUS_FILTERS = (*(status.value for status in Status), "open")
+STATUS_ORDER = (Status.TRIGGERED.value, Status.ACKNOWLEDGED.value, Status.RESOLVED.value)
+SEVERITY_ORDER = tuple(severity.value for severity in Severity)  # critical first
 MAX_NOTE_LENGTH = 10_000
 
 
@@ -53,6 +63,9 @@ class Page:
 
 
 def encode_cursor(sort: str, value: Any, row_id: int) -> str:
+    """A cursor after the row `row_id` whose sort value is `value`: the id itself for the
+    id sorts, the time for the last_event_at sorts, the row's segment (a list of status
+    and/or severity) for the urgency and severity sorts."""
     document = {"s": sort, "v": value.isoformat() if isinstance(value, datetime) else value}
     document["id"] = row_id
     return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
@@ -74,12 +87,98 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError("naive time")
+        elif sort in _SEGMENTED:
+            value = _segment_of_cursor(sort, value)
     except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
             "The cursor is not one this list gave out (or the sort changed since).",
             fields={"cursor": ["invalid cursor for this sort"]},
         ) from None
     return value, row_id
+
+
+# ---------------------------------------------------------------- segmented sorts
+#
+# The urgency and severity orders rank text columns. Rather than sort every matching row
+# by a computed rank, a page is read one segment at a time in rank order: one (status,
+# severity) pair (urgency) or one severity, each in id order from the (status, severity,
+# id) and (severity, id) indexes. A page costs at most one short query per segment (12 at
+# most) and never a sort of the whole filtered set, on SQLite and PostgreSQL alike.
+
+_SEGMENTED = ("urgency", "-severity", "severity")
+Segment = tuple[str | None, str]  # (status or None, severity)
+
+
+def _segments(filters: IncidentFilters) -> list[Segment]:
+    """The segments of the sort in page order, narrowed by the status/severity filters."""
+    severities = [s for s in SEVERITY_ORDER if filters.severity in (None, s)]
+    if filters.sort == "severity":
+        return [(None, severity) for severity in reversed(severities)]
+    if filters.sort == "-severity":
+        return [(None, severity) for severity in severities]
+    statuses = [s for s in STATUS_ORDER if _status_matches(filters.status, s)]
+    return [(status, severity) for status in statuses for severity in severities]
+
+
+def _status_matches(wanted: str | None, status: str) -> bool:
+    if wanted is None:
+        return True
+    return status in OPEN_STATUSES if wanted == "open" else status == wanted
+
+
+def _segment_of_cursor(sort: str, value: Any) -> Segment:
+    if sort == "urgency":
+        status, severity = value
+        if status not in STATUS_ORDER:
+            raise ValueError("unknown status")
+    else:
+        (severity,) = value
+        status = None
+    if severity not in SEVERITY_ORDER:
+        raise ValueError("unknown severity")
+    return status, severity
+
+
+def _segment_of(sort: str, incident: Incident) -> list[str]:
+    return [incident.status, incident.severity] if sort == "urgency" else [incident.severity]
+
+
+def _list_segmented(
+    session: Session,
+    query: Select[Incident],
+    filters: IncidentFilters,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    segments = _segments(filters)
+    ascending = filters.sort == "severity"
+    start, after_id = 0, None
+    if cursor:
+        segment, after_id = decode_cursor(cursor, filters.sort)
+        if segment not in segments:
+            raise InvalidInput(
+                "The cursor is not one this list gave out (or the filters changed since).",
+                fields={"cursor": ["invalid cursor for these filters"]},
+            )
+        start = segments.index(segment)
+    rows: list[Incident] = []
+    for index in range(start, len(segments)):
+        status, severity = segments[index]
+        part = query.where(Incident.severity == severity)
+        if status is not None:
+            part = part.where(Incident.status == status)
+        if index == start and after_id is not None:
+            part = part.where(Incident.id > after_id if ascending else Incident.id < after_id)
+        part = part.order_by(Incident.id.asc() if ascending else Incident.id.desc())
+        rows.extend(session.scalars(part.limit(limit + 1 - len(rows))))
+        if len(rows) > limit:
+            break
+    items = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(filters.sort, _segment_of(filters.sort, last), last.id)
+    return Page(items, next_cursor)
 
 
 def _escape_like(text: str) -> str:
@@ -95,8 +194,15 @@ def list_incidents(
     """One page of incidents, newest first by default, by keyset (stable under inserts)."""
     if filters.sort not in SORTS:
         raise InvalidInput(f"Unknown sort {filters.sort!r}.", fields={"sort": [f"one of {SORTS}"]})
+    if filters.status is not None and filters.status not in STATUS_FILTERS:
+        raise InvalidInput(
+            f"Unknown status {filters.status!r}.",
+            fields={"status": [f"one of {STATUS_FILTERS}"]},
+        )
     query: Select[Incident] = select(Incident).options(selectinload(Incident.service))
     query = query.where(*_conditions(session, filters))
+    if filters.sort in _SEGMENTED:
+        return _list_segmented(session, query, filters, limit, cursor)
     descending = filters.sort.startswith("-")
     column: Any = Incident.id if filters.sort.lstrip("-") == "id" else Incident.last_event_at
     if cursor:
@@ -120,9 +226,19 @@ def list_incidents(
     return Page(items, next_cursor)
 
 
+def count_triggered(session: Session) -> int:
+    """How many incidents are triggered (no one has acknowledged them), in every service."""
+    query = select(func.count()).select_from(Incident)
+    return int(session.scalar(query.where(Incident.status == Status.TRIGGERED.value)) or 0)
+
+
 def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if filters.status:
+    if filters.status == "open":
+        # Not IN (triggered, acknowledged): that reads two index ranges and sorts them;
+        # "not resolved" is the same set and lets an index serve the order.
+        conditions.append(Incident.status != Status.RESOLVED.value)
+    elif filters.status:
         conditions.append(Incident.status == filters.status)
     if filters.severity:
         conditions.append(Incident.severity == filters.severity)
@@ -144,6 +260,9 @@ def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElemen
                 Incident.source.ilike(pattern, escape="\\"),
                 # Sentry's short id (CHECKOUT-77), as people say it, in any case.
                 Incident.sentry_short_id.ilike(pattern, escape="\\"),
+                Incident.dedup_key.ilike(pattern, escape="\\"),
+                # An issue id is pasted whole (from Sentry's URL): matched exactly.
+                Incident.sentry_issue_id == filters.text,
             )
         )
     if filters.assignee:
@@ -314,3 +433,51 @@ def add_note(
     incident.updated_at = now
     session.flush()
     return entry
+
+
+# ---------------------------------------------------------------- acting on several at once
+
+MAX_BULK = 100
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What one id of a bulk action came to: the changed incident, or why not."""
+
+    incident_id: int
+    incident: Incident | None = None
+    error: BridgeError | None = None
+
+
+def act_on_incidents(
+    database: Database,
+    incident_ids: Sequence[int],
+    action: HumanAction,
+    actor: str,
+    now: datetime,
+) -> list[BulkOutcome]:
+    """Acknowledge or resolve several incidents, each exactly as act_on_incident does it
+    alone (same rules, messages, timeline entries, notifications and write-back), each in
+    its own transaction: one that cannot be changed does not hold back the others."""
+    if action not in (HumanAction.ACKNOWLEDGE, HumanAction.RESOLVE):
+        raise InvalidInput(
+            "Only acknowledge and resolve can be done to several incidents at once.",
+            fields={"action": ["acknowledge or resolve"]},
+        )
+    unique = list(dict.fromkeys(incident_ids))
+    if not unique or len(unique) > MAX_BULK:
+        raise InvalidInput(
+            f"Give between 1 and {MAX_BULK} incident ids.",
+            fields={"ids": [f"between 1 and {MAX_BULK} ids"]},
+        )
+    outcomes: list[BulkOutcome] = []
+    for incident_id in unique:
+        try:
+            with database.transaction() as session:
+                incident = act_on_incident(session, incident_id, action, actor, now)
+                _ = incident.service.name  # read while the session is open
+        except (IllegalTransition, NotFound) as error:
+            outcomes.append(BulkOutcome(incident_id, error=error))
+        else:
+            outcomes.append(BulkOutcome(incident_id, incident=incident))
+    return outcomes

@@ -111,6 +111,10 @@ class Incident(Base):
         Index("ix_incidents_service_status_id", "service_id", "status", "id"),
         # Storm control counts a service's incidents opened within the last minutes.
         Index("ix_incidents_service_id_created_at", "service_id", "created_at"),
+        # The list's "urgency" (on fire first) and severity sorts read one (status,
+        # severity) or (severity) segment at a time, each in id order.
+        Index("ix_incidents_status_severity_id", "status", "severity", "id"),
+        Index("ix_incidents_severity_id", "severity", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -231,7 +231,10 @@ class SecretResultSchema(Schema):
 
 
 class IncidentListQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf(["triggered", "acknowledged", "resolved"]))
+    # "open" is triggered and acknowledged together.
+    status = fields.String(
+        validate=validate.OneOf(["triggered", "acknowledged", "resolved", "open"])
+    )
     severity = fields.String(validate=validate.OneOf(["critical", "error", "warning", "info"]))
     service = fields.String(validate=validate.Length(min=1, max=200))
     dedup_key = fields.String(validate=validate.Length(min=1, max=255))
@@ -240,7 +243,9 @@ class IncidentListQuerySchema(Schema):
     until = fields.AwareDateTime(default_timezone=UTC)
     sort = fields.String(
         load_default="-id",
-        validate=validate.OneOf(["-id", "id", "-last_event_at", "last_event_at"]),
+        validate=validate.OneOf(
+            ["-id", "id", "-last_event_at", "last_event_at", "urgency", "-severity", "severity"]
+        ),
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(min=1, max=500))
@@ -253,6 +258,32 @@ class IncidentListQuerySchema(Schema):
 class AssignInputSchema(Schema):
     # A user's email, or null to unassign.
     user = fields.String(required=True, allow_none=True, validate=validate.Length(min=1, max=320))
+
+
+class BulkActionInputSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(["acknowledge", "resolve"]))
+    ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=2**31 - 1)),
+        required=True,
+        validate=validate.Length(min=1, max=100),
+    )
+
+
+class BulkItemResultSchema(Schema):
+    """One id's outcome: ok with the incident as it now is, or the error the single action
+    would have answered (status 404 or 409, same code and message)."""
+
+    id = fields.Integer(required=True)
+    ok = fields.Boolean(required=True)
+    incident = fields.Nested(IncidentSchema, allow_none=True)
+    error = fields.Nested(ErrorBodySchema, allow_none=True)
+
+
+class BulkActionResultSchema(Schema):
+    action = fields.String(required=True)
+    results = fields.List(fields.Nested(BulkItemResultSchema), required=True)
+    changed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
 
 
 class DeliveryListQuerySchema(Schema):

@@ -209,7 +209,7 @@ def test_keyset_pages_cover_every_incident_once_in_order(
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("status=open", "status"),
+        ("status=burning", "status"),
         ("severity=loud", "severity"),
         ("limit=0", "limit"),
         ("limit=201", "limit"),

@@ -84,6 +84,13 @@ def plan_of_list(database: Database, filters: IncidentFilters, cursor: str | Non
             "2026-11-23T10:00:00+00:00",
         ),
         (IncidentFilters(sort="last_event_at"), None),
+        # The page's Open tab and its on-fire order, and the severity sorts: each segment
+        # (one status and severity, or one severity) reads its index in id order.
+        (IncidentFilters(status="open"), 10_000),
+        (IncidentFilters(status="open", sort="urgency"), ["triggered", "critical"]),
+        (IncidentFilters(sort="urgency"), None),
+        (IncidentFilters(sort="-severity"), ["error"]),
+        (IncidentFilters(status="triggered", sort="-severity"), ["warning"]),
     ],
 )
 def test_incident_list_pages_come_straight_from_an_index(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Response, jsonify
 
@@ -13,8 +14,11 @@ from app.services.incidents import IncidentFilters
 from app.web.api import blueprint
 from app.web.api.docs import documented, json_body, query_args
 from app.web.auth import actor_name, requires
+from app.web.errors import status_for
 from app.web.schemas import (
     AssignInputSchema,
+    BulkActionInputSchema,
+    BulkActionResultSchema,
     IncidentDeliverySchema,
     IncidentDetailSchema,
     IncidentListQuerySchema,
@@ -33,12 +37,14 @@ from app.web.schemas import (
     query=IncidentListQuerySchema,
     response=IncidentPageSchema,
     errors=(401, 422),
-    description=(
-        "`since`/`until` bound last_event_at; `q` searches title, source and Sentry short id "
-        "(any case); `assignee=me` lists the incidents assigned to the token's user (or give "
-        "a user's email); `test=hide` leaves out the bridge's test alerts, `test=only` lists "
-        "just them (default `show`)."
-    ),
+    description="`status=open` is triggered and acknowledged together. `sort`: `-id` "
+    "(newest first, the default), `id`, `-last_event_at`, `last_event_at`, `urgency` (on fire "
+    "first: triggered, then acknowledged, then resolved; critical first within each; then "
+    "newest), `-severity` (critical first, then newest) or `severity` (the reverse). "
+    "`since`/`until` bound last_event_at; `q` searches title, source, dedup key and Sentry "
+    "short id (part of any, any case) and the Sentry issue id (whole); `assignee=me` lists "
+    "the incidents assigned to the token's user (or give a user's email); `test=hide` leaves "
+    "out the bridge's test alerts, `test=only` lists just them (default `show`).",
 )
 def list_incidents() -> Response:
     args = query_args(IncidentListQuerySchema())
@@ -164,3 +170,46 @@ def assign_incident(incident_id: int) -> Response:
             session, incident_id, data["user"], actor_name(), datetime.now(UTC)
         )
         return jsonify(IncidentSchema().dump(incident))
+
+
+@blueprint.post("/incidents/bulk")
+@requires()
+@documented(
+    summary="Acknowledge or resolve several incidents at once, with a result per id",
+    tag="incidents",
+    body=BulkActionInputSchema,
+    response=BulkActionResultSchema,
+    errors=(401, 422),
+    description="Each id is changed as its single action would change it (same rules, "
+    "timeline entries and notifications), in its own transaction, in the order given "
+    "(repeats are dropped). One that cannot be changed does not stop the others: its result "
+    "has `ok: false` and the error the single action answers (404 `not_found`, 409 "
+    "`illegal_transition` with the same message). The answer is 200 whatever each id came to.",
+)
+def bulk_act() -> Response:
+    data = json_body(BulkActionInputSchema())
+    action = HumanAction(data["action"])
+    outcomes = incidents.act_on_incidents(
+        bridge().database, data["ids"], action, actor_name(), datetime.now(UTC)
+    )
+    results: list[dict[str, Any]] = []
+    for outcome in outcomes:
+        if outcome.error is None:
+            dumped = IncidentSchema().dump(outcome.incident)
+            results.append(
+                {"id": outcome.incident_id, "ok": True, "incident": dumped, "error": None}
+            )
+            continue
+        error = outcome.error
+        body = {**error.details, "code": error.code, "message": error.message}
+        body["status"] = status_for(error)
+        results.append({"id": outcome.incident_id, "ok": False, "incident": None, "error": body})
+    changed = sum(1 for result in results if result["ok"])
+    return jsonify(
+        {
+            "action": action.value,
+            "results": results,
+            "changed": changed,
+            "failed": len(results) - changed,
+        }
+    )
