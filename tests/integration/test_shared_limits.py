@@ -333,3 +333,36 @@ def test_with_redis_a_success_clears_the_shared_login_bucket(node: Node, bridge:
 
     assert log_in(first, email, "wrong password!") == 401
     assert log_in(second, email) == 302  # a single failure since the success
+
+
+def test_with_redis_down_deliveries_are_admitted_and_readyz_warns_but_stays_ready(
+    settings: Settings, tmp_path: Path, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration()
+    application = create_app(
+        replace(
+            settings,
+            instance_path=tmp_path / "node",
+            rate_limit_per_minute=1,
+            rate_limit_url=f"redis://127.0.0.1:{free_port()}/0",
+        )
+    )
+    client = application.test_client()
+    try:
+        statuses = [
+            client.post(integration.url, data=d.body, headers=d.headers).status_code
+            for d in (issue_event(n) for n in range(3))
+        ]
+        ready = client.get("/readyz")
+    finally:
+        application.extensions["bridge"].database.dispose()
+
+    assert statuses == [202, 202, 202]  # past the limit of 1: never lose an alert
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"]["rate_limits"].startswith("warning: redis://127.0.0.1:")
+
+
+def test_readyz_says_ok_when_redis_answers(node: Node) -> None:
+    checks = node().test_client().get("/readyz").get_json()["checks"]
+
+    assert checks["rate_limits"] == "ok"
