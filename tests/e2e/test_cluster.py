@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -24,11 +25,15 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from app.extensions import Bridge
+from app.services import admin
+from config.settings import load_settings
 from tests.e2e.conftest import (
     BIN,
     ROOT,
@@ -43,10 +48,10 @@ from tests.support.payloads import build, load
 
 pytestmark = pytest.mark.e2e
 
-LIMIT = 90  # deliveries a minute per integration, for the whole cluster (> the storm)
+LIMIT = 120  # deliveries a minute per integration, for the whole cluster (> the storm)
 UNKNOWN_LIMIT = 6
 ISSUES = 8
-PER_ISSUE = 10
+PER_ISSUE = 12
 FAILED_OVER = (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException)
 
 
@@ -132,11 +137,13 @@ def _send_everywhere(
     deliveries: list[tuple[bytes, dict[str, str]]],
     senders: int,
     failed_over: list[int] | None = None,
+    into: list[tuple[int, str]] | None = None,
+    pause: float = 0.0,
 ) -> list[tuple[int, str]]:
     """Send the deliveries from `senders` threads, delivery n to node n % 2; a delivery
     whose node is gone goes to the other (same bytes, same Request-ID). The answers:
     status, and the action of a 2xx (or the error code)."""
-    statuses: list[tuple[int, str]] = []
+    statuses: list[tuple[int, str]] = [] if into is None else into
     lock = threading.Lock()
     work = list(enumerate(deliveries))
 
@@ -158,6 +165,7 @@ def _send_everywhere(
                 outcome = answer.get("action") or answer.get("error", {}).get("code", "")
                 with lock:
                     statuses.append((status, str(outcome)))
+                time.sleep(pause)  # a steady stream, so the stop lands in its middle
                 break
             else:
                 raise AssertionError(f"delivery {number} reached neither node")
@@ -184,17 +192,51 @@ def _assert_limited(
     assert limited > 0
 
 
-def _runs(stack: Stack) -> dict[str, list[int]]:
+def _bridge(stack: Stack) -> Bridge:
+    return Bridge(load_settings(stack.env))
+
+
+def _integrations(stack: Stack, *services: str) -> list[str]:
+    """A service with an unsigned integration for each name; the integrations' ids (made
+    in-process: a `bridge` command costs a start-up each)."""
+    made = _bridge(stack)
+    now = datetime.now(UTC)
+    try:
+        with made.database.transaction() as session:
+            return [
+                admin.create_integration(
+                    session, made.secrets, admin.create_service(session, name, now), now
+                ).integration.id
+                for name in services
+            ]
+    finally:
+        made.database.dispose()
+
+
+def _event_counts(stack: Stack, service: str) -> list[int]:
+    made = _bridge(stack)
+    try:
+        with made.database.transaction() as session:
+            found = admin.find_service(session, service)
+            return [i.event_count for i in admin.list_incidents(session, found)]
+    finally:
+        made.database.dispose()
+
+
+def _runs(stack: Stack) -> tuple[dict[str, list[int]], Counter[str]]:
+    """The slots each periodic job ran in, and how many prune runs each node claimed."""
     engine = create_engine(stack.env["DATABASE_URL"])
     try:
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT job, slot FROM job_runs ORDER BY job, slot"))
-            found: dict[str, list[int]] = {}
-            for job, slot in rows:
-                found.setdefault(job, []).append(slot)
-            return found
+            rows = connection.execute(
+                text("SELECT job, slot, node FROM job_runs ORDER BY job, slot")
+            ).all()
     finally:
         engine.dispose()
+    slots: dict[str, list[int]] = {}
+    for job, slot, _node in rows:
+        slots.setdefault(job, []).append(slot)
+    return slots, Counter(node for job, _slot, node in rows if job == "prune_deliveries")
 
 
 @pytest.mark.parametrize("stack", ["postgres"], indirect=True)
@@ -202,15 +244,12 @@ def test_two_nodes_and_two_jobs_processes_behave_as_one_bridge(
     stack: Stack, cluster: list[Node]
 ) -> None:
     started = time.time()
-    stack.bridge_json("service", "create", "Payments")
-    stack.bridge_json("service", "create", "Checkout")
-    limited = stack.bridge_json("integration", "create", "--service", "payments")
-    stormed = stack.bridge_json("integration", "create", "--service", "checkout")
+    limited, stormed = _integrations(stack, "Payments", "Checkout")
 
     # 1. The limit holds across nodes: LIMIT + 20 deliveries, half to each node. On a
     # loaded machine some wait past the webhook's database deadline and are spooled (202,
     # applied by the jobs process, which does not rate-limit): they are counted apart.
-    limited_path = f"/api/integrations/sentry?integrationId={limited['id']}"
+    limited_path = f"/api/integrations/sentry?integrationId={limited}"
     answers = _send_everywhere(
         cluster, limited_path, [_issue_delivery(100 + n) for n in range(LIMIT + 20)], senders=4
     )
@@ -224,17 +263,18 @@ def test_two_nodes_and_two_jobs_processes_behave_as_one_bridge(
     _assert_limited(unknown, UNKNOWN_LIMIT, UNKNOWN_LIMIT + 4, (404, "integration_not_found"))
 
     # 2. The storm, with node 1 stopped and node 0's jobs process killed in the middle.
-    storm_path = f"/api/integrations/sentry?integrationId={stormed['id']}"
+    storm_path = f"/api/integrations/sentry?integrationId={stormed}"
     storm = [_issue_delivery(n % ISSUES) for n in range(ISSUES * PER_ISSUE)]
     answered: list[tuple[int, str]] = []
     failed_over: list[int] = []
     sending = threading.Thread(
-        target=lambda: answered.extend(
-            _send_everywhere(cluster, storm_path, storm, senders=8, failed_over=failed_over)
-        )
+        target=_send_everywhere,
+        args=(cluster, storm_path, storm, 8, failed_over, answered, 0.03),
     )
     sending.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while len(answered) < len(storm) // 4 and time.monotonic() < deadline:
+        time.sleep(0.005)
     cluster[1].web.send_signal(signal.SIGTERM)
     os.kill(cluster[0].jobs.pid, signal.SIGKILL)
     sending.join(timeout=120)
@@ -249,19 +289,21 @@ def test_two_nodes_and_two_jobs_processes_behave_as_one_bridge(
     assert {status for status, _action in answered} == {202}, Counter(answered)
     for node in cluster:
         drain_spool(node.stack)
-    listed = stack.bridge_json("incident", "list", "--service", "checkout", "--json")
-    assert len(listed) == ISSUES
-    assert sorted(incident["event_count"] for incident in listed) == [PER_ISSUE] * ISSUES
+    counts = _event_counts(stack, "Checkout")
+    assert len(counts) == ISSUES
+    assert sorted(counts) == [PER_ISSUE] * ISSUES
 
     # 3. Periodic jobs: one run per interval, whichever process claimed it. Node 1's jobs
     # process ran throughout, so no interval from the first to the last run was skipped.
-    runs = _runs(stack)
+    runs, nodes = _runs(stack)
     for job, interval in (("prune_deliveries", 1), ("sentry_token_refresh", 2)):
         slots = runs[job]
         assert len(slots) == len(set(slots)), f"{job} ran twice in one interval: {slots}"
         span = range(int(started) // interval + 1, int(storm_done) // interval)
         assert set(span) <= set(slots), f"{job} missed an interval: {slots}"
-    both = [node.jobs_log.read_text(errors="replace") for node in cluster]
-    claimed = [log.count("periodic job prune_deliveries started") for log in both]
-    assert sum(claimed) == len(runs["prune_deliveries"])
-    assert time.time() - started < 60
+    # Whoever ran one recorded it (the drains' jobs processes take part too); the
+    # survivor logged each run it recorded (the killed one may have died between its
+    # claim and its log line).
+    survivor = f"{socket.gethostname()}:{cluster[1].jobs.pid}"[:64]
+    logged = cluster[1].jobs_log.read_text(errors="replace")
+    assert logged.count("periodic job prune_deliveries started") == nodes.get(survivor, 0)
