@@ -70,6 +70,10 @@ class Settings:
     unknown_rate_limit_per_minute: int = 60
     login_max_failures: int = 5
     login_failure_window_seconds: int = 900
+    # With a redis:// URL the limits above are shared by every node (docs/deploy.md),
+    # under keys starting with the prefix; unreachable Redis admits (fails open).
+    rate_limit_url: str | None = field(default=None, repr=False)
+    rate_limit_prefix: str = "bridge"
     # When set, GET /metrics needs `Authorization: Bearer <this>` (it names integrations'
     # traffic and the bridge's internals; default: open, keep it off the public network).
     metrics_token: str | None = field(default=None, repr=False)
@@ -88,6 +92,9 @@ class Settings:
     # shorten it so that a step's delay can be waited for).
     escalation_poll_ms: int = 1000
     escalation_minute_seconds: int = 60
+    # How long a "minute" of the periodic jobs' intervals lasts (prune, token refresh:
+    # run once per interval cluster-wide, app/jobs/leases.py); tests shorten it.
+    job_minute_seconds: int = 60
 
     @property
     def spool_directory(self) -> Path:
@@ -115,6 +122,18 @@ def _flag(raw: str | None, default: bool) -> bool:
     if raw is None or raw.strip() == "":
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
+
+
+def _redis_url(environ: Mapping[str, str], name: str) -> str | None:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(REDIS_SCHEMES):
+        raise SettingsError(f"{name} must be a redis://, rediss:// or redis+unix:// URL")
+    return raw
 
 
 def default_sqlite_url(instance_path: Path) -> str:
@@ -177,6 +196,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         login_failure_window_seconds=_int(
             env, "BRIDGE_LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1
         ),
+        rate_limit_url=_redis_url(env, "BRIDGE_RATE_LIMIT_URL"),
+        rate_limit_prefix=(env.get("BRIDGE_RATE_LIMIT_PREFIX") or "bridge").strip(),
         metrics_token=(env.get("BRIDGE_METRICS_TOKEN") or "").strip() or None,
         notify_poll_ms=_int(env, "BRIDGE_NOTIFY_POLL_MS", 200, minimum=10),
         notify_lease_seconds=_int(env, "BRIDGE_NOTIFY_LEASE_SECONDS", 60, minimum=5),
@@ -189,4 +210,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         or "https://events.pagerduty.com/v2/enqueue",
         escalation_poll_ms=_int(env, "BRIDGE_ESCALATION_POLL_MS", 1000, minimum=100),
         escalation_minute_seconds=_int(env, "BRIDGE_ESCALATION_MINUTE_SECONDS", 60, minimum=1),
+        job_minute_seconds=_int(env, "BRIDGE_JOB_MINUTE_SECONDS", 60, minimum=1),
     )

@@ -2,7 +2,8 @@
 
 PostgreSQL comes from TEST_POSTGRES_URL (default: the machine's local server, database
 `test`). Each test session gets a schema of its own there. Without CI=true a missing
-server skips the PostgreSQL half; under CI=true it is a failure.
+server skips the PostgreSQL half; under CI=true it is a failure. Redis (TEST_REDIS_URL,
+default the local server) is the same: a skip, or under CI=true a failure.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 IS_CI = os.environ.get("CI", "").lower() == "true"
+# Redis for the shared rate limits (BRIDGE_RATE_LIMIT_URL): required under CI=true too.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _postgres_problem() -> str | None:
@@ -76,6 +79,45 @@ def postgres_url() -> Iterator[str]:
         with admin_engine.connect() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin_engine.dispose()
+
+
+def _redis_problem() -> str | None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        client.ping()
+    except Exception as error:
+        return f"Redis at {REDIS_URL} is unreachable: {error}"
+    finally:
+        client.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server; missing, a skip (a failure under CI=true, like PostgreSQL)."""
+    problem = _redis_problem()
+    if problem is not None:
+        if IS_CI:
+            pytest.fail(f"{problem} (CI=true: Redis is required)")
+        pytest.skip(problem)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own in Redis; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"bridge-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=f"{prefix}:*", count=500):
+            client.delete(key)
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="session")

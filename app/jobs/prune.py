@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from app.extensions import Bridge
+from app.services import job_runs
 from app.services.retention import prune_deliveries, prune_finished_jobs
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,14 @@ def run_prune(bridge: Bridge) -> int:
         jobs += finished
         if removed == 0 and finished == 0:
             break
+    with bridge.database.transaction() as session:
+        runs = job_runs.prune(session, cutoff)
     log.info(
-        "pruned %d deliveries and %d finished jobs from before %s", total, jobs, cutoff.isoformat()
+        "pruned %d deliveries, %d finished jobs and %d job runs from before %s",
+        total,
+        jobs,
+        runs,
+        cutoff.isoformat(),
     )
     if bridge.database.engine.dialect.name == "sqlite":
         # SQLite keeps no statistics unless asked; the planner needs them as tables grow.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -12,6 +15,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from app.extensions import Bridge
 from app.jobs.escalations import run_paging
 from app.jobs.notify import start_sender
+from app.jobs.periodic import first_firing, run_once_per_interval
 from app.jobs.prune import run_prune
 from app.jobs.sentry import build_gateway, run_sentry_outbox, run_token_refresh
 from app.jobs.spool import run_spool_drain
@@ -19,17 +23,38 @@ from app.jobs.spool import run_spool_drain
 log = logging.getLogger(__name__)
 
 
-def build_scheduler(bridge: Bridge) -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone="UTC")
+PRUNE = "prune_deliveries"
+TOKEN_REFRESH = "sentry_token_refresh"  # noqa: S105 - a job name, not a secret
+
+
+def prune_interval(bridge: Bridge) -> int:
+    return bridge.settings.prune_interval_minutes * bridge.settings.job_minute_seconds
+
+
+def _once_per_interval(
+    scheduler: BlockingScheduler,
+    bridge: Bridge,
+    job: str,
+    interval_seconds: int,
+    work: Callable[[], object],
+) -> None:
     scheduler.add_job(
-        run_prune,
+        run_once_per_interval,
         "interval",
-        args=[bridge],
-        minutes=bridge.settings.prune_interval_minutes,
-        id="prune_deliveries",
+        args=[bridge, job, interval_seconds, work],
+        seconds=interval_seconds,
+        start_date=first_firing(datetime.now(UTC), interval_seconds),
+        id=job,
         max_instances=1,
         coalesce=True,
     )
+
+
+def build_scheduler(bridge: Bridge) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone="UTC")
+    # Periodic singletons: every jobs process fires them, one per interval runs them
+    # (app/jobs/periodic.py). The rest below is claimed work, shared out in parallel.
+    _once_per_interval(scheduler, bridge, PRUNE, prune_interval(bridge), partial(run_prune, bridge))
     scheduler.add_job(
         run_spool_drain,
         "interval",
@@ -49,14 +74,12 @@ def build_scheduler(bridge: Bridge) -> BlockingScheduler:
         max_instances=1,
         coalesce=True,
     )
-    scheduler.add_job(
-        run_token_refresh,
-        "interval",
-        args=[bridge, gateway],
-        minutes=bridge.settings.sentry_token_refresh_interval_minutes,
-        id="sentry_token_refresh",
-        max_instances=1,
-        coalesce=True,
+    _once_per_interval(
+        scheduler,
+        bridge,
+        TOKEN_REFRESH,
+        bridge.settings.sentry_token_refresh_interval_minutes * bridge.settings.job_minute_seconds,
+        partial(run_token_refresh, bridge, gateway),
     )
     # Escalation steps are due rows: a step fires within a poll of its due time; several
     # jobs processes share them (claimed with SKIP LOCKED, app/services/escalations.py).
@@ -90,7 +113,8 @@ def run_scheduler(bridge: Bridge) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info("scheduler started: %s", ", ".join(job.id for job in scheduler.get_jobs()))
-    run_prune(bridge)  # once at start, then on the interval
+    # At start too, unless another process already pruned in this interval.
+    run_once_per_interval(bridge, PRUNE, prune_interval(bridge), partial(run_prune, bridge))
     try:
         scheduler.start()
     finally:

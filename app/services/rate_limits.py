@@ -7,24 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.domain.errors import RateLimited
-from app.store.rate_limits import RateLimitStore, Verdict
+from app.store.rate_limits import LimitStore, Verdict
 
 log = logging.getLogger(__name__)
 
 
-def _acquire(store: RateLimitStore, key: str, limit: int, period: float, now: datetime) -> Verdict:
+def _acquire(store: LimitStore, key: str, limit: int, period: float, now: datetime) -> Verdict:
     try:
         return store.acquire(key, limit, period, now.timestamp())
     except Exception:
         # The limiter guards the bridge; it must never be why an alert is lost. A broken
-        # counter file (disk full, removed) admits and says so in the log.
-        log.exception("rate-limit store %s failed; admitting the request", store.path)
+        # counter file (disk full, removed) admits and says so in the log. (The Redis
+        # store fails open by itself, logging once per outage: app/store/shared_limits.py.)
+        log.exception("rate-limit store %s failed; admitting the request", store.label)
         return Verdict(True)
 
 
 @dataclass(frozen=True)
 class DeliveryRateLimit:
-    """Deliveries a minute, shared by all workers, in three buckets that never mix.
+    """Deliveries a minute, shared by all workers (and nodes, with Redis), in three buckets.
 
     Applied deliveries: `per_minute` per integration. Refused ones (bad or missing
     signature, disabled integration, unreadable body...): `refused_per_minute` per
@@ -33,7 +34,7 @@ class DeliveryRateLimit:
     `unknown_per_minute` per client address (guessing ids). 0 turns a bucket off.
     """
 
-    store: RateLimitStore
+    store: LimitStore
     per_minute: int
     refused_per_minute: int = 0
     unknown_per_minute: int = 0
@@ -90,7 +91,7 @@ class DeliveryRateLimit:
 class LoginRateLimit:
     """At most `attempts` failed logins per email and client address per `window_seconds`."""
 
-    store: RateLimitStore
+    store: LimitStore
     attempts: int
     window_seconds: int
 
@@ -112,9 +113,9 @@ class LoginRateLimit:
     def forget(self, email: str, address: str | None) -> None:
         """A successful login clears the failures counted against it."""
         try:
-            self.store.clear(self._key(email, address))
+            self.store.clear(self._key(email, address), self.attempts, self.window_seconds)
         except Exception:
-            log.exception("rate-limit store %s failed to clear a login bucket", self.store.path)
+            log.exception("rate-limit store %s failed to clear a login bucket", self.store.label)
 
     @staticmethod
     def _key(email: str, address: str | None) -> str:

@@ -636,6 +636,6 @@ class Escalation(Base):
     created_at: Mapped[datetime]
 
 
-# The notification tables share this Base; imported here so that the metadata (and every
-# `from app.store.models import ...` user) always knows them.
-from app.store import notify_models  # noqa: E402, F401
+# The notification and job-run tables share this Base; imported here so that the metadata
+# (and every `from app.store.models import ...` user) always knows them.
+from app.store import job_models, notify_models  # noqa: E402, F401

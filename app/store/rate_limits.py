@@ -22,6 +22,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,38 @@ class Verdict:
     retry_after_seconds: int = 0
 
 
+class LimitStore(Protocol):
+    """Where the limiters count: this file (one host) or Redis (every node, shared_limits)."""
+
+    @property
+    def label(self) -> str:
+        """What to name in a log line: a path, or a URL without its password."""
+        ...
+
+    def acquire(self, key: str, limit: int, period_seconds: float, now: float) -> Verdict: ...
+
+    def clear(self, key: str, limit: int = 0, period_seconds: float = 0.0) -> None: ...
+
+    def problem(self) -> str | None:
+        """Why the limits cannot be checked now (reported by /readyz), or None."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class RateLimitStore:
     """GCRA buckets in a SQLite file, one connection per process and thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+
+    @property
+    def label(self) -> str:
+        return str(self.path)
+
+    def problem(self) -> str | None:
+        return None  # a file that cannot be used fails open per request, and logs it
 
     def _connection(self) -> sqlite3.Connection:
         # A connection must not cross a fork (gunicorn) nor a thread (sqlite3's rule).
@@ -66,7 +93,7 @@ class RateLimitStore:
     def acquire(self, key: str, limit: int, period_seconds: float, now: float) -> Verdict:
         """Take one request from the bucket `key` (`limit` per `period_seconds`) at `now`."""
         interval = period_seconds / limit
-        hashed = _hash(key)
+        hashed = hash_key(key)
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
@@ -91,9 +118,9 @@ class RateLimitStore:
             raise
         return Verdict(True)
 
-    def clear(self, key: str) -> None:
-        """Forget the bucket `key` (e.g. after a successful login)."""
-        self._connection().execute("DELETE FROM buckets WHERE key = ?", (_hash(key),))
+    def clear(self, key: str, limit: int = 0, period_seconds: float = 0.0) -> None:
+        """Forget the bucket `key` (e.g. after a successful login); one bucket per key here."""
+        self._connection().execute("DELETE FROM buckets WHERE key = ?", (hash_key(key),))
 
     def close(self) -> None:
         held: tuple[int, sqlite3.Connection] | None = getattr(self._local, "held", None)
@@ -102,5 +129,6 @@ class RateLimitStore:
         self._local.held = None
 
 
-def _hash(key: str) -> str:
+def hash_key(key: str) -> str:
+    """Keys are stored hashed: an integration id is the credential of unsigned integrations."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()

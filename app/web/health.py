@@ -5,7 +5,9 @@
 migration, this node's encryption keys read the secrets stored in it, and the
 spool can be written (it is where deliveries go in an outage: a node that could
 keep neither must not take them). The spool backlog and the files quarantined as
-unreadable are reported (a delivery waiting there is safe, not lost).
+unreadable are reported (a delivery waiting there is safe, not lost), and so is a
+shared rate-limit store (Redis) that does not answer: a warning, not unreadiness,
+since the limits then fail open and every delivery is still taken.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def readyz() -> Response:
         "spool_pending": len(spool.pending()),
         "spool_oldest_seconds": round(spool.oldest_age_seconds(), 3),
         "spool_quarantined": spool.quarantined(),
+        "rate_limits": _rate_limit_check(),
     }
     try:
         revision = current_revision(app_bridge.database.engine)
@@ -64,6 +67,13 @@ def readyz() -> Response:
     response = jsonify({"status": "ready" if is_ready else "not_ready", "checks": checks})
     response.status_code = 200 if is_ready else 503
     return response
+
+
+def _rate_limit_check() -> str:
+    from app.web.security import rate_limits
+
+    problem = rate_limits().store.problem()
+    return "ok" if problem is None else f"warning: {problem}"
 
 
 def _key_check(app_bridge: Bridge) -> str:

@@ -16,7 +16,8 @@ from flask.wrappers import Response
 from werkzeug.routing import IntegerConverter
 
 from app.services.rate_limits import DeliveryRateLimit, LoginRateLimit
-from app.store.rate_limits import RateLimitStore
+from app.store.rate_limits import LimitStore, RateLimitStore
+from config.settings import Settings
 
 PAGE_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -42,9 +43,10 @@ class DatabaseIdConverter(IntegerConverter):
 
 @dataclass(frozen=True)
 class RateLimits:
-    """The limiters of one app; their counters live in one file shared by the workers."""
+    """The limiters of one app; their counters live in one file shared by the workers of
+    a host or, with BRIDGE_RATE_LIMIT_URL, in Redis shared by every node."""
 
-    store: RateLimitStore
+    store: LimitStore
     deliveries: DeliveryRateLimit
     logins: LoginRateLimit
 
@@ -64,7 +66,7 @@ def init_app(app: Flask) -> None:
     bridge = app.extensions["bridge"]
     assert isinstance(bridge, Bridge)
     settings = bridge.settings
-    store = RateLimitStore(settings.instance_path / RATE_LIMIT_FILE)
+    store = limit_store(settings)
     app.extensions["rate_limits"] = RateLimits(
         store=store,
         deliveries=DeliveryRateLimit(
@@ -90,6 +92,15 @@ def init_app(app: Flask) -> None:
         if is_https_only:
             headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+
+def limit_store(settings: Settings) -> LimitStore:
+    """Redis when BRIDGE_RATE_LIMIT_URL is set (every node), else this host's file."""
+    if settings.rate_limit_url:
+        from app.store.shared_limits import RedisRateLimitStore
+
+        return RedisRateLimitStore(settings.rate_limit_url, key_prefix=settings.rate_limit_prefix)
+    return RateLimitStore(settings.instance_path / RATE_LIMIT_FILE)
 
 
 def same_site_path(target: str | None) -> str | None:
