@@ -1,7 +1,7 @@
 """periodic jobs run once per interval cluster-wide: the job_runs claim table
 
 Revision ID: 0011_i17b_job_runs
-Revises: 0010_i15b_paging
+Revises: 0011_i16a_list_order
 Create Date: 2026-12-10
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_i17b_job_runs"
-down_revision: str | None = "0010_i15b_paging"
+down_revision: str | None = "0011_i16a_list_order"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
