@@ -13,6 +13,7 @@ import click
 
 from app.domain.errors import BridgeError
 from app.extensions import Bridge
+from app.jobs.catalogue import jobs_help
 from app.services import admin
 from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
 from config.settings import load_settings
@@ -374,9 +375,8 @@ def jobs() -> None:
     """The background jobs process."""
 
 
-@jobs.command("run")
+@jobs.command("run", help=jobs_help(), short_help="Run the background jobs until stopped.")
 def jobs_run() -> None:
-    """Run the scheduler (delivery pruning) until stopped."""
     from app.jobs.scheduler import run_scheduler
     from app.observability import configure_logging
 
