@@ -15,6 +15,7 @@ from app.cli_support import find_integration, find_person, print_table
 from app.domain.errors import BridgeError, Conflict
 from app.extensions import Bridge
 from app.jobs.catalogue import jobs_help
+from app.served_url import served_base_url
 from app.services import admin
 from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
 from config.settings import load_settings
@@ -27,8 +28,14 @@ def _bridge() -> Bridge:
 
 
 def _base_url(bridge: Bridge) -> str:
-    settings = bridge.settings
-    return settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    """BRIDGE_PUBLIC_URL, else where the running server listens (app/served_url.py)."""
+    return served_base_url(bridge.settings).url
+
+
+def _note_if_unreachable(bridge: Bridge) -> None:
+    note = served_base_url(bridge.settings).loopback_note()
+    if note is not None:
+        click.echo(f"note: {note}", err=True)
 
 
 def _print(document: Any) -> None:
@@ -141,6 +148,7 @@ def integration_create(
             if generate_secret and created.secret is not None:
                 document["secret"] = created.secret
             _print(document)
+        _note_if_unreachable(bridge)
 
     _run(work)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -10,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import Stack, drain_spool, post
+from tests.e2e.conftest import BIN, ROOT, Stack, drain_spool, post
 from tests.support.payloads import build, issue_event
 
 pytestmark = pytest.mark.e2e
@@ -73,6 +74,34 @@ def test_rotated_secret_keeps_the_old_one_valid_and_disable_refuses(server: Stac
     assert answer["error"]["code"] == "integration_disabled"
 
     assert server.bridge_json("incident", "list", "--json")[0]["event_count"] == 2
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_cli_in_another_shell_prints_the_url_the_server_answers_on(server: Stack) -> None:
+    """A newcomer runs `PORT=<port> make run` in one terminal, the CLI in another one."""
+    server.bridge_json("service", "create", "Payments")
+    other_shell = {
+        key: value
+        for key, value in server.env.items()
+        if key not in {"PORT", "HOST", "BRIDGE_PUBLIC_URL"}
+    }
+
+    done = subprocess.run(
+        [str(BIN / "bridge"), "integration", "create", "--service", "payments"],
+        env=other_shell,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    created = json.loads(done.stdout)
+    assert created["webhook_url"].startswith(f"{server.base_url}/api/integrations/sentry?")
+    assert server.env["PORT"] != "8000"
+    assert "loopback address" in done.stderr and "BRIDGE_PUBLIC_URL" in done.stderr
+    delivery = build("integration_issue_created")
+    assert post(created["webhook_url"], delivery.body, delivery.headers)[0] == 202
 
 
 def test_cli_reports_unknown_names_plainly(stack: Stack) -> None:

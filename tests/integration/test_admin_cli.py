@@ -4,6 +4,7 @@ aligned columns or --json, and "not found" errors that name what does exist."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,3 +271,48 @@ def test_an_unknown_integration_lists_names_and_id_prefixes_only(cli: Cli) -> No
     assert f"integrations: Prod — Checkout ({made['id'][:6]}…)" in done.stderr
     assert made["id"] not in done.stderr  # the id is a credential: a prefix only
     assert "bridge integration list" in done.stderr
+
+
+# ---------------------------------------------------------------- the printed webhook URL
+
+
+def test_create_prints_the_running_servers_port_without_port_set(
+    bridge: Bridge, encryption_key: str, tmp_path: Path
+) -> None:
+    """`PORT=8081 make run` in one shell, the CLI in another: its URL has port 8081."""
+    from app.served_url import record_listening
+
+    env = {
+        "DATABASE_URL": bridge.database.url,
+        "BRIDGE_ENCRYPTION_KEYS": encryption_key,
+        "BRIDGE_INSTANCE_PATH": str(tmp_path),
+        "BRIDGE_PUBLIC_URL": "",
+        "PORT": "",
+        "HOST": "",
+    }
+    runner = CliRunner()
+    runner.invoke(main, ["service", "create", "Checkout"], env=env, catch_exceptions=False)
+    before = runner.invoke(main, ["integration", "create", "--service", "checkout"], env=env)
+    record_listening(tmp_path, [("127.0.0.1", 8081)], os.getpid())
+
+    after = runner.invoke(main, ["integration", "create", "--service", "checkout"], env=env)
+
+    assert json.loads(before.stdout)["webhook_url"].startswith("http://127.0.0.1:8000/")
+    created = json.loads(after.stdout)
+    assert created["webhook_url"] == (
+        f"http://127.0.0.1:8081/api/integrations/sentry?integrationId={created['id']}"
+    )
+    assert "http://127.0.0.1:8081 is a loopback address" in after.stderr
+    assert "Sentry's cloud cannot deliver to it" in after.stderr
+    assert "BRIDGE_PUBLIC_URL" in after.stderr
+    listed = runner.invoke(main, ["integration", "list", "--json"], env=env)
+    assert json.loads(listed.stdout)[1]["webhook_url"] == created["webhook_url"]
+
+
+def test_create_with_a_public_url_prints_no_loopback_note(cli: Cli) -> None:
+    cli("service", "create", "Checkout")
+
+    created = cli("integration", "create", "--service", "checkout")
+
+    assert created.json()["webhook_url"].startswith("https://bridge.example.com/api/")
+    assert "loopback" not in created.stderr

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from app.extensions import bridge
+from app.served_url import served_base_url
 from app.services import admin
 from app.services.accounts import Role
 from app.web.api import blueprint
@@ -29,7 +30,7 @@ ADMIN_ERRORS = (401, 403)
 
 
 def _integration_schema(**kwargs: Any) -> IntegrationSchema:
-    return IntegrationSchema(bridge().base_url(request.host_url), **kwargs)
+    return IntegrationSchema(served_base_url(bridge().settings, request.host_url).url, **kwargs)
 
 
 @blueprint.get("/services")
