@@ -164,3 +164,24 @@ def test_with_a_public_url_there_is_no_loopback_note(
 
     assert f'value="https://bridge.example.com/api/integrations/sentry?integrationId={one}"' in page
     assert "loopback" not in page
+
+
+def test_a_pasted_secret_is_not_shown_back_on_the_page_a_generated_one_once(
+    admin_client: FlaskClient, bridge: Bridge
+) -> None:
+    with bridge.database.transaction() as session:
+        service_id = admin.create_service(session, "Checkout", datetime.now(UTC)).id
+    token = CSRF.search(admin_client.get("/admin/integrations").get_data(as_text=True))
+    assert token
+    form = {"service_id": str(service_id), "csrf_token": token.group(1)}
+
+    pasted = admin_client.post(
+        "/admin/integrations", data={**form, "secret_mode": "paste", "secret": "pasted-on-page"}
+    ).get_data(as_text=True)
+    generated = admin_client.post(
+        "/admin/integrations", data={**form, "secret_mode": "generate"}
+    ).get_data(as_text=True)
+
+    assert "pasted-on-page" not in pasted
+    assert "stored encrypted and is not shown again" in pasted
+    assert re.search(r'id="secret" readonly value="[0-9a-f]{64}"', generated)

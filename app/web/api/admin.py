@@ -104,7 +104,7 @@ def list_integrations() -> Response:
 @blueprint.post("/integrations")
 @requires(Role.ADMIN)
 @documented(
-    summary="Create a Sentry integration; a pasted or generated secret is shown once",
+    summary="Create a Sentry integration; a generated secret is shown once (a pasted one never)",
     tag="admin",
     body=IntegrationInputSchema,
     response=CreatedIntegrationSchema(""),
@@ -125,7 +125,8 @@ def create_integration() -> tuple[Response, int]:
             generate=data["generate_secret"],
         )
         document = _integration_schema().dump(created.integration)
-        if created.secret is not None:
+        # Shown once when the bridge made it; a pasted secret is never echoed back.
+        if data["generate_secret"] and created.secret is not None:
             document["secret"] = created.secret
         return jsonify(document), 201
 
@@ -185,7 +186,8 @@ def set_secret(integration_id: str) -> Response:
         return jsonify(
             {
                 "integration": _integration_schema().dump(integration),
-                "secret": secret,
+                # A pasted secret is never echoed back (null); a generated one, once.
+                "secret": None if data.get("secret") else secret,
                 "previous_secret_valid_until": (now + grace).isoformat()
                 if had_secret and grace
                 else None,

@@ -153,12 +153,13 @@ def integrations() -> str:
     )
 
 
-def _show_secret(integration_id: str, secret: str | None, what: str) -> str:
-    """The one page that shows a secret: right after it was made, never again."""
+def _show_secret(integration_id: str, secret: str | None, what: str, pasted: bool = False) -> str:
+    """The one page that shows a secret: right after the bridge made it, never again."""
     return render_template(
         "admin/secret.html",
         integration_id=integration_id,
         secret=secret,
+        pasted=pasted,
         what=what,
         webhook_url=_webhook_url(integration_id),
         loopback_note=_served().loopback_note(),
@@ -181,7 +182,9 @@ def create_integration() -> str:
             generate=mode == "generate",
         )
         integration_id = created.integration.id
-    return _show_secret(integration_id, created.secret, "Integration created")
+    # Only a generated secret is shown (once); a pasted one the admin already has.
+    shown = created.secret if mode == "generate" else None
+    return _show_secret(integration_id, shown, "Integration created", pasted=mode == "paste")
 
 
 @blueprint.post("/admin/integrations/<integration_id>/secret")
@@ -200,7 +203,10 @@ def rotate_secret(integration_id: str) -> str:
         )
     hours = settings.secret_grace_seconds / 3600
     return _show_secret(
-        integration_id, secret, f"Secret rotated (the previous one works for {hours:g} more hours)"
+        integration_id,
+        None if pasted else secret,
+        f"Secret rotated (the previous one works for {hours:g} more hours)",
+        pasted=bool(pasted),
     )
 
 
