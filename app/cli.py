@@ -12,8 +12,11 @@ from typing import Any, TypeVar
 
 import click
 
-from app.domain.errors import BridgeError
+from app.cli_support import find_integration, find_person, print_table
+from app.domain.errors import BridgeError, Conflict
 from app.extensions import Bridge
+from app.jobs.catalogue import jobs_help
+from app.served_url import served_base_url
 from app.services import accounts, admin, incidents
 from app.services.incidents import SORTS as LIST_SORTS
 from app.services.incidents import IncidentFilters
@@ -28,8 +31,14 @@ def _bridge() -> Bridge:
 
 
 def _base_url(bridge: Bridge) -> str:
-    settings = bridge.settings
-    return settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    """BRIDGE_PUBLIC_URL, else where the running server listens (app/served_url.py)."""
+    return served_base_url(bridge.settings).url
+
+
+def _note_if_unreachable(bridge: Bridge) -> None:
+    note = served_base_url(bridge.settings).loopback_note()
+    if note is not None:
+        click.echo(f"note: {note}", err=True)
 
 
 def _print(document: Any) -> None:
@@ -91,15 +100,40 @@ def integration() -> None:
     """Inbound Sentry endpoints of a service."""
 
 
+def _given_secret(secret: str | None, secret_stdin: bool) -> str | None:
+    """The secret from --secret or from one line of standard input (--secret-stdin)."""
+    if secret is not None and secret_stdin:
+        raise click.UsageError("Give --secret or --secret-stdin, not both.")
+    if not secret_stdin:
+        return secret
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line.strip():
+        raise click.UsageError("--secret-stdin read an empty line: pipe the secret in.")
+    return line
+
+
 @integration.command("create")
 @click.option("--service", "service_name", required=True, help="Service name or slug.")
 @click.option("--name", default=None)
-@click.option("--secret", default=None, help="Paste Sentry's Client Secret.")
+@click.option("--secret", default=None, help="Paste Sentry's Client Secret (see --secret-stdin).")
+@click.option(
+    "--secret-stdin",
+    is_flag=True,
+    help="Read the secret from standard input, so that it stays out of shell history.",
+)
 @click.option("--generate-secret", is_flag=True, help="Let the bridge make a secret.")
 def integration_create(
-    service_name: str, name: str | None, secret: str | None, generate_secret: bool
+    service_name: str,
+    name: str | None,
+    secret: str | None,
+    secret_stdin: bool,
+    generate_secret: bool,
 ) -> None:
-    """Create an integration; prints its id, webhook URL and (once) its secret."""
+    """Create an integration; prints its id and webhook URL, and a generated secret once.
+
+    A secret you give (--secret, --secret-stdin) is never printed back.
+    """
+    given = _given_secret(secret, secret_stdin)
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
@@ -110,13 +144,14 @@ def integration_create(
                 target,
                 datetime.now(UTC),
                 name=name,
-                secret=secret,
+                secret=given,
                 generate=generate_secret,
             )
             document = IntegrationSchema(_base_url(bridge)).dump(created.integration)
-            if created.secret is not None:
+            if generate_secret and created.secret is not None:
                 document["secret"] = created.secret
             _print(document)
+        _note_if_unreachable(bridge)
 
     _run(work)
 
@@ -124,22 +159,60 @@ def integration_create(
 @integration.command("rotate-secret")
 @click.argument("integration_id")
 @click.option("--secret", default=None, help="The new secret (Sentry's Client Secret).")
-def integration_rotate_secret(integration_id: str, secret: str | None) -> None:
-    """Replace the signing secret; the old one stays valid for BRIDGE_SECRET_GRACE_SECONDS."""
+@click.option("--secret-stdin", is_flag=True, help="Read the new secret from standard input.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Set a secret on an integration that has none (its unsigned senders then fail).",
+)
+def integration_rotate_secret(
+    integration_id: str, secret: str | None, secret_stdin: bool, force: bool
+) -> None:
+    """Replace the signing secret; the old one stays valid for BRIDGE_SECRET_GRACE_SECONDS.
+
+    Without --secret or --secret-stdin a secret is generated and printed once; a secret
+    you give is never printed back. An integration without a secret is refused unless
+    --force: from then on every delivery must be signed.
+    """
+    given = _given_secret(secret, secret_stdin)
 
     def work(bridge: Bridge) -> None:
         now = datetime.now(UTC)
         grace = timedelta(seconds=bridge.settings.secret_grace_seconds)
         with bridge.database.transaction() as session:
+            target = find_integration(session, integration_id)
+            had_secret = target.secret_ciphertext is not None
+            if not had_secret and not force:
+                raise Conflict(
+                    f"Integration {target.name!r} has no signing secret, so its senders do "
+                    "not sign: a secret now would refuse every unsigned delivery (401). To "
+                    "require signatures from now on, run again with --force (with Sentry's "
+                    "Client Secret in --secret-stdin)."
+                )
             new_secret = admin.rotate_secret(
-                session, bridge.secrets, integration_id, now, grace, new_secret=secret
+                session, bridge.secrets, integration_id, now, grace, new_secret=given
             )
-            document = IntegrationSchema(_base_url(bridge)).dump(
-                admin.get_integration(session, integration_id)
-            )
-            document["secret"] = new_secret
-            document["previous_secret_valid_until"] = (now + grace).isoformat()
+            document = IntegrationSchema(_base_url(bridge)).dump(target)
+            if given is None:
+                document["secret"] = new_secret
+            if had_secret and grace > timedelta(0):
+                document["previous_secret_valid_until"] = (now + grace).isoformat()
             _print(document)
+
+    _run(work)
+
+
+@integration.command("remove-secret")
+@click.argument("integration_id")
+def integration_remove_secret(integration_id: str) -> None:
+    """Stop requiring signatures: the unguessable webhook URL becomes the only credential."""
+
+    def work(bridge: Bridge) -> None:
+        with bridge.database.transaction() as session:
+            find_integration(session, integration_id)
+            changed = admin.remove_secret(session, integration_id, datetime.now(UTC))
+            _print(IntegrationSchema(_base_url(bridge)).dump(changed))
+        click.echo("signatures are no longer checked: keep the webhook URL private", err=True)
 
     _run(work)
 
@@ -147,6 +220,7 @@ def integration_rotate_secret(integration_id: str, secret: str | None) -> None:
 def _set_enabled(integration_id: str, enabled: bool) -> None:
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
+            find_integration(session, integration_id)
             changed = admin.set_enabled(session, integration_id, enabled, datetime.now(UTC))
             _print(IntegrationSchema(_base_url(bridge)).dump(changed))
 
@@ -365,11 +439,11 @@ def user_activate(email: str) -> None:
 
 
 def _set_active(email: str, active: bool) -> None:
-    from app.services.accounts import find_user, set_active
+    from app.services.accounts import set_active
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            changed = set_active(session, find_user(session, email), active)
+            changed = set_active(session, find_person(session, email), active)
             _print({"id": changed.id, "email": changed.email, "active": changed.is_active})
 
     _run(work)
@@ -381,13 +455,13 @@ def _set_active(email: str, active: bool) -> None:
 def user_set_password(email: str, password_stdin: bool) -> None:
     """Set EMAIL's password (generated and printed once unless --password-stdin); every
     open browser session of theirs ends."""
-    from app.services.accounts import change_password, find_user
+    from app.services.accounts import change_password
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            changed = change_password(session, find_user(session, email), password)
+            changed = change_password(session, find_person(session, email), password)
             document = {"id": changed.id, "email": changed.email}
         if not password_stdin:
             document["password"] = password
@@ -403,26 +477,43 @@ def token() -> None:
 
 @token.command("list")
 @click.argument("email", required=False)
-def token_list(email: str | None) -> None:
-    """List API tokens (of EMAIL, when given): ids, names, use; never the tokens."""
-    from app.services.accounts import find_user, list_tokens
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def token_list(email: str | None, as_json: bool) -> None:
+    """List API tokens (of EMAIL, when given), newest first: ids, names, use; never the
+    tokens themselves."""
+    from app.services.accounts import list_tokens
 
     def work(bridge: Bridge) -> None:
         with bridge.database.reading() as session:
-            owner = find_user(session, email) if email else None
-            _print(
-                [
-                    {
-                        "id": record.id,
-                        "email": record.user.email,
-                        "name": record.name,
-                        "created_at": record.created_at.isoformat(),
-                        "last_used_at": _iso(record.last_used_at),
-                        "revoked_at": _iso(record.revoked_at),
-                    }
-                    for record in list_tokens(session, owner)
-                ]
-            )
+            owner = find_person(session, email) if email else None
+            documents = [
+                {
+                    "id": record.id,
+                    "email": record.user.email,
+                    "name": record.name,
+                    "created_at": record.created_at.isoformat(),
+                    "last_used_at": _iso(record.last_used_at),
+                    "revoked_at": _iso(record.revoked_at),
+                }
+                for record in list_tokens(session, owner)
+            ]
+        if as_json:
+            _print(documents)
+            return
+        print_table(
+            [
+                {**row, **_short_times(row, "created_at", "last_used_at", "revoked_at")}
+                for row in documents
+            ],
+            [
+                ("ID", "id"),
+                ("EMAIL", "email"),
+                ("NAME", "name"),
+                ("CREATED (UTC)", "created_at"),
+                ("LAST USED", "last_used_at"),
+                ("REVOKED", "revoked_at"),
+            ],
+        )
 
     _run(work)
 
@@ -445,6 +536,16 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+def _short_times(row: dict[str, Any], *keys: str) -> dict[str, str | None]:
+    """ISO times of a JSON row as a table shows them: to the minute, in UTC."""
+    return {
+        key: datetime.fromisoformat(row[key]).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        if row.get(key)
+        else None
+        for key in keys
+    }
+
+
 @token.command("create")
 @click.argument("email")
 @click.option("--name", default="cli", show_default=True, help="What the token is for.")
@@ -454,6 +555,7 @@ def token_create(email: str, name: str) -> None:
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
+            find_person(session, email)
             issued = create_token(session, email, name, datetime.now(UTC))
             _print({"id": issued.record.id, "email": email, "name": name, "token": issued.token})
 
@@ -502,9 +604,8 @@ def jobs() -> None:
     """The background jobs process."""
 
 
-@jobs.command("run")
+@jobs.command("run", help=jobs_help(), short_help="Run the background jobs until stopped.")
 def jobs_run() -> None:
-    """Run the scheduler (delivery pruning) until stopped."""
     from app.jobs.scheduler import run_scheduler
     from app.observability import configure_logging
 
@@ -518,6 +619,9 @@ from app.cli_notify import channel, notification, silence  # noqa: E402
 
 for _group in (channel, silence, notification):
     main.add_command(_group)
+
+# `service list`, `integration list`, `user list`: a module of their own, same groups.
+import app.cli_lists  # noqa: E402, F401
 
 # The on-call commands attach themselves to the groups above (schedule, policy, contact,
 # service update); imported last because they import this module's groups.

@@ -57,6 +57,29 @@ def when_ready(server: Any) -> None:
     idle = struct.pack("ll", _settings.client_idle_timeout_seconds, 0)
     for listener in server.LISTENERS:
         listener.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle)
+    _record_listening(server)
+
+
+def _record_listening(server: Any) -> None:
+    """Write where this server listens into the instance folder (app/served_url.py): the
+    CLI in another shell, without this shell's PORT, prints webhook URLs that answer."""
+    from app.served_url import record_listening
+
+    addresses = [
+        listener.sock.getsockname()[:2]
+        for listener in server.LISTENERS
+        if listener.sock.family in (socket.AF_INET, socket.AF_INET6)
+    ]
+    try:
+        record_listening(_settings.instance_path, addresses, os.getpid())
+    except OSError as error:  # a read-only instance folder must not stop the server
+        server.log.warning("could not record the listen address: %s", error)
+
+
+def on_exit(server: Any) -> None:
+    from app.served_url import forget_listening
+
+    forget_listening(_settings.instance_path, os.getpid())
 
 
 def on_starting(server: object) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from app.domain.errors import MalformedJson
 
 MAX_DEPTH = 64
+UTF8_BOM = b"\xef\xbb\xbf"
 # A JSON string with its escapes, possessive so that it never backtracks; an unterminated
 # one runs to the end of the body (each quote is then read once: linear time).
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
@@ -40,6 +41,9 @@ def _refuse_constant(name: str) -> Any:
 
 def decode_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
     """The decoded body, or MalformedJson naming the problem in words a sender can act on."""
+    # A UTF-8 byte-order mark: Sentry never sends one, but editors and curl users may. It
+    # is skipped for decoding only; the signature was checked over the bytes as sent.
+    body = body.removeprefix(UTF8_BOM)
     if not body.strip():
         raise MalformedJson("The body is empty; Sentry webhooks carry a JSON object.")
     try:
@@ -48,6 +52,8 @@ def decode_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise MalformedJson(
             f"The body is not valid JSON: it is not UTF-8 text (byte {error.start})."
         ) from None
+    if text.startswith("\ufeff"):
+        raise MalformedJson("The body is not valid JSON: it starts with a second byte-order mark.")
     if nesting_exceeds(body, max_depth):
         raise MalformedJson(
             f"The body is not accepted: its arrays and objects nest more than {max_depth} "

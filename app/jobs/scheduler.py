@@ -95,10 +95,23 @@ def build_scheduler(bridge: Bridge) -> BlockingScheduler:
     return scheduler
 
 
+# APScheduler logs "Running job ..." and "... executed successfully" at INFO for every run:
+# several lines a second with the short intervals above, drowning what matters.
+_PER_RUN_LOGGERS = ("apscheduler.executors.default",)
+
+
+def quiet_per_run_logs(log_level: str) -> None:
+    """Keep APScheduler's per-run lines out of the log unless LOG_LEVEL is DEBUG."""
+    level = logging.DEBUG if log_level.upper() == "DEBUG" else logging.WARNING
+    for name in _PER_RUN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
 def run_scheduler(bridge: Bridge) -> None:
     """Run the jobs until SIGTERM or SIGINT."""
     from app import channels
 
+    quiet_per_run_logs(bridge.settings.log_level)
     scheduler = build_scheduler(bridge)
     # Notifications must start within a second of their commit: a thread of their own
     # (app/jobs/notify.py), woken by LISTEN/NOTIFY or a short poll, not an interval job.

@@ -71,7 +71,10 @@ def create_service(
 def find_service(session: Session, name_or_slug: str) -> Service:
     service = queries.get_service_by_name(session, name_or_slug)
     if service is None:
-        raise NotFound(f"No service named {name_or_slug!r}.")
+        # The caller is an operator at the CLI: name what does exist, so a typo is obvious.
+        names = [found.name for found in list_services(session)]
+        known = ", ".join(names) if names else "none yet (bridge service create NAME)"
+        raise NotFound(f"No service named {name_or_slug!r}; services: {known}.")
     return service
 
 

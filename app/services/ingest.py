@@ -78,6 +78,9 @@ class InboundDelivery:
     # The peer's address, for the limit on unknown integration ids (behind a proxy: its).
     client_address: str | None = None
     is_too_large: bool = False
+    # Sent without a Content-Length (chunked) and cut off at the limit: content_length is
+    # then only how much was read, and the real size is not known.
+    size_unknown: bool = False
     # A replay re-applies a stored delivery at a person's request: authenticated by them,
     # not by a signature, and applied even though its Request-ID was seen before.
     replay_of_id: int | None = None
@@ -360,12 +363,7 @@ def _read(
             "applied. An admin can enable it again."
         )
     if inbound.is_too_large or inbound.body is None:
-        size = inbound.content_length if inbound.content_length is not None else "unknown"
-        raise PayloadTooLarge(
-            f"The body ({size} bytes) is larger than the {max_body_bytes} bytes this bridge "
-            "accepts.",
-            limit=max_body_bytes,
-        )
+        raise PayloadTooLarge(_too_large_message(inbound, max_body_bytes), limit=max_body_bytes)
     body = inbound.body
     _authenticate(receiver, findings, inbound, secrets, body)
     payload = _decode(inbound, body)
@@ -375,6 +373,27 @@ def _read(
     findings.action = _clip(alert.action, 64)
     findings.dedup_key = _clip(alert.dedup_key, 255)
     return payload, alert
+
+
+def human_size(size: int) -> str:
+    """A byte count as people read it: "812 bytes", "64 KB", "2.3 MB" (1 KB = 1024 bytes)."""
+    if size < 1024:
+        return f"{size} bytes"
+    unit, scale = ("KB", 1024) if size < 1024 * 1024 else ("MB", 1024 * 1024)
+    return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _too_large_message(inbound: InboundDelivery, max_body_bytes: int) -> str:
+    limit = f"limit {human_size(max_body_bytes)} ({max_body_bytes} bytes)"
+    if inbound.size_unknown or inbound.content_length is None:
+        return (
+            f"The body is larger than {human_size(max_body_bytes)} (it came without a "
+            f"Content-Length, so its full size is unknown); {limit}."
+        )
+    return (
+        f"The body is {human_size(inbound.content_length)} ({inbound.content_length} bytes); "
+        f"{limit}."
+    )
 
 
 def _authenticate(

@@ -223,7 +223,7 @@ class ReplayResultSchema(IngestResultSchema):
 
 class SecretResultSchema(Schema):
     integration = fields.Raw()
-    secret = fields.String()
+    secret = fields.String(allow_none=True)  # null when pasted: never echoed back
     previous_secret_valid_until = fields.DateTime(allow_none=True)
 
 

@@ -14,8 +14,8 @@ from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_
 from app.services.spool import spool_delivery
 from app.store.database import is_unavailable
 from app.web.api.docs import documented
-from app.web.errors import answer_status
-from app.web.schemas import IngestResultSchema, WebhookQuerySchema
+from app.web.errors import answer_status, error_response
+from app.web.schemas import ErrorSchema, IngestResultSchema, WebhookQuerySchema
 from app.web.security import rate_limits
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
         body=None if is_too_large else body,
         received_at=datetime.now(UTC),
         content_length=declared if declared is not None else len(body),
+        size_unknown=declared is None and is_too_large,
         content_type=headers.get("Content-Type"),
         request_id=headers.get("Request-ID"),
         hook_resource=headers.get("Sentry-Hook-Resource"),
@@ -55,7 +56,29 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
     )
 
 
-@blueprint.post("/api/integrations/sentry")
+# Sentry only ever POSTs here. Without a GET of its own, a GET of the webhook URL (a
+# browser, a curious person) would reach GET /api/integrations/<id> and be told to bring an
+# API token, which sends them the wrong way. strict_slashes=False: with a trailing slash too.
+@blueprint.get("/api/integrations/sentry", strict_slashes=False)
+@documented(
+    summary="Not readable: Sentry POSTs deliveries to this URL (405, Allow: POST)",
+    tag="webhooks",
+    response=ErrorSchema,
+    status=405,
+)
+def sentry_webhook_not_readable() -> Response:
+    response = error_response(
+        405,
+        "method_not_allowed",
+        "This is the bridge's Sentry webhook URL: Sentry POSTs alert deliveries here, and "
+        "there is nothing to read with GET. Set this URL as the Webhook URL of a Sentry "
+        "integration, or POST a JSON alert to it.",
+    )
+    response.headers["Allow"] = "POST"
+    return response
+
+
+@blueprint.post("/api/integrations/sentry", strict_slashes=False)
 @documented(
     summary="Receive a Sentry delivery (integration webhook, issue or event payload)",
     tag="webhooks",
@@ -93,19 +116,24 @@ def receive_sentry() -> Response:
             # say so; the jobs process applies it, in order, when the database returns.
             database.outage.trip()
             return _spooled(spool_delivery(app_bridge.spool, inbound))
-        if not isinstance(error, BridgeError):
+        if isinstance(error, BridgeError):
+            # Refused before there was an integration to record it against (no or an
+            # unknown integrationId): the code says which, as for every refusal.
+            log.info("delivery refused code=%s status=%s", error.code, answer_status(error))
+        else:
             # Anything unexpected rolled the transaction back: keep the delivery anyway.
             _keep_failed(inbound, error)
         raise
     # The integration id is a credential for unsigned integrations: log a prefix only.
     status = answer_status(outcome.error)
     log.info(
-        "delivery %s integration=%s… action=%s key=%s status=%s",
+        "delivery %s integration=%s… action=%s key=%s status=%s code=%s",
         outcome.delivery.id,
         outcome.delivery.integration_id[:6],
         outcome.action,
         outcome.dedup_key,
         status,
+        outcome.error.code if outcome.error is not None else "-",
     )
     if outcome.error is not None:
         raise outcome.error

@@ -9,60 +9,117 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import ROOT, Stack, free_port, stop, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
-EXAMPLE = re.compile(r"<!-- example: (\w+) -->\n```sh\n(.*?)```", re.DOTALL)
+EXAMPLE = re.compile(r"<!-- example: ([\w-]+) -->\n```sh\n(.*?)```", re.DOTALL)
+IN_ORDER = ["setup", "issue", "event", "signed", "manage", "api", "notify", "notify-api"]
 
 
 def readme_examples() -> dict[str, str]:
     return dict(EXAMPLE.findall((ROOT / "README.md").read_text(encoding="utf-8")))
 
 
-def run_example(server: Stack, script: str, **env: str) -> dict[str, object]:
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        env={**server.env, "BRIDGE": server.base_url, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert done.returncode == 0, done.stderr
-    answer: dict[str, object] = json.loads(done.stdout)
-    return answer
+def documents(output: str) -> list[Any]:
+    """Every JSON document a block printed, one after another (tables are skipped)."""
+    found, decoder, at = [], json.JSONDecoder(), 0
+    while at < len(output):
+        start = min((i for i in (output.find("{", at), output.find("[", at)) if i >= 0), default=-1)
+        if start < 0:
+            break
+        try:
+            document, at = decoder.raw_decode(output, start)
+        except json.JSONDecodeError:
+            at = start + 1
+            continue
+        found.append(document)
+    return found
 
 
-def test_readme_has_the_three_curl_examples() -> None:
-    assert set(readme_examples()) == {"issue", "event", "signed"}
+class Shell:
+    """The README's blocks run one after another as in one terminal: each starts with the
+    variables and functions the blocks before it left (set -a exports every assignment)."""
+
+    def __init__(self, server: Stack, state: Path) -> None:
+        self.server, self.state = server, state
+        state.write_text("", encoding="utf-8")
+
+    def run(self, script: str, **env: str) -> str:
+        wrapped = (
+            f"set -a; source {self.state}\n{script}\n"
+            f"{{ export -p; declare -f; }} > {self.state}.next && mv {self.state}.next {self.state}"
+        )
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", wrapped],
+            env={**self.server.env, "BRIDGE": self.server.base_url, **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"{script}\n---\n{done.stderr}"
+        return done.stdout
 
 
-def test_readme_curl_examples_work_as_written(server: Stack) -> None:
+def test_readme_has_the_examples_in_order() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [name for name, _ in EXAMPLE.findall(text)] == IN_ORDER
+
+
+def test_readme_has_no_path_a_clone_lacks() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#]+)\)", text):
+        assert (ROOT / target).exists(), target
+    for path in re.findall(r"`((?:\.ci|app|config|docs|tests|bench)/[\w./-]+)`", text):
+        assert (ROOT / path).exists(), path
+    assert not re.search(r"(?<!\.)\.\./", text)  # no path out of the clone (not "...")
+
+
+# The README's flow, not the database, is under test: SQLite (test_server.py covers both).
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_readme_examples_run_in_order_on_a_fresh_database(server: Stack, tmp_path: Path) -> None:
     examples = readme_examples()
-    server.bridge_json("service", "create", "Checkout")
-    open_id = server.bridge_json("integration", "create", "--service", "checkout")["id"]
-    signed = server.bridge_json(
-        "integration", "create", "--service", "checkout", "--secret", "readme-secret"
-    )
+    shell = Shell(server, tmp_path / "readme-shell-state")
+    outputs: dict[str, str] = {}
+    for name in IN_ORDER:
+        outputs[name] = shell.run(examples[name], SENTRY_CLIENT_SECRET="readme-client-secret")
+        if name == "issue":  # "Sending it again answers deduplicated"
+            again = documents(shell.run(examples["issue"]))[0]
+        if name == "signed":  # the same request signed with another secret: refused
+            signing = "BODY=" + examples["signed"].split("BODY=", 1)[1]
+            wrong = documents(shell.run("SECRET=nope\n" + signing))
 
-    first = run_example(server, examples["issue"], INTEGRATION_ID=open_id)
-    again = run_example(server, examples["issue"], INTEGRATION_ID=open_id)
-    event = run_example(server, examples["event"], INTEGRATION_ID=open_id)
-    resolved = run_example(
-        server, examples["signed"], INTEGRATION_ID=signed["id"], SECRET="readme-secret"
-    )
-    wrong = run_example(server, examples["signed"], INTEGRATION_ID=signed["id"], SECRET="nope")
-
+    everything = [doc for output in outputs.values() for doc in documents(output)]
+    refusals = [doc for doc in everything if isinstance(doc, dict) and "error" in doc]
+    assert refusals == [], refusals  # no 409 (nor any other error) on the way
+    first = documents(outputs["issue"])[0]
+    event = documents(outputs["event"])[0]
+    [resolved] = documents(outputs["signed"])
     assert (first["action"], first["dedup_key"]) == ("triggered", "sentry-1234567")
     assert again["action"] == "deduplicated"
-    assert again["incident"]["event_count"] == 2  # type: ignore[index]
+    assert again["incident"]["event_count"] == 2
     assert event["action"] == "triggered"
-    assert event["incident"]["severity"] == "critical"  # type: ignore[index]
+    assert event["incident"]["severity"] == "critical"
     assert event["dedup_key"] == "sentry-9f1c2d3e4b5a69788766554433221100"
     assert resolved["action"] == "resolved"
-    assert wrong["error"]["code"] == "signature_mismatch"  # type: ignore[index]
+    assert wrong[0]["error"]["code"] == "signature_mismatch"
+
+    # The pasted Client Secret went in on stdin and never came back out.
+    assert "readme-client-secret" not in outputs["manage"]
+    listed = server.bridge_json("integration", "list", "--json")
+    assert [(i["name"], i["has_secret"]) for i in listed] == [
+        ("Sentry checkout", False),
+        ("Sentry signed", False),  # remove-secret, the last step of "manage"
+        ("Sentry app", True),
+    ]
+    acknowledged = documents(outputs["api"])
+    assert any(
+        isinstance(doc, dict) and doc.get("status") == "acknowledged" for doc in acknowledged
+    ), acknowledged
 
 
 def test_make_run_migrates_serves_and_starts_the_jobs(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -10,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import Stack, drain_spool, post
+from tests.e2e.conftest import BIN, ROOT, Stack, drain_spool, post
 from tests.support.payloads import build, issue_event
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +58,7 @@ def test_cli_created_integration_receives_signed_sentry_deliveries(server: Stack
 
 def test_rotated_secret_keeps_the_old_one_valid_and_disable_refuses(server: Stack) -> None:
     created = _setup(server, "--secret", "pasted-client-secret")
-    assert created["secret"] == "pasted-client-secret"
+    assert "secret" not in created  # a secret the user gave is never printed back
     url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
 
     rotated = server.bridge_json("integration", "rotate-secret", created["id"])
@@ -75,11 +76,39 @@ def test_rotated_secret_keeps_the_old_one_valid_and_disable_refuses(server: Stac
     assert server.bridge_json("incident", "list", "--json")[0]["event_count"] == 2
 
 
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_cli_in_another_shell_prints_the_url_the_server_answers_on(server: Stack) -> None:
+    """A newcomer runs `PORT=<port> make run` in one terminal, the CLI in another one."""
+    server.bridge_json("service", "create", "Payments")
+    other_shell = {
+        key: value
+        for key, value in server.env.items()
+        if key not in {"PORT", "HOST", "BRIDGE_PUBLIC_URL"}
+    }
+
+    done = subprocess.run(
+        [str(BIN / "bridge"), "integration", "create", "--service", "payments"],
+        env=other_shell,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    created = json.loads(done.stdout)
+    assert created["webhook_url"].startswith(f"{server.base_url}/api/integrations/sentry?")
+    assert server.env["PORT"] != "8000"
+    assert "loopback address" in done.stderr and "BRIDGE_PUBLIC_URL" in done.stderr
+    delivery = build("integration_issue_created")
+    assert post(created["webhook_url"], delivery.body, delivery.headers)[0] == 202
+
+
 def test_cli_reports_unknown_names_plainly(stack: Stack) -> None:
     done = stack.bridge("integration", "create", "--service", "nope", check=False)
 
     assert done.returncode == 1
-    assert "No service named 'nope'" in done.stderr
+    assert "No service named 'nope'; services: " in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -140,7 +140,7 @@ def test_the_cli_revokes_tokens_deactivates_users_and_changes_passwords(
     log_in(client, "oncall@example.com")
     cookie = saved_cookie(client)
 
-    listed = runner.invoke(cli.main, ["token", "list", "oncall@example.com"])
+    listed = runner.invoke(cli.main, ["token", "list", "oncall@example.com", "--json"])
     [laptop] = json.loads(listed.output)
     revoked = runner.invoke(cli.main, ["token", "revoke", str(laptop["id"])])
     changed = runner.invoke(

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from app.extensions import bridge
+from app.served_url import served_base_url
 from app.services import admin
 from app.services.accounts import Role
 from app.web.api import blueprint
@@ -29,7 +30,7 @@ ADMIN_ERRORS = (401, 403)
 
 
 def _integration_schema(**kwargs: Any) -> IntegrationSchema:
-    return IntegrationSchema(bridge().base_url(request.host_url), **kwargs)
+    return IntegrationSchema(served_base_url(bridge().settings, request.host_url).url, **kwargs)
 
 
 @blueprint.get("/services")
@@ -103,7 +104,7 @@ def list_integrations() -> Response:
 @blueprint.post("/integrations")
 @requires(Role.ADMIN)
 @documented(
-    summary="Create a Sentry integration; a pasted or generated secret is shown once",
+    summary="Create a Sentry integration; a generated secret is shown once (a pasted one never)",
     tag="admin",
     body=IntegrationInputSchema,
     response=CreatedIntegrationSchema(""),
@@ -124,7 +125,8 @@ def create_integration() -> tuple[Response, int]:
             generate=data["generate_secret"],
         )
         document = _integration_schema().dump(created.integration)
-        if created.secret is not None:
+        # Shown once when the bridge made it; a pasted secret is never echoed back.
+        if data["generate_secret"] and created.secret is not None:
             document["secret"] = created.secret
         return jsonify(document), 201
 
@@ -184,7 +186,8 @@ def set_secret(integration_id: str) -> Response:
         return jsonify(
             {
                 "integration": _integration_schema().dump(integration),
-                "secret": secret,
+                # A pasted secret is never echoed back (null); a generated one, once.
+                "secret": None if data.get("secret") else secret,
                 "previous_secret_valid_until": (now + grace).isoformat()
                 if had_secret and grace
                 else None,

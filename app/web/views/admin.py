@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -10,13 +11,16 @@ from typing import Any, TypeVar, cast
 import requests
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput
 from app.extensions import bridge
+from app.served_url import ServedUrl, served_base_url
 from app.services import admin, deliveries, escalation_policies
 from app.services.deliveries import DeliveryFilters
 from app.services.ingest import replay_delivery
 from app.services.test_alerts import own_webhook_base, send_test_alert
+from app.store.models import Integration
 from app.web.errors import answer_status
 from app.web.views import blueprint
 
@@ -34,9 +38,14 @@ def admin_required(view: F) -> F:
     return cast(F, wrapper)
 
 
+def _served() -> ServedUrl:
+    """The base the server really answers on: the same one `bridge integration create`
+    prints (app/served_url.py); this page's own address where that is none to send to."""
+    return served_base_url(bridge().settings, request.host_url)
+
+
 def _webhook_url(integration_id: str) -> str:
-    base = bridge().base_url(request.host_url)
-    return f"{base}/api/integrations/sentry?integrationId={integration_id}"
+    return f"{_served().url}/api/integrations/sentry?integrationId={integration_id}"
 
 
 def _to(endpoint: str, **values: Any) -> Response:
@@ -140,17 +149,20 @@ def integrations() -> str:
         integrations=found,
         services=services_found,
         webhook_url=_webhook_url,
+        loopback_note=_served().loopback_note(),
     )
 
 
-def _show_secret(integration_id: str, secret: str | None, what: str) -> str:
-    """The one page that shows a secret: right after it was made, never again."""
+def _show_secret(integration_id: str, secret: str | None, what: str, pasted: bool = False) -> str:
+    """The one page that shows a secret: right after the bridge made it, never again."""
     return render_template(
         "admin/secret.html",
         integration_id=integration_id,
         secret=secret,
+        pasted=pasted,
         what=what,
         webhook_url=_webhook_url(integration_id),
+        loopback_note=_served().loopback_note(),
     )
 
 
@@ -170,7 +182,9 @@ def create_integration() -> str:
             generate=mode == "generate",
         )
         integration_id = created.integration.id
-    return _show_secret(integration_id, created.secret, "Integration created")
+    # Only a generated secret is shown (once); a pasted one the admin already has.
+    shown = created.secret if mode == "generate" else None
+    return _show_secret(integration_id, shown, "Integration created", pasted=mode == "paste")
 
 
 @blueprint.post("/admin/integrations/<integration_id>/secret")
@@ -189,7 +203,10 @@ def rotate_secret(integration_id: str) -> str:
         )
     hours = settings.secret_grace_seconds / 3600
     return _show_secret(
-        integration_id, secret, f"Secret rotated (the previous one works for {hours:g} more hours)"
+        integration_id,
+        None if pasted else secret,
+        f"Secret rotated (the previous one works for {hours:g} more hours)",
+        pasted=bool(pasted),
     )
 
 
@@ -252,8 +269,33 @@ def delivery_list() -> str:
     )
     with bridge().database.transaction() as session:
         page = deliveries.list_deliveries(session, filters, 50, args.get("cursor") or None)
-        found = admin.list_integrations(session)
+        found = _integration_labels(session)
     return render_template("admin/deliveries.html", page=page, integrations=found, filters=filters)
+
+
+@dataclass(frozen=True)
+class IntegrationLabel:
+    """An integration as the inspector names it: two may share a name, so its service and
+    an id prefix (never the whole id, the credential of an unsigned one) tell them apart."""
+
+    id: str
+    name: str
+    service: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.id[:6]}…"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} — {self.service} ({self.prefix})"
+
+
+def _integration_labels(session: Session) -> dict[str, IntegrationLabel]:
+    return {
+        found.id: IntegrationLabel(found.id, found.name, found.service.name)
+        for found in admin.list_integrations(session)
+    }
 
 
 @blueprint.get("/admin/deliveries/<int:delivery_id>")
@@ -261,7 +303,9 @@ def delivery_list() -> str:
 def delivery_detail(delivery_id: int) -> str:
     with bridge().database.transaction() as session:
         delivery = deliveries.get_delivery(session, delivery_id)
-    return render_template("admin/delivery.html", delivery=delivery)
+        found = session.get(Integration, delivery.integration_id)
+        integration = IntegrationLabel(found.id, found.name, found.service.name) if found else None
+    return render_template("admin/delivery.html", delivery=delivery, integration=integration)
 
 
 @blueprint.post("/admin/deliveries/<int:delivery_id>/replay")
