@@ -10,7 +10,8 @@ from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
 from app.extensions import bridge
-from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
+from app.services.delivery_records import InboundDelivery, record_failed_delivery
+from app.services.ingest import ingest_delivery
 from app.services.spool import spool_delivery
 from app.store.database import is_unavailable
 from app.web.api.docs import documented
