@@ -11,21 +11,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain.alerts import Alert, Intent, parse_time, read_alert, source_for
+from app.domain.alerts import Alert, Intent, parse_time, source_for
 from app.domain.errors import (
     BridgeError,
-    Conflict,
-    IntegrationDisabled,
     IntegrationIdMissing,
     IntegrationNotFound,
-    NotFound,
-    PayloadTooLarge,
-    SignatureMismatch,
-    SignatureMissing,
-    UnsupportedContentType,
 )
 from app.domain.incident import Note, SentryNews, change_incident
-from app.domain.json_body import decode_json
 from app.domain.lifecycle import (
     Decision,
     IncidentState,
@@ -37,7 +29,6 @@ from app.domain.lifecycle import (
     decide_trigger,
 )
 from app.domain.severity import Severity
-from app.sentry.signatures import is_valid_signature
 from app.services.delivery_records import (
     AnswerStatus,
     InboundDelivery,
@@ -51,6 +42,7 @@ from app.services.delivery_records import (
     _signed_body_digest,
 )
 from app.services.notifications import queue_notifications
+from app.services.refusals import _read
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
@@ -58,7 +50,7 @@ from app.store import queries
 from app.store import receiver_memory as memory
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
-from app.store.models import Delivery, Integration
+from app.store.models import Integration
 from app.store.receiver_rows import IncidentChange, IncidentRow, Receiver, ServiceRef
 
 log = logging.getLogger(__name__)
@@ -168,131 +160,6 @@ def ingest_delivery(
             inbound.received_at,
         )
     return outcome
-
-
-def replay_delivery(
-    session: Session,
-    delivery_id: int,
-    actor: str,
-    secrets: SecretBox,
-    max_body_bytes: int,
-    now: datetime,
-    answer_status: AnswerStatus | None = None,
-) -> IngestOutcome:
-    """Apply a stored delivery again, through the same path, as a new delivery."""
-    original = session.get(Delivery, delivery_id)
-    if original is None:
-        raise NotFound(f"No delivery with id {delivery_id}.")
-    if original.body is None:
-        raise Conflict(
-            f"Delivery {delivery_id} was refused for its size and its body was not kept, "
-            "so there is nothing to replay."
-        )
-    if original.body_truncated:
-        raise Conflict(
-            f"Delivery {delivery_id} was refused ({original.error_code}), so only the first "
-            f"{len(original.body)} of its {original.body_size} bytes were kept: it cannot be "
-            "replayed. Ask the sender to send it again."
-        )
-    inbound = InboundDelivery(
-        integration_id=original.integration_id,
-        body=original.body,
-        received_at=now,
-        content_length=len(original.body),
-        content_type=original.content_type,
-        request_id=original.request_id,
-        hook_resource=original.hook_resource,
-        hook_timestamp=original.hook_timestamp,
-        user_agent=original.user_agent,
-        replay_of_id=original.id,
-        replayed_by=actor,
-    )
-    return ingest_delivery(session, inbound, secrets, max_body_bytes, answer_status=answer_status)
-
-
-# ---------------------------------------------------------------- reading
-
-
-def _read(
-    receiver: Receiver,
-    inbound: InboundDelivery,
-    secrets: SecretBox,
-    max_body_bytes: int,
-    findings: _Findings,
-) -> tuple[Any, Alert]:
-    """Everything that may refuse a delivery, in order; the payload and what it says."""
-    if not receiver.enabled:
-        raise IntegrationDisabled(
-            "This integration is disabled in the bridge, so deliveries are recorded but not "
-            "applied. An admin can enable it again."
-        )
-    if inbound.is_too_large or inbound.body is None:
-        size = inbound.content_length if inbound.content_length is not None else "unknown"
-        raise PayloadTooLarge(
-            f"The body ({size} bytes) is larger than the {max_body_bytes} bytes this bridge "
-            "accepts.",
-            limit=max_body_bytes,
-        )
-    body = inbound.body
-    _authenticate(receiver, findings, inbound, secrets, body)
-    payload = _decode(inbound, body)
-    alert = read_alert(payload, inbound.hook_resource)
-    findings.format = alert.format.value
-    findings.resource = _clip(alert.resource, 64)
-    findings.action = _clip(alert.action, 64)
-    findings.dedup_key = _clip(alert.dedup_key, 255)
-    return payload, alert
-
-
-def _authenticate(
-    receiver: Receiver,
-    findings: _Findings,
-    inbound: InboundDelivery,
-    secrets: SecretBox,
-    body: bytes,
-) -> None:
-    if inbound.replay_of_id is not None:
-        findings.signature_outcome = "replayed_by_person"
-        return
-    if receiver.secret_ciphertext is None:
-        findings.signature_outcome = "not_required"
-        return
-    if not inbound.signature:
-        findings.signature_outcome = "missing"
-        raise SignatureMissing(
-            "This integration has a signing secret, so the request must carry a "
-            "Sentry-Hook-Signature header: the lowercase hex HMAC-SHA256 of the raw body, "
-            "keyed with the secret. In Sentry, the secret is the integration's Client Secret."
-        )
-    if is_valid_signature(secrets.decrypt(receiver.secret_ciphertext), body, inbound.signature):
-        findings.signature_outcome = "valid"
-        return
-    if (
-        receiver.previous_secret_ciphertext is not None
-        and receiver.previous_secret_expires_at is not None
-        and inbound.received_at < receiver.previous_secret_expires_at
-        and is_valid_signature(
-            secrets.decrypt(receiver.previous_secret_ciphertext), body, inbound.signature
-        )
-    ):
-        findings.signature_outcome = "valid_previous_secret"
-        return
-    findings.signature_outcome = "mismatch"
-    raise SignatureMismatch(
-        "The Sentry-Hook-Signature header does not match the body. The bridge's signing "
-        "secret for this integration must equal the Client Secret of the Sentry integration, "
-        "and the signature must be computed over the raw body exactly as sent."
-    )
-
-
-def _decode(inbound: InboundDelivery, body: bytes) -> Any:
-    content_type = (inbound.content_type or "").split(";", 1)[0].strip().lower()
-    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
-        raise UnsupportedContentType(
-            f"The body must be JSON sent with Content-Type: application/json "
-            f"(this request said {content_type!r})."
-        )
-    return decode_json(body)
 
 
 # ---------------------------------------------------------------- applying
