@@ -11,24 +11,20 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain.alerts import Alert, Intent, parse_time, source_for
+from app.domain.alerts import Alert, Intent, parse_time
 from app.domain.errors import (
     BridgeError,
     IntegrationIdMissing,
     IntegrationNotFound,
 )
-from app.domain.incident import Note, SentryNews, change_incident
 from app.domain.lifecycle import (
     Decision,
-    IncidentState,
-    Status,
     Step,
     decide_acknowledge,
     decide_comment,
     decide_resolve,
     decide_trigger,
 )
-from app.domain.severity import Severity
 from app.services.delivery_records import (
     AnswerStatus,
     InboundDelivery,
@@ -41,12 +37,14 @@ from app.services.delivery_records import (
     _refusal,
     _signed_body_digest,
 )
+from app.services.incident_changes import _changed, _open_incident, _state
 from app.services.notifications import queue_notifications
+from app.services.project_names import _adopt_project_name, _named
 from app.services.refusals import _read
+from app.services.routing import _routed_service
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
-from app.store import queries
 from app.store import receiver_memory as memory
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
@@ -278,18 +276,6 @@ def _delivery_time(alert: Alert, inbound: InboundDelivery) -> datetime:
     return min(at, inbound.received_at)
 
 
-def _state(incident: IncidentRow | None) -> IncidentState | None:
-    if incident is None:
-        return None
-    return IncidentState(
-        status=Status(incident.status),
-        severity=Severity(incident.severity),
-        last_transition_at=incident.last_transition_at,
-        last_event_at=incident.last_event_at,
-        resolved_at=incident.resolved_at,
-    )
-
-
 def _trigger(
     session: Session,
     service: ServiceRef,
@@ -390,66 +376,6 @@ def _duplicate_event(
     return outcome
 
 
-def _named(
-    connection: Connection, service_id: int, alert: Alert, delivery: RecordedDelivery
-) -> Alert:
-    """The alert with its project's one name: learnt from a delivery that gives both slug
-    and name, used for one that gives only the slug (event alerts, errors, metric alerts)."""
-    if alert.project is None:
-        return alert
-    if alert.project_name is not None:
-        memory.learn_project_name(
-            connection, service_id, alert.project, alert.project_name, delivery.received_at
-        )
-        return alert
-    learned = memory.learned_project_name(connection, service_id, alert.project)
-    return replace(alert, source=source_for(learned)[:255]) if learned else alert
-
-
-def _adopt_project_name(
-    connection: Connection,
-    service_id: int,
-    incident: IncidentRow,
-    alert: Alert,
-    delivery: RecordedDelivery,
-) -> None:
-    """An open incident named by its slug (or an old name) takes the name this delivery
-    gives its project, and the service learns it. Nothing is written when it is the same."""
-    if alert.project is None or alert.project_name is None or incident.source == alert.source:
-        return
-    incident.source = alert.source
-    memory.learn_project_name(
-        connection, service_id, alert.project, alert.project_name, delivery.received_at
-    )
-
-
-def _routed_service(session: Session, receiver: Receiver, alert: Alert) -> ServiceRef:
-    """The integration's service, unless the Sentry alert rule chose another one that the
-    rule's installation may use (a plain integration never leaves its own service)."""
-    if alert.target_service is None:
-        return receiver.service
-    installation = queries.find_installation_of(session, receiver.id, alert.installation_uuid)
-    if installation is None:
-        log.warning(
-            "alert rule chose service %r, but integration %s is no Sentry installation; using %r",
-            alert.target_service,
-            receiver.id[:6],
-            receiver.service.name,
-        )
-        return receiver.service
-    chosen = rows.find_service(session.connection(), alert.target_service)
-    allowed = {service.id for service in queries.services_of_organisation(session, installation)}
-    if chosen is None or chosen.id not in allowed:
-        log.warning(
-            "alert rule chose service %r, which installation %s may not use; using %r",
-            alert.target_service,
-            (installation.uuid or "")[:8],
-            receiver.service.name,
-        )
-        return receiver.service
-    return chosen
-
-
 def _answer(
     outcome: IngestOutcome, decision: Decision, incident: IncidentRow | None
 ) -> IngestOutcome:
@@ -458,88 +384,3 @@ def _answer(
     outcome.reason = decision.reason
     outcome.incident = incident
     return outcome
-
-
-def _open_incident(
-    connection: Connection,
-    service_id: int,
-    alert: Alert,
-    at: datetime,
-    delivery: RecordedDelivery,
-) -> IncidentChange | None:
-    """A new incident and its first timeline entry; None if the key was opened meanwhile."""
-    assert alert.dedup_key is not None
-    change = change_incident(
-        None, _news(Decision(Step.CREATE, matched=False), alert), at, delivery.received_at
-    )
-    values = {"service_id": service_id, **change.fields}
-    incident_id = rows.insert_open_incident(connection, values)
-    if incident_id is None:
-        return None
-    if alert.event_id is not None:  # a new incident: nothing can have counted it yet
-        memory.claim_event(
-            connection, incident_id, alert.event_id, delivery.id, delivery.received_at
-        )
-    incident = IncidentRow(id=incident_id, **values)
-    timeline = [_entry(note, incident.id, delivery.id, at) for note in change.notes]
-    return IncidentChange(incident, None, timeline, change.events)
-
-
-def _sentry_links(alert: Alert) -> dict[str, str]:
-    """The Sentry identifiers this delivery names (an absent one never erases a known one)."""
-    links = {
-        "sentry_issue_id": alert.issue_id,
-        "sentry_short_id": alert.short_id,
-        "sentry_issue_url": alert.issue_url,
-        "sentry_project": alert.project,
-    }
-    return {name: value for name, value in links.items() if value}
-
-
-def _entry(note: Note, incident_id: int, delivery_id: int, at: datetime) -> dict[str, Any]:
-    """A timeline row for a note a delivery's change writes."""
-    return {
-        "incident_id": incident_id,
-        "at": at,
-        "kind": note.kind,
-        "actor": note.actor,
-        "message": note.message,
-        "data": note.data,
-        "delivery_id": delivery_id,
-    }
-
-
-def _news(decision: Decision, alert: Alert) -> SentryNews:
-    return SentryNews(
-        step=decision.step,
-        severity=alert.severity.value,
-        title=alert.title,
-        source=alert.source,
-        dedup_key=alert.dedup_key,
-        resource=alert.resource,
-        action=alert.action,
-        actor=alert.actor,
-        assignee=alert.assignee,
-        comment=alert.comment,
-        note_kind=alert.note_kind,
-        note_data=alert.note_data,
-        substatus=alert.substatus,
-        is_latest_event=decision.is_latest_event,
-        links=_sentry_links(alert),
-    )
-
-
-def _changed(
-    incident: IncidentRow,
-    decision: Decision,
-    alert: Alert,
-    at: datetime,
-    delivery: RecordedDelivery,
-) -> IncidentChange:
-    """The decided step applied to a locked incident, as the writes it needs."""
-    before = incident.snapshot()
-    change = change_incident(before, _news(decision, alert), at, delivery.received_at)
-    for name, value in change.fields.items():
-        setattr(incident, name, value)
-    timeline = [_entry(note, incident.id, delivery.id, at) for note in change.notes]
-    return IncidentChange(incident, before, timeline, change.events)
