@@ -54,14 +54,14 @@ class RecordedDelivery:
 AnswerStatus = Callable[[BridgeError | None], int]
 
 
-def _full_body(inbound: InboundDelivery) -> dict[str, Any]:
+def full_body(inbound: InboundDelivery) -> dict[str, Any]:
     """An applied delivery keeps its whole body (the record was begun with a prefix)."""
     if inbound.body is None or len(inbound.body) <= PREFIX_BYTES:
         return {}
     return {"body": inbound.body, "body_truncated": False}
 
 
-def _signed_body_digest(findings: _Findings, inbound: InboundDelivery) -> str | None:
+def signed_body_digest(findings: Findings, inbound: InboundDelivery) -> str | None:
     """The SHA-256 of a body the integration's secret signed: the part of a delivery an
     eavesdropper cannot change, so the part a captured delivery is recognised by."""
     if findings.signature_outcome not in _SIGNED or inbound.body is None:
@@ -72,11 +72,11 @@ def _signed_body_digest(findings: _Findings, inbound: InboundDelivery) -> str | 
 _SIGNED = frozenset({"valid", "valid_previous_secret"})
 
 
-def _not_answered(_error: BridgeError | None) -> int:
+def not_answered(_error: BridgeError | None) -> int:
     return 0
 
 
-def _refusal(error: BridgeError, status_of: AnswerStatus) -> dict[str, Any]:
+def refusal_columns(error: BridgeError, status_of: AnswerStatus) -> dict[str, Any]:
     return {
         "decision": "refused",
         "error_code": error.code,
@@ -86,7 +86,7 @@ def _refusal(error: BridgeError, status_of: AnswerStatus) -> dict[str, Any]:
 
 
 @dataclass
-class _Findings:
+class Findings:
     """What was learnt about a delivery, stored on its record whatever became of it."""
 
     signature_outcome: str = "not_checked"
@@ -111,12 +111,12 @@ def record_failed_delivery(
     """Keep a delivery whose processing crashed, so nothing is lost without a trace."""
     if not inbound.integration_id:
         return None
-    values = _record(inbound)
+    values = received_columns(inbound)
     values.update(
         decision="failed", error_code="internal_error", reason=reason, http_status=http_status
     )
     # A crash is the bridge's fault, not the sender's: keep all of it, for a replay.
-    values.update(_full_body(inbound))
+    values.update(full_body(inbound))
     received = rows.receive(session.connection(), inbound.integration_id, values)
     if received is None:
         return None
@@ -124,15 +124,15 @@ def record_failed_delivery(
     return RecordedDelivery(delivery_id, receiver.id, inbound.received_at)
 
 
-def _record(inbound: InboundDelivery) -> dict[str, Any]:
+def received_columns(inbound: InboundDelivery) -> dict[str, Any]:
     """The delivery's columns as received; what reading it teaches is written later."""
     return {
         "received_at": inbound.received_at,
-        "request_id": _clip(inbound.request_id, 255),
-        "hook_resource": _clip(inbound.hook_resource, 64),
-        "hook_timestamp": _clip(inbound.hook_timestamp, 64),
-        "content_type": _clip(inbound.content_type, 255),
-        "user_agent": _clip(inbound.user_agent, 255),
+        "request_id": clip(inbound.request_id, 255),
+        "hook_resource": clip(inbound.hook_resource, 64),
+        "hook_timestamp": clip(inbound.hook_timestamp, 64),
+        "content_type": clip(inbound.content_type, 255),
+        "user_agent": clip(inbound.user_agent, 255),
         **_body_columns(inbound),
         "body_size": inbound.content_length
         if inbound.content_length is not None
@@ -141,7 +141,7 @@ def _record(inbound: InboundDelivery) -> dict[str, Any]:
         "decision": "received",
         "http_status": 0,
         "replay_of_id": inbound.replay_of_id,
-        "replayed_by": _clip(inbound.replayed_by, 255),
+        "replayed_by": clip(inbound.replayed_by, 255),
         "spool_id": inbound.spool_id,
     }
 
@@ -152,6 +152,6 @@ def _body_columns(inbound: InboundDelivery) -> dict[str, Any]:
     return {"body": kept.prefix, "body_sha256": kept.sha256, "body_truncated": kept.is_truncated}
 
 
-def _clip(value: str | None, limit: int) -> str | None:
+def clip(value: str | None, limit: int) -> str | None:
     # Headers may carry NUL, which PostgreSQL text cannot hold (found by fuzzing: a 500).
     return value.replace("\x00", "")[:limit] if value is not None else None

@@ -21,7 +21,7 @@ from app.store import receiver_rows as rows
 from app.store.receiver_rows import IncidentChange, IncidentRow
 
 
-def _state(incident: IncidentRow | None) -> IncidentState | None:
+def incident_state(incident: IncidentRow | None) -> IncidentState | None:
     if incident is None:
         return None
     return IncidentState(
@@ -33,7 +33,7 @@ def _state(incident: IncidentRow | None) -> IncidentState | None:
     )
 
 
-def _open_incident(
+def open_incident(
     connection: Connection,
     service_id: int,
     alert: Alert,
@@ -102,7 +102,7 @@ def _news(decision: Decision, alert: Alert) -> SentryNews:
     )
 
 
-def _changed(
+def changed_incident(
     incident: IncidentRow,
     decision: Decision,
     alert: Alert,

@@ -27,21 +27,21 @@ from app.domain.lifecycle import (
 )
 from app.services.delivery_records import (
     AnswerStatus,
+    Findings,
     InboundDelivery,
     RecordedDelivery,
-    _clip,
-    _Findings,
-    _full_body,
-    _not_answered,
-    _record,
-    _refusal,
-    _signed_body_digest,
+    clip,
+    full_body,
+    not_answered,
+    received_columns,
+    refusal_columns,
+    signed_body_digest,
 )
-from app.services.incident_changes import _changed, _open_incident, _state
+from app.services.incident_changes import changed_incident, incident_state, open_incident
 from app.services.notifications import queue_notifications
-from app.services.project_names import _adopt_project_name, _named
-from app.services.refusals import _read
-from app.services.routing import _routed_service
+from app.services.project_names import adopt_project_name, with_project_name
+from app.services.refusals import read_delivery
+from app.services.routing import routed_service
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
@@ -106,7 +106,7 @@ def ingest_delivery(
             "integration: /api/integrations/sentry?integrationId=<id>."
         )
     connection = session.connection()
-    received = rows.receive(connection, inbound.integration_id, _record(inbound))
+    received = rows.receive(connection, inbound.integration_id, received_columns(inbound))
     if received is None:
         if limits is not None:
             limits.admit_unknown(inbound.client_address, inbound.received_at)
@@ -116,24 +116,24 @@ def ingest_delivery(
         )
     receiver, delivery_id = received
     delivery = RecordedDelivery(delivery_id, receiver.id, inbound.received_at)
-    status_of = answer_status or _not_answered
-    findings = _Findings()
+    status_of = answer_status or not_answered
+    findings = Findings()
     try:
         try:
-            payload, alert = _read(receiver, inbound, secrets, max_body_bytes, findings)
+            payload, alert = read_delivery(receiver, inbound, secrets, max_body_bytes, findings)
         except BridgeError:
             if limits is not None:  # past the refused bucket: RateLimited instead
                 limits.admit_refused(receiver.id, inbound.received_at)
             raise
         if limits is not None:
             limits.admit(receiver.id, inbound.received_at)
-        digest = _signed_body_digest(findings, inbound)
+        digest = signed_body_digest(findings, inbound)
         outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert, digest)
     except BridgeError as error:
         # Every refusal comes before the first write to incidents (installation handling,
         # the one exception, keeps its own savepoint): only the delivery record is left.
         rows.update_delivery(
-            connection, delivery.id, {**findings.columns(), **_refusal(error, status_of)}
+            connection, delivery.id, {**findings.columns(), **refusal_columns(error, status_of)}
         )
         return IngestOutcome(delivery=delivery, action="refused", error=error)
     rows.finish_delivery(
@@ -141,7 +141,7 @@ def ingest_delivery(
         delivery.id,
         {
             **findings.columns(),
-            **_full_body(inbound),
+            **full_body(inbound),
             "decision": outcome.action,
             "reason": outcome.reason,
             "incident_id": outcome.incident.id if outcome.incident is not None else None,
@@ -180,13 +180,13 @@ def _apply(
         alert = replace(alert, event_id=None)
     service = receiver.service
     if alert.intent is Intent.TRIGGER:
-        service = _routed_service(session, receiver, alert)
+        service = routed_service(session, receiver, alert)
     # The open incident the delivery acts on is locked with the Request-ID and body claims
     # (one round trip); `looked` says whether that happened. A person's replay claims
     # nothing: the point of it is to apply the delivery again.
     lock = (service.id, alert.dedup_key) if alert.intent in _KEYED and alert.dedup_key else None
     looked: _Looked = None
-    request_id = _clip(inbound.request_id, 255) or None
+    request_id = clip(inbound.request_id, 255) or None
     if inbound.replay_of_id is None and (request_id or body_sha256):
         taken, open_incident = rows.claim_delivery(
             connection,
@@ -244,7 +244,7 @@ def _apply(
         or rows.lock_open_incident(connection, service.id, alert.dedup_key)
         or rows.lock_open_incident_routed_from(connection, receiver.id, alert.dedup_key)
     )
-    state = _state(incident)
+    state = incident_state(incident)
     if alert.intent is Intent.COMMENT:
         decision = decide_comment(state)
     elif alert.intent is Intent.RESOLVE:
@@ -252,7 +252,7 @@ def _apply(
     else:
         decision = decide_acknowledge(state, at, assigns=alert.assignee is not None)
     if incident is not None:
-        outcome.change = _changed(incident, decision, alert, at, delivery)
+        outcome.change = changed_incident(incident, decision, alert, at, delivery)
     return _answer(outcome, decision, incident)
 
 
@@ -301,14 +301,16 @@ def _trigger(
             if incident is not None
             else rows.lock_latest_resolved_incident(connection, service.id, alert.dedup_key)
         )
-        decision = decide_trigger(_state(incident), _state(latest), at, window, alert.can_reopen)
+        decision = decide_trigger(
+            incident_state(incident), incident_state(latest), at, window, alert.can_reopen
+        )
         if decision.step is Step.ADD_EVENT:
             assert incident is not None
             earlier = _counted_before(connection, incident, alert, delivery)
             if earlier is not None:
                 return _duplicate_event(outcome, alert, incident, earlier)
-            outcome.change = _changed(incident, decision, alert, at, delivery)
-            _adopt_project_name(connection, names_service_id, incident, alert, delivery)
+            outcome.change = changed_incident(incident, decision, alert, at, delivery)
+            adopt_project_name(connection, names_service_id, incident, alert, delivery)
             return _answer(outcome, decision, incident)
         if decision.step is Step.IGNORE:
             return _answer(outcome, decision, latest)
@@ -320,8 +322,8 @@ def _trigger(
                 with session.begin_nested():
                     earlier = _counted_before(connection, latest, alert, delivery)
                     if earlier is None:
-                        change = _changed(latest, decision, alert, at, delivery)
-                        _adopt_project_name(connection, names_service_id, latest, alert, delivery)
+                        change = changed_incident(latest, decision, alert, at, delivery)
+                        adopt_project_name(connection, names_service_id, latest, alert, delivery)
                         rows.save_incident(connection, change)
             except IntegrityError:
                 continue
@@ -330,8 +332,8 @@ def _trigger(
             outcome.change = IncidentChange(latest, None, change.timeline, change.events)
             target = latest
         else:
-            alert = _named(connection, names_service_id, alert, delivery)
-            opened = _open_incident(connection, service.id, alert, at, delivery)
+            alert = with_project_name(connection, names_service_id, alert, delivery)
+            opened = open_incident(connection, service.id, alert, at, delivery)
             if opened is None:  # another worker opened the key first: add the event to it
                 continue
             outcome.change = opened

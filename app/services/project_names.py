@@ -13,7 +13,7 @@ from app.store import receiver_memory as memory
 from app.store.receiver_rows import IncidentRow
 
 
-def _named(
+def with_project_name(
     connection: Connection, service_id: int, alert: Alert, delivery: RecordedDelivery
 ) -> Alert:
     """The alert with its project's one name: learnt from a delivery that gives both slug
@@ -29,7 +29,7 @@ def _named(
     return replace(alert, source=source_for(learned)[:255]) if learned else alert
 
 
-def _adopt_project_name(
+def adopt_project_name(
     connection: Connection,
     service_id: int,
     incident: IncidentRow,

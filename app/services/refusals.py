@@ -15,19 +15,19 @@ from app.domain.errors import (
 )
 from app.domain.json_body import decode_json
 from app.sentry.signatures import is_valid_signature
-from app.services.delivery_records import InboundDelivery, _clip, _Findings
+from app.services.delivery_records import Findings, InboundDelivery, clip
 from app.store.encryption import SecretBox
 from app.store.receiver_rows import Receiver
 
 # ---------------------------------------------------------------- reading
 
 
-def _read(
+def read_delivery(
     receiver: Receiver,
     inbound: InboundDelivery,
     secrets: SecretBox,
     max_body_bytes: int,
-    findings: _Findings,
+    findings: Findings,
 ) -> tuple[Any, Alert]:
     """Everything that may refuse a delivery, in order; the payload and what it says."""
     if not receiver.enabled:
@@ -47,15 +47,15 @@ def _read(
     payload = _decode(inbound, body)
     alert = read_alert(payload, inbound.hook_resource)
     findings.format = alert.format.value
-    findings.resource = _clip(alert.resource, 64)
-    findings.action = _clip(alert.action, 64)
-    findings.dedup_key = _clip(alert.dedup_key, 255)
+    findings.resource = clip(alert.resource, 64)
+    findings.action = clip(alert.action, 64)
+    findings.dedup_key = clip(alert.dedup_key, 255)
     return payload, alert
 
 
 def _authenticate(
     receiver: Receiver,
-    findings: _Findings,
+    findings: Findings,
     inbound: InboundDelivery,
     secrets: SecretBox,
     body: bytes,

@@ -15,7 +15,7 @@ from app.store.receiver_rows import Receiver, ServiceRef
 log = logging.getLogger(__name__)
 
 
-def _routed_service(session: Session, receiver: Receiver, alert: Alert) -> ServiceRef:
+def routed_service(session: Session, receiver: Receiver, alert: Alert) -> ServiceRef:
     """The integration's service, unless the Sentry alert rule chose another one that the
     rule's installation may use (a plain integration never leaves its own service)."""
     if alert.target_service is None:
