@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,12 +24,12 @@ from app.domain.lifecycle import (
     decide_resolve,
     decide_trigger,
 )
+from app.services.delivery_claims import Looked, claim_delivery, counted_before
 from app.services.delivery_records import (
     AnswerStatus,
     Findings,
     InboundDelivery,
     RecordedDelivery,
-    clip,
     full_body,
     not_answered,
     received_columns,
@@ -45,7 +44,6 @@ from app.services.routing import routed_service
 from app.services.sentry_jobs import enqueue_enrichment
 from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
-from app.store import receiver_memory as memory
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox
 from app.store.models import Integration
@@ -56,8 +54,6 @@ log = logging.getLogger(__name__)
 _MAX_TRIGGER_ATTEMPTS = 5
 # The intents that act on the incident of their dedup key.
 _KEYED = frozenset({Intent.TRIGGER, Intent.RESOLVE, Intent.ACKNOWLEDGE, Intent.COMMENT})
-# The open incident already looked up (and locked) for a delivery, if it was.
-_Looked = tuple[IncidentRow | None] | None
 
 
 @dataclass
@@ -182,37 +178,16 @@ def _apply(
     if alert.intent is Intent.TRIGGER:
         service = routed_service(session, receiver, alert)
     # The open incident the delivery acts on is locked with the Request-ID and body claims
-    # (one round trip); `looked` says whether that happened. A person's replay claims
-    # nothing: the point of it is to apply the delivery again.
+    # (one round trip); `looked` says whether that happened.
     lock = (service.id, alert.dedup_key) if alert.intent in _KEYED and alert.dedup_key else None
-    looked: _Looked = None
-    request_id = clip(inbound.request_id, 255) or None
-    if inbound.replay_of_id is None and (request_id or body_sha256):
-        taken, open_incident = rows.claim_delivery(
-            connection,
-            receiver.id,
-            delivery.id,
-            inbound.received_at,
-            request_id=request_id,
-            body_sha256=body_sha256,
-            lock=lock,
-        )
-        if lock is not None:
-            looked = (open_incident,)
-        if taken is not None:
-            outcome.action = "duplicate_delivery"
-            # The incident the first delivery acted on, when it is still open: the sender
-            # (often Sentry retrying) learns where its news went, at no extra round trip.
-            outcome.incident = open_incident
-            outcome.matched = open_incident is not None
-            outcome.reason = (
-                f"Request-ID {inbound.request_id} was already applied "
-                f"(delivery {taken.delivery_id})"
-                if taken.claim == "request_id"
-                else f"this signed body was already applied (delivery {taken.delivery_id}); "
-                "a re-sent body is never applied twice, whatever its headers"
-            )
-            return outcome
+    claim = claim_delivery(connection, receiver.id, delivery, inbound, body_sha256, lock)
+    if claim.duplicate_reason is not None:
+        outcome.action = "duplicate_delivery"
+        outcome.incident = claim.open_incident
+        outcome.matched = claim.open_incident is not None
+        outcome.reason = claim.duplicate_reason
+        return outcome
+    looked = claim.looked
 
     if alert.intent is Intent.IGNORE:
         outcome.reason = alert.reason or "this delivery does not drive incidents"
@@ -283,7 +258,7 @@ def _trigger(
     alert: Alert,
     at: datetime,
     outcome: IngestOutcome,
-    looked: _Looked,
+    looked: Looked,
     names_service_id: int,
 ) -> IngestOutcome:
     """`names_service_id`: the service whose learned Sentry project names apply (the
@@ -306,7 +281,7 @@ def _trigger(
         )
         if decision.step is Step.ADD_EVENT:
             assert incident is not None
-            earlier = _counted_before(connection, incident, alert, delivery)
+            earlier = counted_before(connection, incident, alert, delivery)
             if earlier is not None:
                 return _duplicate_event(outcome, alert, incident, earlier)
             outcome.change = changed_incident(incident, decision, alert, at, delivery)
@@ -320,7 +295,7 @@ def _trigger(
                 # Another worker may open the same key between our read and this write;
                 # the partial unique index refuses the reopen, and we retry as an event.
                 with session.begin_nested():
-                    earlier = _counted_before(connection, latest, alert, delivery)
+                    earlier = counted_before(connection, latest, alert, delivery)
                     if earlier is None:
                         change = changed_incident(latest, decision, alert, at, delivery)
                         adopt_project_name(connection, names_service_id, latest, alert, delivery)
@@ -350,18 +325,6 @@ def _trigger(
         )
         return _answer(outcome, decision, target)
     raise RuntimeError(f"could not settle the incident for {alert.dedup_key} after retries")
-
-
-def _counted_before(
-    connection: Connection, incident: IncidentRow, alert: Alert, delivery: RecordedDelivery
-) -> int | None:
-    """Count the trigger's Sentry event on the incident: the delivery that counted it
-    before, if one did. Only event formats carry an event id (issue webhooks do not)."""
-    if alert.event_id is None:
-        return None
-    return memory.claim_event(
-        connection, incident.id, alert.event_id, delivery.id, delivery.received_at
-    )
 
 
 def _duplicate_event(
