@@ -87,6 +87,9 @@ class SentryNews:
     is_latest_event: bool = True
     # The Sentry identifiers the delivery names; an absent one never erases a known one.
     links: Mapping[str, str] = field(default_factory=dict)
+    # The delivery gives its project's name, not only the slug: an incident named by the
+    # slug (or an old name) takes `source` from it when an event is added or it reopens.
+    names_project: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,8 @@ def _from_sentry(
         fields["event_count"] = current["event_count"] + 1
         fields["last_event_at"] = max(current["last_event_at"], at)
         fields.update(_links_to_take(current, news.links))
+        if news.names_project and current["source"] != news.source:
+            fields["source"] = news.source
         if news.is_latest_event:
             fields["title"] = news.title
             old = current["severity"]

@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from app.domain.alerts import Alert
-from app.domain.incident import Note, SentryNews, change_incident
+from app.domain.incident import Note, change_incident
 from app.domain.lifecycle import Decision, IncidentState, Status, Step
+from app.domain.sentry_news import news_of
 from app.domain.severity import Severity
 from app.services.delivery_records import RecordedDelivery
 from app.store import receiver_memory as memory
@@ -43,7 +44,7 @@ def open_incident(
     """A new incident and its first timeline entry; None if the key was opened meanwhile."""
     assert alert.dedup_key is not None
     change = change_incident(
-        None, _news(Decision(Step.CREATE, matched=False), alert), at, delivery.received_at
+        None, news_of(Decision(Step.CREATE, matched=False), alert), at, delivery.received_at
     )
     values = {"service_id": service_id, **change.fields}
     incident_id = rows.insert_open_incident(connection, values)
@@ -56,17 +57,6 @@ def open_incident(
     incident = IncidentRow(id=incident_id, **values)
     timeline = [_entry(note, incident.id, delivery.id, at) for note in change.notes]
     return IncidentChange(incident, None, timeline, change.events)
-
-
-def _sentry_links(alert: Alert) -> dict[str, str]:
-    """The Sentry identifiers this delivery names (an absent one never erases a known one)."""
-    links = {
-        "sentry_issue_id": alert.issue_id,
-        "sentry_short_id": alert.short_id,
-        "sentry_issue_url": alert.issue_url,
-        "sentry_project": alert.project,
-    }
-    return {name: value for name, value in links.items() if value}
 
 
 def _entry(note: Note, incident_id: int, delivery_id: int, at: datetime) -> dict[str, Any]:
@@ -82,26 +72,6 @@ def _entry(note: Note, incident_id: int, delivery_id: int, at: datetime) -> dict
     }
 
 
-def _news(decision: Decision, alert: Alert) -> SentryNews:
-    return SentryNews(
-        step=decision.step,
-        severity=alert.severity.value,
-        title=alert.title,
-        source=alert.source,
-        dedup_key=alert.dedup_key,
-        resource=alert.resource,
-        action=alert.action,
-        actor=alert.actor,
-        assignee=alert.assignee,
-        comment=alert.comment,
-        note_kind=alert.note_kind,
-        note_data=alert.note_data,
-        substatus=alert.substatus,
-        is_latest_event=decision.is_latest_event,
-        links=_sentry_links(alert),
-    )
-
-
 def changed_incident(
     incident: IncidentRow,
     decision: Decision,
@@ -111,7 +81,7 @@ def changed_incident(
 ) -> IncidentChange:
     """The decided step applied to a locked incident, as the writes it needs."""
     before = incident.snapshot()
-    change = change_incident(before, _news(decision, alert), at, delivery.received_at)
+    change = change_incident(before, news_of(decision, alert), at, delivery.received_at)
     for name, value in change.fields.items():
         setattr(incident, name, value)
     timeline = [_entry(note, incident.id, delivery.id, at) for note in change.notes]

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.domain.alerts import Alert, Intent, parse_time
+from app.domain.alerts import Alert, Intent
 from app.domain.errors import (
     BridgeError,
     IntegrationIdMissing,
@@ -24,6 +24,7 @@ from app.domain.lifecycle import (
     decide_resolve,
     decide_trigger,
 )
+from app.domain.sentry_news import news_time
 from app.services.delivery_claims import Looked, claim_delivery, counted_before
 from app.services.delivery_records import (
     AnswerStatus,
@@ -38,7 +39,7 @@ from app.services.delivery_records import (
 )
 from app.services.incident_changes import changed_incident, incident_state, open_incident
 from app.services.notifications import queue_notifications
-from app.services.project_names import adopt_project_name, with_project_name
+from app.services.project_names import learn_adopted_name, with_project_name
 from app.services.refusals import read_delivery
 from app.services.routing import routed_service
 from app.services.sentry_jobs import enqueue_enrichment
@@ -203,7 +204,7 @@ def _apply(
         return outcome
 
     assert alert.dedup_key is not None  # read_alert refuses keyed intents without one
-    at = _delivery_time(alert, inbound)
+    at = news_time(alert, inbound.hook_timestamp, inbound.received_at)
     if alert.intent is Intent.TRIGGER:
         return _trigger(session, service, delivery, alert, at, outcome, looked, receiver.service.id)
 
@@ -229,26 +230,6 @@ def _apply(
     if incident is not None:
         outcome.change = changed_incident(incident, decision, alert, at, delivery)
     return _answer(outcome, decision, incident)
-
-
-def _delivery_time(alert: Alert, inbound: InboundDelivery) -> datetime:
-    """When this delivery's news happened, by the sender's own clock (never the future).
-
-    Sentry-Hook-Timestamp is whole seconds, cut down from the send time; the end of that
-    second is the latest the news can be, and so the reading that never calls a genuine
-    delivery stale. Without it, the payload's own time (lastSeen, event timestamp).
-    """
-    hook_time = parse_time(inbound.hook_timestamp)
-    if hook_time is not None:
-        at = hook_time + timedelta(microseconds=999_999)
-        # The header is not signed, the payload is: news of an event is never newer than
-        # the event the payload names, so a captured body re-sent with a fresh header
-        # stays as old as it is (a status change names no time of its own: SPEC 3.4).
-        if alert.intent is Intent.TRIGGER and alert.occurred_at is not None:
-            at = min(at, alert.occurred_at)
-    else:
-        at = alert.occurred_at or inbound.received_at
-    return min(at, inbound.received_at)
 
 
 def _trigger(
@@ -285,7 +266,9 @@ def _trigger(
             if earlier is not None:
                 return _duplicate_event(outcome, alert, incident, earlier)
             outcome.change = changed_incident(incident, decision, alert, at, delivery)
-            adopt_project_name(connection, names_service_id, incident, alert, delivery)
+            learn_adopted_name(
+                connection, names_service_id, outcome.change, alert, delivery.received_at
+            )
             return _answer(outcome, decision, incident)
         if decision.step is Step.IGNORE:
             return _answer(outcome, decision, latest)
@@ -298,7 +281,9 @@ def _trigger(
                     earlier = counted_before(connection, latest, alert, delivery)
                     if earlier is None:
                         change = changed_incident(latest, decision, alert, at, delivery)
-                        adopt_project_name(connection, names_service_id, latest, alert, delivery)
+                        learn_adopted_name(
+                            connection, names_service_id, change, alert, delivery.received_at
+                        )
                         rows.save_incident(connection, change)
             except IntegrityError:
                 continue

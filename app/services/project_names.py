@@ -4,13 +4,14 @@ name, used for those that give only the slug."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy import Connection
 
 from app.domain.alerts import Alert, source_for
 from app.services.delivery_records import RecordedDelivery
 from app.store import receiver_memory as memory
-from app.store.receiver_rows import IncidentRow
+from app.store.receiver_rows import IncidentChange
 
 
 def with_project_name(
@@ -29,18 +30,12 @@ def with_project_name(
     return replace(alert, source=source_for(learned)[:255]) if learned else alert
 
 
-def adopt_project_name(
-    connection: Connection,
-    service_id: int,
-    incident: IncidentRow,
-    alert: Alert,
-    delivery: RecordedDelivery,
+def learn_adopted_name(
+    connection: Connection, service_id: int, change: IncidentChange, alert: Alert, at: datetime
 ) -> None:
-    """An open incident named by its slug (or an old name) takes the name this delivery
-    gives its project, and the service learns it. Nothing is written when it is the same."""
-    if alert.project is None or alert.project_name is None or incident.source == alert.source:
+    """The service learns the name an open incident took from this delivery (the rule is
+    change_incident's); nothing is written when the incident kept its name."""
+    if alert.project is None or alert.project_name is None:
         return
-    incident.source = alert.source
-    memory.learn_project_name(
-        connection, service_id, alert.project, alert.project_name, delivery.received_at
-    )
+    if "source" in change.changed_columns():
+        memory.learn_project_name(connection, service_id, alert.project, alert.project_name, at)
