@@ -26,7 +26,9 @@ from app.sentry.errors import (
 )
 from app.services import sentry_installations as installs
 from app.services import sentry_jobs as jobs
-from app.services.sentry_installations import ClaimOutcome, Credentials
+from app.services import sentry_tokens as tokens
+from app.services.sentry_installations import ClaimOutcome
+from app.services.sentry_tokens import Credentials
 from app.store.database import Database
 from app.store.encryption import SecretBox
 from app.store.models import Incident, SentryInstallation
@@ -140,7 +142,7 @@ class SentryGateway:
             with self.database.transaction() as session:
                 installs.store_grant(session, self.secrets, installation_id, grant, self.clock())
         with self.database.transaction() as session:
-            credentials = installs.load_credentials(session, self.secrets, installation_id)
+            credentials = tokens.load_credentials(session, self.secrets, installation_id)
         try:
             self.client.verify_installation(uuid, credentials.token)
         except SentryError as error:
@@ -165,7 +167,7 @@ class SentryGateway:
 
     def _credentials(self, installation_id: int) -> Credentials:
         with self.database.transaction() as session:
-            return installs.load_credentials(session, self.secrets, installation_id)
+            return tokens.load_credentials(session, self.secrets, installation_id)
 
     def refresh(self, stale: Credentials) -> Credentials:
         """Rotate the pair; the new one is stored (atomically, in its own transaction) first."""
@@ -187,7 +189,7 @@ class SentryGateway:
             raise
         now = self.clock()
         with self.database.transaction() as session:
-            stored = installs.store_rotated_pair(
+            stored = tokens.store_rotated_pair(
                 session, self.secrets, stale.installation_id, stale.version, grant, now
             )
         if not stored:
@@ -213,7 +215,7 @@ class SentryGateway:
         """Refresh every token that expires within the margin; returns (refreshed, failed)."""
         margin = timedelta(minutes=self.settings.sentry_token_refresh_margin_minutes)
         with self.database.transaction() as session:
-            due = installs.installations_expiring(session, self.clock() + margin)
+            due = tokens.installations_expiring(session, self.clock() + margin)
         refreshed = failed = 0
         for installation_id in due:
             try:

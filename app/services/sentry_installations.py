@@ -1,4 +1,5 @@
-"""Connected Sentry organisations: OAuth states, installations and their tokens.
+"""Connected Sentry organisations: their installations (OAuth states and tokens have
+modules of their own: sentry_oauth_states.py, sentry_tokens.py).
 
 Session-taking use cases; they flush and never commit. The HTTP calls that surround them
 (token exchange, refresh, verification) live in app/services/sentry_gateway.py, which runs
@@ -7,23 +8,21 @@ each of these in a short transaction of its own.
 
 from __future__ import annotations
 
-import hashlib
-import secrets as random_source
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput, NotFound
 from app.sentry.client import TokenGrant
-from app.sentry.errors import InstallationNotFound, OAuthStateInvalid, SentryUnauthorized
+from app.sentry.errors import InstallationNotFound
+from app.services.sentry_oauth_states import fingerprint
 from app.store.encryption import SecretBox
-from app.store.models import Integration, SentryInstallation, SentryOAuthState, User
+from app.store.models import Integration, SentryInstallation, User
 
-STATE_BYTES = 32
 MAX_ERROR_LENGTH = 500
 
 
@@ -38,59 +37,7 @@ class Kind(StrEnum):
     INTERNAL = "internal"
 
 
-def fingerprint(secret: str) -> str:
-    """SHA-256 of a single-use secret (grant code, OAuth state): comparable, not readable."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
 # ---------------------------------------------------------------- OAuth state
-
-
-def create_state(
-    session: Session, user_id: int | None, integration_id: str | None, now: datetime, ttl: timedelta
-) -> tuple[str, datetime]:
-    """A fresh OAuth state bound to who asked and which integration the org will feed."""
-    if user_id is not None and session.get(User, user_id) is None:
-        raise NotFound(f"No user with id {user_id}.")
-    if integration_id is not None and session.get(Integration, integration_id) is None:
-        raise NotFound("No integration has this id.")
-    # Expired states are of no use to anyone; drop them while we are here.
-    session.execute(delete(SentryOAuthState).where(SentryOAuthState.expires_at < now))
-    state = random_source.token_urlsafe(STATE_BYTES)
-    expires_at = now + ttl
-    session.add(
-        SentryOAuthState(
-            state_hash=fingerprint(state),
-            user_id=user_id,
-            integration_id=integration_id,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
-    session.flush()
-    return state, expires_at
-
-
-def consume_state(session: Session, state: str | None, now: datetime) -> SentryOAuthState:
-    """Check a returned state and use it up; a missing, unknown, used or old one is refused."""
-    if not state:
-        raise OAuthStateInvalid(
-            "The setup redirect has no state. Start the installation from the bridge "
-            "(POST /api/v2/integrations/sentry/initiate) so that it can be checked."
-        )
-    found = session.scalar(
-        select(SentryOAuthState)
-        .where(SentryOAuthState.state_hash == fingerprint(state))
-        .with_for_update()
-    )
-    if found is None or found.used_at is not None or found.expires_at <= now:
-        raise OAuthStateInvalid(
-            "The OAuth state is unknown, already used or expired. Start the installation "
-            "again from the bridge."
-        )
-    found.used_at = now
-    session.flush()
-    return found
 
 
 # ---------------------------------------------------------------- installations
@@ -329,104 +276,6 @@ def revoke_for_user(
         revoked.append(installation)
     session.flush()
     return revoked
-
-
-# ---------------------------------------------------------------- tokens
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A decrypted token pair of one installation, as read at `version`."""
-
-    installation_id: int
-    uuid: str | None
-    org_slug: str | None
-    token: str
-    refresh_token: str | None
-    expires_at: datetime | None
-    version: int
-
-    def __repr__(self) -> str:  # never print the tokens themselves
-        return f"Credentials(installation_id={self.installation_id}, version={self.version})"
-
-    def expires_within(self, now: datetime, margin: timedelta) -> bool:
-        return self.expires_at is not None and self.expires_at <= now + margin
-
-
-def load_credentials(session: Session, box: SecretBox, installation_id: int) -> Credentials:
-    installation = get_installation(session, installation_id)
-    if (
-        installation.token_ciphertext is None
-        or installation.status == InstallationStatus.REVOKED.value
-    ):
-        raise SentryUnauthorized(
-            f"Sentry installation {installation_id} has no token (status {installation.status})."
-        )
-    return Credentials(
-        installation_id=installation.id,
-        uuid=installation.uuid,
-        org_slug=installation.org_slug,
-        token=box.decrypt(installation.token_ciphertext),
-        refresh_token=(
-            box.decrypt(installation.refresh_token_ciphertext)
-            if installation.refresh_token_ciphertext
-            else None
-        ),
-        expires_at=installation.expires_at,
-        version=installation.token_version,
-    )
-
-
-def store_rotated_pair(
-    session: Session,
-    box: SecretBox,
-    installation_id: int,
-    read_version: int,
-    grant: TokenGrant,
-    now: datetime,
-) -> bool:
-    """Store a refreshed pair in one statement, only if nobody stored another since we read.
-
-    Compare-and-set on token_version: both tokens and the expiry change together or not at
-    all. Returns False when another writer got there first (the caller re-reads theirs).
-    """
-    result = session.execute(
-        update(SentryInstallation)
-        .where(
-            SentryInstallation.id == installation_id,
-            SentryInstallation.token_version == read_version,
-            SentryInstallation.status != InstallationStatus.REVOKED.value,
-        )
-        .values(
-            token_ciphertext=box.encrypt(grant.token),
-            refresh_token_ciphertext=(
-                box.encrypt(grant.refresh_token) if grant.refresh_token else None
-            ),
-            expires_at=grant.expires_at,
-            token_version=read_version + 1,
-            last_refreshed_at=now,
-            last_error=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-def installations_expiring(session: Session, before: datetime) -> list[int]:
-    """Installed installations with a refresh token whose token expires before `before`."""
-    return list(
-        session.scalars(
-            select(SentryInstallation.id)
-            .where(
-                SentryInstallation.status == InstallationStatus.INSTALLED.value,
-                SentryInstallation.refresh_token_ciphertext.is_not(None),
-                SentryInstallation.expires_at.is_not(None),
-                SentryInstallation.expires_at < before,
-            )
-            .order_by(SentryInstallation.expires_at)
-        )
-    )
 
 
 def find_connection(

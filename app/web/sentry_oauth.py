@@ -24,6 +24,7 @@ from app.domain.errors import (
 from app.extensions import bridge
 from app.sentry.errors import SentryNotConfigured
 from app.services import sentry_installations as installs
+from app.services import sentry_oauth_states as oauth_states
 from app.services.accounts import Role
 from app.services.sentry_gateway import SentryGateway, make_client
 from app.services.write_back import set_write_back
@@ -197,7 +198,7 @@ def initiate() -> Response:
     integration_id = _optional(document, "integration_id", str)
     now = datetime.now(UTC)
     with bridge().database.transaction() as session:
-        state, expires_at = installs.create_state(
+        state, expires_at = oauth_states.create_state(
             session,
             user_id,
             integration_id,
@@ -230,7 +231,7 @@ def oauth_callback() -> Response:
         )
     assert code is not None and uuid is not None
     with bridge().database.transaction() as session:
-        state = installs.consume_state(session, request.args.get("state"), datetime.now(UTC))
+        state = oauth_states.consume_state(session, request.args.get("state"), datetime.now(UTC))
         user_id, integration_id = state.user_id, state.integration_id
     result = gateway().complete_installation(
         uuid=uuid, code=code, org_slug=org_slug, integration_id=integration_id, user_id=user_id
