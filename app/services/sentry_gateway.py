@@ -31,6 +31,7 @@ from app.services.sentry_installations import ClaimOutcome
 from app.services.sentry_tokens import Credentials
 from app.store.database import Database
 from app.store.encryption import SecretBox
+from app.store.installations import InstallationStatus
 from app.store.models import Incident, SentryInstallation
 from config.settings import Settings
 
@@ -132,7 +133,7 @@ class SentryGateway:
             except SentryGrantRejected:
                 # Single-use codes: if the other path traded it meanwhile, that is success.
                 current = self._result(installation_id, "already_installed")
-                if current.status == installs.InstallationStatus.INSTALLED.value:
+                if current.status == InstallationStatus.INSTALLED.value:
                     return current
                 self._record_failure(installation_id, "Sentry refused the grant code")
                 raise

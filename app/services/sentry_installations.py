@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,32 +19,18 @@ from app.domain.errors import InvalidInput, NotFound
 from app.sentry.client import TokenGrant
 from app.sentry.errors import InstallationNotFound
 from app.services.sentry_oauth_states import fingerprint
+from app.store import installations
 from app.store.encryption import SecretBox
+from app.store.installations import InstallationStatus, Kind
 from app.store.models import Integration, SentryInstallation, User
 
 MAX_ERROR_LENGTH = 500
-
-
-class InstallationStatus(StrEnum):
-    PENDING = "pending"
-    INSTALLED = "installed"
-    REVOKED = "revoked"
-
-
-class Kind(StrEnum):
-    PUBLIC = "public"
-    INTERNAL = "internal"
 
 
 # ---------------------------------------------------------------- OAuth state
 
 
 # ---------------------------------------------------------------- installations
-
-
-def get_by_uuid(session: Session, uuid: str, lock: bool = False) -> SentryInstallation | None:
-    query = select(SentryInstallation).where(SentryInstallation.uuid == uuid)
-    return session.scalar(query.with_for_update() if lock else query)
 
 
 def get_installation(session: Session, installation_id: int) -> SentryInstallation:
@@ -85,7 +70,7 @@ def claim_grant(
     The setup redirect and the installation.created webhook carry the same code; whichever
     comes second finds it claimed, and does nothing or only what is left.
     """
-    installation = get_by_uuid(session, uuid, lock=True)
+    installation = installations.find_by_uuid(session, uuid, lock=True)
     if installation is None:
         try:
             with session.begin_nested():
@@ -100,7 +85,7 @@ def claim_grant(
                 session.add(installation)
                 session.flush()
         except IntegrityError:
-            installation = get_by_uuid(session, uuid, lock=True)
+            installation = installations.find_by_uuid(session, uuid, lock=True)
             assert installation is not None
     # Either path may know more about the install than the other: keep what each brings.
     installation.org_slug = org_slug or installation.org_slug
@@ -162,7 +147,7 @@ def record_failure(session: Session, installation_id: int, message: str, now: da
 
 def revoke_by_uuid(session: Session, uuid: str, now: datetime) -> SentryInstallation | None:
     """installation.deleted: forget the tokens; the record stays, marked revoked."""
-    installation = get_by_uuid(session, uuid, lock=True)
+    installation = installations.find_by_uuid(session, uuid, lock=True)
     if installation is None:
         return None
     _revoke(installation, now)
@@ -210,17 +195,13 @@ def save_internal_token(
         raise NotFound(f"No user with id {user_id}.")
     if integration_id is not None and session.get(Integration, integration_id) is None:
         raise NotFound("No integration has this id.")
-    installation = get_by_uuid(session, installation_uuid, lock=True) if installation_uuid else None
+    installation = (
+        installations.find_by_uuid(session, installation_uuid, lock=True)
+        if installation_uuid
+        else None
+    )
     if installation is None:
-        installation = session.scalar(
-            select(SentryInstallation)
-            .where(
-                SentryInstallation.kind == Kind.INTERNAL.value,
-                SentryInstallation.org_slug == org_slug,
-                SentryInstallation.integration_id == integration_id,
-            )
-            .with_for_update()
-        )
+        installation = installations.lock_internal(session, org_slug, integration_id)
     if installation is None:
         installation = SentryInstallation(
             uuid=installation_uuid, kind=Kind.INTERNAL.value, token_version=0, created_at=now
@@ -253,13 +234,7 @@ def _put_pair(
 def installations_of_user(session: Session, user_id: int) -> list[SentryInstallation]:
     if session.get(User, user_id) is None:
         raise NotFound(f"No user with id {user_id}.")
-    return list(
-        session.scalars(
-            select(SentryInstallation)
-            .where(SentryInstallation.user_id == user_id)
-            .order_by(SentryInstallation.id)
-        )
-    )
+    return installations.installations_of_user(session, user_id)
 
 
 def revoke_for_user(
@@ -283,17 +258,9 @@ def find_connection(
 ) -> SentryInstallation | None:
     """The installation to call Sentry with: the delivery's own, else the integration's newest."""
     if installation_uuid:
-        found = get_by_uuid(session, installation_uuid)
+        found = installations.find_by_uuid(session, installation_uuid)
         if found is not None and found.status == InstallationStatus.INSTALLED.value:
             return found
     if integration_id is None:
         return None
-    return session.scalar(
-        select(SentryInstallation)
-        .where(
-            SentryInstallation.integration_id == integration_id,
-            SentryInstallation.status == InstallationStatus.INSTALLED.value,
-        )
-        .order_by(SentryInstallation.id.desc())
-        .limit(1)
-    )
+    return installations.newest_installed(session, integration_id)

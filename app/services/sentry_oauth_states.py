@@ -9,11 +9,11 @@ import hashlib
 import secrets as random_source
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
 from app.sentry.errors import OAuthStateInvalid
+from app.store import installations
 from app.store.models import Integration, SentryOAuthState, User
 
 STATE_BYTES = 32
@@ -33,7 +33,7 @@ def create_state(
     if integration_id is not None and session.get(Integration, integration_id) is None:
         raise NotFound("No integration has this id.")
     # Expired states are of no use to anyone; drop them while we are here.
-    session.execute(delete(SentryOAuthState).where(SentryOAuthState.expires_at < now))
+    installations.drop_expired_states(session, now)
     state = random_source.token_urlsafe(STATE_BYTES)
     expires_at = now + ttl
     session.add(
@@ -56,11 +56,7 @@ def consume_state(session: Session, state: str | None, now: datetime) -> SentryO
             "The setup redirect has no state. Start the installation from the bridge "
             "(POST /api/v2/integrations/sentry/initiate) so that it can be checked."
         )
-    found = session.scalar(
-        select(SentryOAuthState)
-        .where(SentryOAuthState.state_hash == fingerprint(state))
-        .with_for_update()
-    )
+    found = installations.lock_state(session, fingerprint(state))
     if found is None or found.used_at is not None or found.expires_at <= now:
         raise OAuthStateInvalid(
             "The OAuth state is unknown, already used or expired. Start the installation "

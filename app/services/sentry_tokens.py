@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.sentry.client import TokenGrant
 from app.sentry.errors import SentryUnauthorized
-from app.services.sentry_installations import InstallationStatus, get_installation
+from app.services.sentry_installations import get_installation
+from app.store import installations
 from app.store.encryption import SecretBox
-from app.store.models import SentryInstallation
+from app.store.installations import InstallationStatus
 
 
 @dataclass(frozen=True)
@@ -75,40 +75,23 @@ def store_rotated_pair(
     Compare-and-set on token_version: both tokens and the expiry change together or not at
     all. Returns False when another writer got there first (the caller re-reads theirs).
     """
-    result = session.execute(
-        update(SentryInstallation)
-        .where(
-            SentryInstallation.id == installation_id,
-            SentryInstallation.token_version == read_version,
-            SentryInstallation.status != InstallationStatus.REVOKED.value,
-        )
-        .values(
-            token_ciphertext=box.encrypt(grant.token),
-            refresh_token_ciphertext=(
+    return installations.set_tokens_if_version(
+        session,
+        installation_id,
+        read_version,
+        {
+            "token_ciphertext": box.encrypt(grant.token),
+            "refresh_token_ciphertext": (
                 box.encrypt(grant.refresh_token) if grant.refresh_token else None
             ),
-            expires_at=grant.expires_at,
-            token_version=read_version + 1,
-            last_refreshed_at=now,
-            last_error=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+            "expires_at": grant.expires_at,
+            "last_refreshed_at": now,
+            "last_error": None,
+            "updated_at": now,
+        },
     )
-    return bool(getattr(result, "rowcount", 0))
 
 
 def installations_expiring(session: Session, before: datetime) -> list[int]:
     """Installed installations with a refresh token whose token expires before `before`."""
-    return list(
-        session.scalars(
-            select(SentryInstallation.id)
-            .where(
-                SentryInstallation.status == InstallationStatus.INSTALLED.value,
-                SentryInstallation.refresh_token_ciphertext.is_not(None),
-                SentryInstallation.expires_at.is_not(None),
-                SentryInstallation.expires_at < before,
-            )
-            .order_by(SentryInstallation.expires_at)
-        )
-    )
+    return installations.expiring_installed(session, before)

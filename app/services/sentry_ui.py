@@ -18,7 +18,7 @@ from app.sentry.errors import UiRequestRefused
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
 from app.services.sentry_jobs import enqueue_enrichment
-from app.store import queries
+from app.store import installations, queries
 from app.store.models import Incident, Integration, SentryInstallation, Service, TimelineEntry
 
 MAX_OPTIONS = 50
@@ -254,4 +254,4 @@ def incident_options(
 def find_installation(session: Session, uuid: str | None) -> SentryInstallation | None:
     if not uuid or len(uuid) > MAX_ID_LENGTH or "\x00" in uuid:
         return None
-    return session.scalar(select(SentryInstallation).where(SentryInstallation.uuid == uuid))
+    return installations.find_by_uuid(session, uuid)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.services.admin import get_integration
 from app.services.sentry_jobs import JobKind, JobStatus, enqueue
-from app.store.models import Delivery, Incident, Integration, SentryInstallation, SentryJob
+from app.store import installations
+from app.store.models import Delivery, Incident, Integration, SentryJob
 
 # What a person's action asks of the Sentry issue.
 SENTRY_STATUS = {"resolve": "resolved", "acknowledge": "ignored"}
@@ -74,14 +75,7 @@ def is_echo(
     actor_id = str(actor.get("id") or "")
     if not actor_id or actor_id == "sentry":  # Sentry's own automatic actions
         return False
-    known = set(
-        session.scalars(
-            select(SentryInstallation.app_uuid).where(
-                SentryInstallation.integration_id == integration_id,
-                SentryInstallation.app_uuid.is_not(None),
-            )
-        )
-    )
+    known = installations.app_uuids_of_integration(session, integration_id)
     if app_uuid:
         known.add(app_uuid)
     if actor_id in known:

@@ -28,6 +28,7 @@ from app.services import sentry_oauth_states as oauth_states
 from app.services.accounts import Role
 from app.services.sentry_gateway import SentryGateway, make_client
 from app.services.write_back import set_write_back
+from app.store.installations import InstallationStatus
 from app.store.models import SentryInstallation
 from app.web.api.docs import documented
 from app.web.auth import current_user, requires
@@ -284,7 +285,7 @@ def status(user_id: int) -> Response:
     with bridge().database.transaction() as session:
         found = installs.installations_of_user(session, user_id)
         views = [installation_view(installation) for installation in found]
-    connected = any(view["status"] == installs.InstallationStatus.INSTALLED for view in views)
+    connected = any(view["status"] == InstallationStatus.INSTALLED for view in views)
     return _answer({"user_id": user_id, "connected": connected, "installations": views})
 
 
