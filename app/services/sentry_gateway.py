@@ -33,6 +33,7 @@ from app.store.database import Database
 from app.store.encryption import SecretBox
 from app.store.installations import InstallationStatus
 from app.store.models import Incident, SentryInstallation
+from app.store.sentry_outbox import JobKind
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -233,11 +234,11 @@ class SentryGateway:
 
     def run(self, job: jobs.JobView) -> str | None:
         """Do one claimed job; returns a note for the job row. Raises SentryError to retry."""
-        if job.kind == jobs.JobKind.ENRICH.value:
+        if job.kind == JobKind.ENRICH.value:
             return self.enrich(job)
-        if job.kind == jobs.JobKind.WRITE_BACK.value:
+        if job.kind == JobKind.WRITE_BACK.value:
             return self.write_back(job)
-        if job.kind == jobs.JobKind.EXCHANGE_GRANT.value:
+        if job.kind == JobKind.EXCHANGE_GRANT.value:
             return self.exchange_from_webhook(job)
         raise ValueError(f"unknown job kind {job.kind!r}")
 

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 
 from app.domain.payload_values import sentry_id, text
 from app.services import sentry_installations as installs
-from app.services.sentry_jobs import JobKind, enqueue
+from app.services.sentry_jobs import enqueue
 from app.store import installations
 from app.store.encryption import SecretBox
 from app.store.models import Integration
+from app.store.sentry_outbox import JobKind
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.services.admin import get_integration
-from app.services.sentry_jobs import JobKind, JobStatus, enqueue
+from app.services.sentry_jobs import enqueue
 from app.store import installations
+from app.store import sentry_outbox as outbox
 from app.store.models import Delivery, Incident, Integration, SentryJob
+from app.store.sentry_outbox import JobKind
 
 # What a person's action asks of the Sentry issue.
 SENTRY_STATUS = {"resolve": "resolved", "acknowledge": "ignored"}
@@ -82,14 +84,7 @@ def is_echo(
         return True
     if not issue_id:
         return False
-    jobs = session.scalars(
-        select(SentryJob).where(
-            SentryJob.kind == JobKind.WRITE_BACK.value,
-            SentryJob.integration_id == integration_id,
-            SentryJob.status.in_([JobStatus.DONE.value, JobStatus.RUNNING.value]),
-            SentryJob.updated_at >= now - ECHO_WINDOW,
-        )
-    )
+    jobs = outbox.write_backs_since(session, integration_id, now - ECHO_WINDOW)
     return any((job.payload or {}).get("issue_id") == issue_id for job in jobs)
 
 
