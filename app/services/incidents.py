@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal, or_, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.domain.errors import IllegalTransition, InvalidInput, NotFound
 from app.domain.incident import PersonAction, change_incident
@@ -19,9 +18,9 @@ from app.domain.lifecycle import HumanAction
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
 from app.services.write_back import enqueue_write_back
+from app.store import incidents as store
 from app.store import queries
 from app.store.models import Delivery, Incident, TimelineEntry
-from app.store.types import UTCDateTime
 
 SORTS = ("-id", "id", "-last_event_at", "last_event_at")
 MAX_NOTE_LENGTH = 10_000
@@ -78,10 +77,6 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     return value, row_id
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 # ---------------------------------------------------------------- reading
 
 
@@ -91,37 +86,20 @@ def list_incidents(
     """One page of incidents, newest first by default, by keyset (stable under inserts)."""
     if filters.sort not in SORTS:
         raise InvalidInput(f"Unknown sort {filters.sort!r}.", fields={"sort": [f"one of {SORTS}"]})
-    query: Select[Incident] = select(Incident).options(selectinload(Incident.service))
-    query = query.where(*_conditions(session, filters))
-    descending = filters.sort.startswith("-")
-    column: Any = Incident.id if filters.sort.lstrip("-") == "id" else Incident.last_event_at
-    if cursor:
-        value, row_id = decode_cursor(cursor, filters.sort)
-        if column is Incident.id:
-            query = query.where(Incident.id < row_id if descending else Incident.id > row_id)
-        else:
-            key = tuple_(Incident.last_event_at, Incident.id)
-            bound = tuple_(literal(value, UTCDateTime()), literal(row_id))
-            query = query.where(key < bound if descending else key > bound)
-    order: list[Any] = [column.desc() if descending else column.asc()]
-    if column is not Incident.id:
-        order.append(Incident.id.desc() if descending else Incident.id.asc())
-    rows: list[Incident] = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    wanted = _wanted(session, filters)
+    after = decode_cursor(cursor, filters.sort) if cursor else None
+    rows = store.incidents_page(session, wanted, filters.sort, after, limit + 1)
     items = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
-        value = last.id if column is Incident.id else last.last_event_at
+        value = last.id if filters.sort.lstrip("-") == "id" else last.last_event_at
         next_cursor = encode_cursor(filters.sort, value, last.id)
     return Page(items, next_cursor)
 
 
-def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.status:
-        conditions.append(Incident.status == filters.status)
-    if filters.severity:
-        conditions.append(Incident.severity == filters.severity)
+def _wanted(session: Session, filters: IncidentFilters) -> store.IncidentQuery:
+    service_id = None
     if filters.service:
         service = queries.get_service_by_name(session, filters.service)
         if service is None:
@@ -129,54 +107,32 @@ def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElemen
                 f"No service named {filters.service!r}.",
                 fields={"service": ["unknown service"]},
             )
-        conditions.append(Incident.service_id == service.id)
-    if filters.dedup_key:
-        conditions.append(Incident.dedup_key == filters.dedup_key)
-    if filters.text:
-        pattern = f"%{_escape_like(filters.text)}%"
-        conditions.append(
-            or_(
-                Incident.title.ilike(pattern, escape="\\"),
-                Incident.source.ilike(pattern, escape="\\"),
-            )
-        )
-    if filters.since:
-        conditions.append(Incident.last_event_at >= filters.since)
-    if filters.until:
-        conditions.append(Incident.last_event_at < filters.until)
-    return conditions
+        service_id = service.id
+    return store.IncidentQuery(
+        status=filters.status,
+        severity=filters.severity,
+        service_id=service_id,
+        dedup_key=filters.dedup_key,
+        text=filters.text,
+        since=filters.since,
+        until=filters.until,
+    )
 
 
 def get_incident(session: Session, incident_id: int, lock: bool = False) -> Incident:
-    query = select(Incident).where(Incident.id == incident_id)
-    incident = session.scalar(query.with_for_update() if lock else query)
+    incident = store.find_incident(session, incident_id, lock)
     if incident is None:
         raise NotFound(f"No incident with id {incident_id}.")
     return incident
 
 
 def incident_timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
-    return list(
-        session.scalars(
-            select(TimelineEntry)
-            .where(TimelineEntry.incident_id == incident_id)
-            .order_by(TimelineEntry.id)
-        )
-    )
+    return store.timeline_of(session, incident_id)
 
 
 def incident_deliveries(session: Session, incident_id: int) -> list[Delivery]:
     """Deliveries that touched the incident: the ones that changed it or were judged on it."""
-    via_timeline = select(TimelineEntry.delivery_id).where(
-        TimelineEntry.incident_id == incident_id, TimelineEntry.delivery_id.is_not(None)
-    )
-    return list(
-        session.scalars(
-            select(Delivery)
-            .where(or_(Delivery.incident_id == incident_id, Delivery.id.in_(via_timeline)))
-            .order_by(Delivery.id)
-        )
-    )
+    return store.deliveries_of(session, incident_id)
 
 
 # ---------------------------------------------------------------- people's actions

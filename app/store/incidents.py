@@ -1,0 +1,181 @@
+"""Intent-named queries of incidents, their timelines and the deliveries that touched them.
+
+Locks are taken where the caller decides on what it read. The receiver's hot path has its
+own Core statements (app/store/receiver_rows.py); these serve people, jobs and the UI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
+from sqlalchemy.orm import Session, selectinload
+
+from app.domain.lifecycle import Status
+from app.store.models import Delivery, Incident, Service, TimelineEntry
+from app.store.types import UTCDateTime
+
+
+def find_incident(session: Session, incident_id: int, lock: bool = False) -> Incident | None:
+    query = select(Incident).where(Incident.id == incident_id)
+    return session.scalar(query.with_for_update() if lock else query)
+
+
+def timeline_of(session: Session, incident_id: int) -> list[TimelineEntry]:
+    return list(
+        session.scalars(
+            select(TimelineEntry)
+            .where(TimelineEntry.incident_id == incident_id)
+            .order_by(TimelineEntry.id)
+        )
+    )
+
+
+def deliveries_of(session: Session, incident_id: int) -> list[Delivery]:
+    """Deliveries that touched the incident: the ones that changed it or were judged on it."""
+    via_timeline = select(TimelineEntry.delivery_id).where(
+        TimelineEntry.incident_id == incident_id, TimelineEntry.delivery_id.is_not(None)
+    )
+    return list(
+        session.scalars(
+            select(Delivery)
+            .where(or_(Delivery.incident_id == incident_id, Delivery.id.in_(via_timeline)))
+            .order_by(Delivery.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """Which incidents a list shows; every criterion is optional."""
+
+    status: str | None = None
+    severity: str | None = None
+    service_id: int | None = None
+    dedup_key: str | None = None
+    text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def incidents_page(
+    session: Session,
+    wanted: IncidentQuery,
+    sort: str,
+    after: tuple[Any, int] | None,
+    limit: int,
+) -> list[Incident]:
+    """Up to `limit` incidents in `sort` order ("-id", "last_event_at", ...) after the
+    keyset `after` (the sort value and id of the last one already shown), with services."""
+    query: Select[Incident] = select(Incident).options(selectinload(Incident.service))
+    query = query.where(*_conditions(wanted))
+    descending = sort.startswith("-")
+    column: Any = Incident.id if sort.lstrip("-") == "id" else Incident.last_event_at
+    if after is not None:
+        value, row_id = after
+        if column is Incident.id:
+            query = query.where(Incident.id < row_id if descending else Incident.id > row_id)
+        else:
+            key = tuple_(Incident.last_event_at, Incident.id)
+            bound = tuple_(literal(value, UTCDateTime()), literal(row_id))
+            query = query.where(key < bound if descending else key > bound)
+    order: list[Any] = [column.desc() if descending else column.asc()]
+    if column is not Incident.id:
+        order.append(Incident.id.desc() if descending else Incident.id.asc())
+    return list(session.scalars(query.order_by(*order).limit(limit)))
+
+
+def _conditions(wanted: IncidentQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.status:
+        conditions.append(Incident.status == wanted.status)
+    if wanted.severity:
+        conditions.append(Incident.severity == wanted.severity)
+    if wanted.service_id is not None:
+        conditions.append(Incident.service_id == wanted.service_id)
+    if wanted.dedup_key:
+        conditions.append(Incident.dedup_key == wanted.dedup_key)
+    if wanted.text:
+        pattern = f"%{_escape_like(wanted.text)}%"
+        conditions.append(
+            or_(
+                Incident.title.ilike(pattern, escape="\\"),
+                Incident.source.ilike(pattern, escape="\\"),
+            )
+        )
+    if wanted.since:
+        conditions.append(Incident.last_event_at >= wanted.since)
+    if wanted.until:
+        conditions.append(Incident.last_event_at < wanted.until)
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def open_incidents_matching(
+    session: Session, service_ids: Sequence[int], title: str | None, number: int | None, limit: int
+) -> list[Incident]:
+    """Open incidents of these services, newest first: those whose title holds `title`
+    (case-insensitive) or whose id is `number`, when either is given."""
+    statement = (
+        select(Incident)
+        .where(Incident.status != Status.RESOLVED.value, Incident.service_id.in_(service_ids))
+        .order_by(Incident.id.desc())
+        .limit(limit)
+    )
+    if title:
+        conditions: list[ColumnElement[bool]] = [Incident.title.ilike(f"%{title}%")]
+        if number is not None:
+            conditions.append(Incident.id == number)
+        statement = statement.where(or_(*conditions))
+    return list(session.scalars(statement))
+
+
+def ack_timeout_candidates(session: Session, acknowledged_before: datetime, limit: int) -> Any:
+    """Acknowledged incidents of services with an acknowledgement timeout, acknowledged
+    before the given time, oldest first: rows of (id, acknowledged_at, ack_timeout_minutes)."""
+    return session.execute(
+        select(Incident.id, Incident.acknowledged_at, Service.ack_timeout_minutes)
+        .join(Service, Service.id == Incident.service_id)
+        .where(
+            Incident.status == Status.ACKNOWLEDGED.value,
+            Service.ack_timeout_minutes > 0,
+            Incident.acknowledged_at <= acknowledged_before,
+        )
+        .order_by(Incident.acknowledged_at)
+        .limit(limit)
+    ).all()
+
+
+def lock_available(session: Session, incident_ids: Sequence[int]) -> list[Incident]:
+    """These incidents, locked; those another transaction holds are skipped (SKIP LOCKED)."""
+    return list(
+        session.scalars(
+            select(Incident).where(Incident.id.in_(incident_ids)).with_for_update(skip_locked=True)
+        )
+    )
+
+
+def opened_between(
+    session: Session, service_id: int, start: datetime, end: datetime, top: int
+) -> tuple[int, list[Incident]]:
+    """How many incidents the service opened in [start, end), and the `top` of them with
+    the most events."""
+    in_window = and_(
+        Incident.service_id == service_id,
+        Incident.created_at >= start,
+        Incident.created_at < end,
+    )
+    count = session.scalar(select(func.count()).select_from(Incident).where(in_window)) or 0
+    most = session.scalars(
+        select(Incident)
+        .where(in_window)
+        .order_by(Incident.event_count.desc(), Incident.id)
+        .limit(top)
+    )
+    return count, list(most)
