@@ -1,4 +1,14 @@
-"""ingest_delivery: one Sentry delivery in, one recorded decision out (SPEC 2-5)."""
+"""ingest_delivery: one Sentry delivery in, one recorded decision out (SPEC 2-5).
+
+Core rows and ORM objects share this transaction, on purpose. The hot path (the delivery
+record, claims, incidents, timeline, outbox) is Core on `session.connection()`, because
+its statement count is the receiver's cost (tests/integration/test_ingest_statements.py).
+The rarer steps reuse the ORM services they share with the rest of the bridge: routing and
+echo checks only read (installations, Sentry jobs: tables the Core path never writes), the
+enrichment job row is flushed at once, and an installation webhook works on the
+Integration in its own savepoint. The ORM never holds an incident or a delivery here, so
+neither side can read a stale copy of the other's write.
+"""
 
 from __future__ import annotations
 
