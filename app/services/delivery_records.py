@@ -49,9 +49,10 @@ class RecordedDelivery:
     received_at: datetime
 
 
-# What the sender is (or would have been) answered, from the refusal if there is one: the
-# web layer's table. Without it (a test, a tool) the record says 0, "not answered".
-AnswerStatus = Callable[[BridgeError | None], int]
+# What the sender is (or would have been) answered, from the error code of the refusal if
+# there is one (None: accepted): the web layer's one table (app/web/errors.py). Without it
+# (a test, a tool) the record says 0, "not answered".
+AnswerStatus = Callable[[str | None], int]
 
 
 def full_body(inbound: InboundDelivery) -> dict[str, Any]:
@@ -72,16 +73,16 @@ def signed_body_digest(findings: Findings, inbound: InboundDelivery) -> str | No
 _SIGNED = frozenset({"valid", "valid_previous_secret"})
 
 
-def not_answered(_error: BridgeError | None) -> int:
+def not_answered(_code: str | None) -> int:
     return 0
 
 
-def refusal_columns(error: BridgeError, status_of: AnswerStatus) -> dict[str, Any]:
+def refusal_columns(error: BridgeError, http_status: int) -> dict[str, Any]:
     return {
         "decision": "refused",
         "error_code": error.code,
         "reason": error.message,
-        "http_status": status_of(error),
+        "http_status": http_status,
     }
 
 

@@ -69,7 +69,8 @@ _KEYED = frozenset({Intent.TRIGGER, Intent.RESOLVE, Intent.ACKNOWLEDGE, Intent.C
 
 @dataclass
 class IngestOutcome:
-    """What became of the delivery; `error` is set when it was refused."""
+    """What became of the delivery; `error` is set when it was refused. `http_status` is
+    what the sender is answered: computed once, by the web layer's table from `code`."""
 
     delivery: RecordedDelivery
     action: str
@@ -80,6 +81,17 @@ class IngestOutcome:
     error: BridgeError | None = None
     # The incident's writes, made together with the delivery's decision.
     change: IncidentChange | None = None
+    http_status: int = 0
+
+    @property
+    def code(self) -> str | None:
+        """The refusal's error code; None when the delivery was accepted."""
+        return self.error.code if self.error is not None else None
+
+    @property
+    def label(self) -> str:
+        """What the delivery came to, in one word for the metrics: the code, or the action."""
+        return self.code or self.action
 
 
 class Admission(Protocol):
@@ -139,10 +151,12 @@ def ingest_delivery(
     except BridgeError as error:
         # Every refusal comes before the first write to incidents (installation handling,
         # the one exception, keeps its own savepoint): only the delivery record is left.
+        status = status_of(error.code)
         rows.update_delivery(
-            connection, delivery.id, {**findings.columns(), **refusal_columns(error, status_of)}
+            connection, delivery.id, {**findings.columns(), **refusal_columns(error, status)}
         )
-        return IngestOutcome(delivery=delivery, action="refused", error=error)
+        return IngestOutcome(delivery=delivery, action="refused", error=error, http_status=status)
+    outcome.http_status = status_of(None)
     rows.finish_delivery(
         connection,
         delivery.id,
@@ -152,7 +166,7 @@ def ingest_delivery(
             "decision": outcome.action,
             "reason": outcome.reason,
             "incident_id": outcome.incident.id if outcome.incident is not None else None,
-            "http_status": status_of(None),
+            "http_status": outcome.http_status,
         },
         outcome.change,
     )

@@ -53,7 +53,7 @@ class DrainReport:
     quarantined: int = 0
 
 
-def _answered_when_spooled(_error: BridgeError | None) -> int:
+def _answered_when_spooled(_code: str | None) -> int:
     return 202
 
 

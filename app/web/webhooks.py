@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
@@ -15,7 +15,7 @@ from app.services.ingest import ingest_delivery
 from app.services.spool import spool_delivery
 from app.store.database import is_unavailable
 from app.web.api.docs import documented
-from app.web.errors import answer_status
+from app.web.errors import answer_status, refusal_response
 from app.web.schemas import IngestResultSchema, WebhookQuerySchema
 from app.web.security import rate_limits
 
@@ -99,24 +99,26 @@ def receive_sentry() -> Response:
             _keep_failed(inbound, error)
         raise
     # The integration id is a credential for unsigned integrations: log a prefix only.
-    status = answer_status(outcome.error)
     log.info(
         "delivery %s integration=%s… action=%s key=%s status=%s",
         outcome.delivery.id,
         outcome.delivery.integration_id[:6],
         outcome.action,
         outcome.dedup_key,
-        status,
+        outcome.http_status,
     )
+    # The status was computed once, by answer_status, while the delivery was recorded.
+    g.webhook_outcome = outcome.label
     if outcome.error is not None:
-        raise outcome.error
+        return refusal_response(outcome.error, outcome.http_status)
     response = jsonify(_result_schema.dump(outcome))
-    response.status_code = status
+    response.status_code = outcome.http_status
     return response
 
 
 def _spooled(spool_id: str) -> Response:
     log.warning("database unavailable or past the deadline: delivery spooled as %s", spool_id)
+    g.webhook_outcome = "spooled"
     response = jsonify(
         {
             "action": "spooled",
