@@ -15,10 +15,8 @@ from flask.blueprints import BlueprintSetupState
 from marshmallow import Schema, fields
 
 from app.domain.errors import (
-    AuthenticationRequired,
     BridgeError,
     Forbidden,
-    InvalidCredentials,
     InvalidInput,
 )
 from app.extensions import bridge
@@ -32,7 +30,8 @@ from app.store.installations import InstallationStatus
 from app.store.models import SentryInstallation
 from app.web.api.docs import documented
 from app.web.auth import current_user, requires
-from app.web.errors import status_for
+from app.web.errors import envelope_refusal
+from app.web.request_json import read_json_object
 
 F = TypeVar("F", bound=Callable[..., Any])
 blueprint = Blueprint("sentry_oauth", __name__, url_prefix="/api/v2/integrations/sentry")
@@ -123,13 +122,8 @@ def _answer(data: Any, status: int = 200) -> Response:
 
 @blueprint.errorhandler(BridgeError)
 def _refused(error: BridgeError) -> Response:
-    status = status_for(error)
-    body = {**error.details, "code": error.code, "message": error.message, "status": status}
-    response = jsonify({"success": False, "data": None, "error": body})
-    response.status_code = status
-    if isinstance(error, AuthenticationRequired | InvalidCredentials):
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
+    # The envelope around the one error document, from the one table (app/web/errors.py).
+    return envelope_refusal(error)
 
 
 def installation_view(installation: SentryInstallation) -> dict[str, Any]:
@@ -157,12 +151,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _body() -> dict[str, Any]:
-    document = request.get_json(silent=True)
-    if document is None and request.get_data():
-        raise InvalidInput("The body must be a JSON object.")
-    if document is not None and not isinstance(document, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return document or {}
+    return read_json_object()
 
 
 def _optional(document: dict[str, Any], name: str, kind: type) -> Any:
