@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.domain.body_record import PREFIX_BYTES, body_record
 from app.domain.errors import BridgeError
 from app.store import receiver_rows as rows
+from app.store.receiver_rows import IncidentChange, IncidentRow
 
 
 @dataclass(frozen=True)
@@ -156,3 +157,30 @@ def _body_columns(inbound: InboundDelivery) -> dict[str, Any]:
 def clip(value: str | None, limit: int) -> str | None:
     # Headers may carry NUL, which PostgreSQL text cannot hold (found by fuzzing: a 500).
     return value.replace("\x00", "")[:limit] if value is not None else None
+
+
+@dataclass
+class IngestOutcome:
+    """What became of the delivery; `error` is set when it was refused. `http_status` is
+    what the sender is answered: computed once, by the web layer's table from `code`."""
+
+    delivery: RecordedDelivery
+    action: str
+    matched: bool = False
+    dedup_key: str | None = None
+    incident: IncidentRow | None = None
+    reason: str | None = None
+    error: BridgeError | None = None
+    # The incident's writes, made together with the delivery's decision.
+    change: IncidentChange | None = None
+    http_status: int = 0
+
+    @property
+    def code(self) -> str | None:
+        """The refusal's error code; None when the delivery was accepted."""
+        return self.error.code if self.error is not None else None
+
+    @property
+    def label(self) -> str:
+        """What the delivery came to, in one word for the metrics: the code, or the action."""
+        return self.code or self.action

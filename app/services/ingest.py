@@ -13,7 +13,7 @@ neither side can read a stale copy of the other's write.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -40,6 +40,7 @@ from app.services.delivery_records import (
     AnswerStatus,
     Findings,
     InboundDelivery,
+    IngestOutcome,
     RecordedDelivery,
     full_body,
     not_answered,
@@ -65,33 +66,6 @@ log = logging.getLogger(__name__)
 _MAX_TRIGGER_ATTEMPTS = 5
 # The intents that act on the incident of their dedup key.
 _KEYED = frozenset({Intent.TRIGGER, Intent.RESOLVE, Intent.ACKNOWLEDGE, Intent.COMMENT})
-
-
-@dataclass
-class IngestOutcome:
-    """What became of the delivery; `error` is set when it was refused. `http_status` is
-    what the sender is answered: computed once, by the web layer's table from `code`."""
-
-    delivery: RecordedDelivery
-    action: str
-    matched: bool = False
-    dedup_key: str | None = None
-    incident: IncidentRow | None = None
-    reason: str | None = None
-    error: BridgeError | None = None
-    # The incident's writes, made together with the delivery's decision.
-    change: IncidentChange | None = None
-    http_status: int = 0
-
-    @property
-    def code(self) -> str | None:
-        """The refusal's error code; None when the delivery was accepted."""
-        return self.error.code if self.error is not None else None
-
-    @property
-    def label(self) -> str:
-        """What the delivery came to, in one word for the metrics: the code, or the action."""
-        return self.code or self.action
 
 
 class Admission(Protocol):

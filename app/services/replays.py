@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.domain.errors import Conflict, NotFound
-from app.services.delivery_records import AnswerStatus, InboundDelivery
-from app.services.ingest import IngestOutcome, ingest_delivery
+from app.services.delivery_records import AnswerStatus, InboundDelivery, IngestOutcome
+from app.services.ingest import ingest_delivery
 from app.store.encryption import SecretBox
 from app.store.models import Delivery
 

@@ -11,8 +11,7 @@ import pytest
 
 import app
 from app.domain import errors
-from app.services.delivery_records import RecordedDelivery
-from app.services.ingest import IngestOutcome
+from app.services.delivery_records import IngestOutcome, RecordedDelivery
 from app.web.errors import STATUS_BY_CODE, answer_status, status_for
 
 
