@@ -10,14 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.services.admin import get_integration
 from app.services.sentry_jobs import enqueue
-from app.store import installations
+from app.store import incidents, installations
 from app.store import sentry_outbox as outbox
-from app.store.models import Delivery, Incident, Integration, SentryJob
+from app.store.models import Incident, Integration, SentryJob
 from app.store.sentry_outbox import JobKind
 
 # What a person's action asks of the Sentry issue.
@@ -48,12 +47,7 @@ def enqueue_write_back(
 
 def _integration_of(session: Session, incident: Incident) -> Integration | None:
     """The integration whose deliveries built this incident (the latest one)."""
-    integration_id = session.scalar(
-        select(Delivery.integration_id)
-        .where(Delivery.incident_id == incident.id)
-        .order_by(Delivery.id.desc())
-        .limit(1)
-    )
+    integration_id = incidents.latest_integration_of(session, incident.id)
     return session.get(Integration, integration_id) if integration_id else None
 
 

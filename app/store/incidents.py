@@ -48,6 +48,16 @@ def deliveries_of(session: Session, incident_id: int) -> list[Delivery]:
     )
 
 
+def latest_integration_of(session: Session, incident_id: int) -> str | None:
+    """The integration of the latest delivery that acted on the incident."""
+    return session.scalar(
+        select(Delivery.integration_id)
+        .where(Delivery.incident_id == incident_id)
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    )
+
+
 @dataclass(frozen=True)
 class IncidentQuery:
     """Which incidents a list shows; every criterion is optional."""
