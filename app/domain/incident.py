@@ -92,6 +92,9 @@ class SentryNews:
     facts: Mapping[str, Any] = field(default_factory=dict)
     # The bridge's own test alert: set when it opens the incident, never changed after.
     is_test: bool = False
+    # The delivery gives its project's name, not only the slug: an incident named by the
+    # slug (or an old name) takes `source` from it when an event is added or it reopens.
+    names_project: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,8 @@ def _from_sentry(
         fields["event_count"] = current["event_count"] + 1
         fields["last_event_at"] = max(current["last_event_at"], at)
         fields.update(_links_to_take(current, news.links))
+        if news.names_project and current["source"] != news.source:
+            fields["source"] = news.source
         if news.is_latest_event:
             fields.update(news.facts)
             old = current["severity"]

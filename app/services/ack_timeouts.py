@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.escalation import ack_timeout_at
@@ -19,7 +18,8 @@ from app.domain.incident import JobAction, change_incident
 from app.domain.lifecycle import Status
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
-from app.store.models import Incident, Service, TimelineEntry
+from app.store import incidents
+from app.store.models import Service, TimelineEntry
 from app.store.time_scale import minute_of
 
 ACTOR = "escalation"
@@ -33,17 +33,7 @@ def retrigger_unanswered(session: Session, now: datetime, limit: int = 50) -> li
     (SKIP LOCKED: another jobs process takes the others) and checked again.
     """
     minute = minute_of(session.connection())
-    candidates = session.execute(
-        select(Incident.id, Incident.acknowledged_at, Service.ack_timeout_minutes)
-        .join(Service, Service.id == Incident.service_id)
-        .where(
-            Incident.status == Status.ACKNOWLEDGED.value,
-            Service.ack_timeout_minutes > 0,
-            Incident.acknowledged_at <= now - minute,
-        )
-        .order_by(Incident.acknowledged_at)
-        .limit(limit)
-    ).all()
+    candidates = incidents.ack_timeout_candidates(session, now - minute, limit)
     due = [
         row.id
         for row in candidates
@@ -54,9 +44,7 @@ def retrigger_unanswered(session: Session, now: datetime, limit: int = 50) -> li
     if not due:
         return []
     done = []
-    for incident in session.scalars(
-        select(Incident).where(Incident.id.in_(due)).with_for_update(skip_locked=True)
-    ):
+    for incident in incidents.lock_available(session, due):
         service = session.get(Service, incident.service_id)
         if (
             incident.status != Status.ACKNOWLEDGED.value

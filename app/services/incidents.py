@@ -20,6 +20,7 @@ from app.domain.severity import Severity
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
 from app.services.write_back import enqueue_write_back
+from app.store import incidents as store
 from app.store import queries
 from app.store.database import Database
 from app.store.models import Delivery, Incident, TimelineEntry, User
@@ -221,7 +222,7 @@ def list_incidents(
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
-        value = last.id if column is Incident.id else last.last_event_at
+        value = last.id if filters.sort.lstrip("-") == "id" else last.last_event_at
         next_cursor = encode_cursor(filters.sort, value, last.id)
     return Page(items, next_cursor)
 
@@ -284,35 +285,19 @@ def filter_conditions(session: Session, filters: IncidentFilters) -> list[Column
 
 
 def get_incident(session: Session, incident_id: int, lock: bool = False) -> Incident:
-    query = select(Incident).where(Incident.id == incident_id)
-    incident = session.scalar(query.with_for_update() if lock else query)
+    incident = store.find_incident(session, incident_id, lock)
     if incident is None:
         raise NotFound(f"No incident with id {incident_id}.")
     return incident
 
 
 def incident_timeline(session: Session, incident_id: int) -> list[TimelineEntry]:
-    return list(
-        session.scalars(
-            select(TimelineEntry)
-            .where(TimelineEntry.incident_id == incident_id)
-            .order_by(TimelineEntry.id)
-        )
-    )
+    return store.timeline_of(session, incident_id)
 
 
 def incident_deliveries(session: Session, incident_id: int) -> list[Delivery]:
     """Deliveries that touched the incident: the ones that changed it or were judged on it."""
-    via_timeline = select(TimelineEntry.delivery_id).where(
-        TimelineEntry.incident_id == incident_id, TimelineEntry.delivery_id.is_not(None)
-    )
-    return list(
-        session.scalars(
-            select(Delivery)
-            .where(or_(Delivery.incident_id == incident_id, Delivery.id.in_(via_timeline)))
-            .order_by(Delivery.id)
-        )
-    )
+    return store.deliveries_of(session, incident_id)
 
 
 # ---------------------------------------------------------------- people's actions

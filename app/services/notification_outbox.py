@@ -23,8 +23,9 @@ from app.domain.errors import Conflict, NotFound
 from app.domain.notify import DIGEST_TYPE, TEST_TYPE, next_attempt_at
 from app.services.notification_documents import incident_document, incident_fields
 from app.services.notifications import NOTIFIER, wake_sender
+from app.store import incidents as incident_store
 from app.store.encryption import SecretBox
-from app.store.models import ContactMethod, Incident, Service, TimelineEntry, User
+from app.store.models import ContactMethod, Service, TimelineEntry, User
 from app.store.notify_models import Notification, NotificationAttempt, NotificationChannel
 
 MAX_ERROR_LENGTH = 500
@@ -111,17 +112,12 @@ def claim_due(
 def _digest_document(session: Session, stored: dict[str, Any]) -> dict[str, Any]:
     """The digest's count and top incidents (most events first), now its window closed."""
     service = stored["service"]
-    in_window = and_(
-        Incident.service_id == service["id"],
-        Incident.created_at >= datetime.fromisoformat(stored["window_start"]),
-        Incident.created_at < datetime.fromisoformat(stored["window_end"]),
-    )
-    count = session.scalar(select(func.count()).select_from(Incident).where(in_window)) or 0
-    top = session.scalars(
-        select(Incident)
-        .where(in_window)
-        .order_by(Incident.event_count.desc(), Incident.id)
-        .limit(DIGEST_TOP)
+    count, top = incident_store.opened_between(
+        session,
+        service["id"],
+        datetime.fromisoformat(stored["window_start"]),
+        datetime.fromisoformat(stored["window_end"]),
+        DIGEST_TOP,
     )
     incidents = [incident_document(incident_fields(i), service["name"]) for i in top]
     return {**stored, "count": count, "incidents": incidents}

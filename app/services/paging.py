@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, object_session
 from app.domain.escalation import pages_people
 from app.domain.incident import IncidentEvent
 from app.services import escalations
+from app.services.escalation_targets import PageTarget
 from app.services.notification_documents import incident_document, incident_fields
 from app.services.notifications import insert_outbox, outbox_row
 from app.store.models import EscalationStep, Incident, Service, TimelineEntry
@@ -35,7 +36,7 @@ _STARTS = {IncidentEvent.TRIGGERED: "triggered", IncidentEvent.REOPENED: "reopen
 _STOPS = {IncidentEvent.ACKNOWLEDGED: "acknowledged", IncidentEvent.RESOLVED: "resolved"}
 
 
-def page(target: escalations.PageTarget, incident: Incident, step: EscalationStep) -> None:
+def page(target: PageTarget, incident: Incident, step: EscalationStep) -> None:
     """Queue the outbox rows of one paged person (each usable method) or channel."""
     session = object_session(incident)
     assert session is not None  # fire_escalation hands over its own, attached incident

@@ -26,10 +26,14 @@ from app.sentry.errors import (
 )
 from app.services import sentry_installations as installs
 from app.services import sentry_jobs as jobs
-from app.services.sentry_installations import ClaimOutcome, Credentials
+from app.services import sentry_tokens as tokens
+from app.services.sentry_installations import ClaimOutcome
+from app.services.sentry_tokens import Credentials
 from app.store.database import Database
 from app.store.encryption import SecretBox
+from app.store.installations import InstallationStatus
 from app.store.models import Incident, SentryInstallation
+from app.store.sentry_outbox import JobKind
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,7 +134,7 @@ class SentryGateway:
             except SentryGrantRejected:
                 # Single-use codes: if the other path traded it meanwhile, that is success.
                 current = self._result(installation_id, "already_installed")
-                if current.status == installs.InstallationStatus.INSTALLED.value:
+                if current.status == InstallationStatus.INSTALLED.value:
                     return current
                 self._record_failure(installation_id, "Sentry refused the grant code")
                 raise
@@ -140,7 +144,7 @@ class SentryGateway:
             with self.database.transaction() as session:
                 installs.store_grant(session, self.secrets, installation_id, grant, self.clock())
         with self.database.transaction() as session:
-            credentials = installs.load_credentials(session, self.secrets, installation_id)
+            credentials = tokens.load_credentials(session, self.secrets, installation_id)
         try:
             self.client.verify_installation(uuid, credentials.token)
         except SentryError as error:
@@ -165,7 +169,7 @@ class SentryGateway:
 
     def _credentials(self, installation_id: int) -> Credentials:
         with self.database.transaction() as session:
-            return installs.load_credentials(session, self.secrets, installation_id)
+            return tokens.load_credentials(session, self.secrets, installation_id)
 
     def refresh(self, stale: Credentials) -> Credentials:
         """Rotate the pair; the new one is stored (atomically, in its own transaction) first."""
@@ -187,7 +191,7 @@ class SentryGateway:
             raise
         now = self.clock()
         with self.database.transaction() as session:
-            stored = installs.store_rotated_pair(
+            stored = tokens.store_rotated_pair(
                 session, self.secrets, stale.installation_id, stale.version, grant, now
             )
         if not stored:
@@ -213,7 +217,7 @@ class SentryGateway:
         """Refresh every token that expires within the margin; returns (refreshed, failed)."""
         margin = timedelta(minutes=self.settings.sentry_token_refresh_margin_minutes)
         with self.database.transaction() as session:
-            due = installs.installations_expiring(session, self.clock() + margin)
+            due = tokens.installations_expiring(session, self.clock() + margin)
         refreshed = failed = 0
         for installation_id in due:
             try:
@@ -230,11 +234,11 @@ class SentryGateway:
 
     def run(self, job: jobs.JobView) -> str | None:
         """Do one claimed job; returns a note for the job row. Raises SentryError to retry."""
-        if job.kind == jobs.JobKind.ENRICH.value:
+        if job.kind == JobKind.ENRICH.value:
             return self.enrich(job)
-        if job.kind == jobs.JobKind.WRITE_BACK.value:
+        if job.kind == JobKind.WRITE_BACK.value:
             return self.write_back(job)
-        if job.kind == jobs.JobKind.EXCHANGE_GRANT.value:
+        if job.kind == JobKind.EXCHANGE_GRANT.value:
             return self.exchange_from_webhook(job)
         raise ValueError(f"unknown job kind {job.kind!r}")
 

@@ -1,4 +1,5 @@
-"""Connected Sentry organisations: OAuth states, installations and their tokens.
+"""Connected Sentry organisations: their installations (OAuth states and tokens have
+modules of their own: sentry_oauth_states.py, sentry_tokens.py).
 
 Session-taking use cases; they flush and never commit. The HTTP calls that surround them
 (token exchange, refresh, verification) live in app/services/sentry_gateway.py, which runs
@@ -7,98 +8,29 @@ each of these in a short transaction of its own.
 
 from __future__ import annotations
 
-import hashlib
-import secrets as random_source
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain.errors import InvalidInput, NotFound
 from app.sentry.client import TokenGrant
-from app.sentry.errors import InstallationNotFound, OAuthStateInvalid, SentryUnauthorized
+from app.sentry.errors import InstallationNotFound
+from app.services.sentry_oauth_states import fingerprint
+from app.store import installations
 from app.store.encryption import SecretBox
-from app.store.models import Integration, SentryInstallation, SentryOAuthState, User
+from app.store.installations import InstallationStatus, Kind
+from app.store.models import Integration, SentryInstallation, User
 
-STATE_BYTES = 32
 MAX_ERROR_LENGTH = 500
-
-
-class InstallationStatus(StrEnum):
-    PENDING = "pending"
-    INSTALLED = "installed"
-    REVOKED = "revoked"
-
-
-class Kind(StrEnum):
-    PUBLIC = "public"
-    INTERNAL = "internal"
-
-
-def fingerprint(secret: str) -> str:
-    """SHA-256 of a single-use secret (grant code, OAuth state): comparable, not readable."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------- OAuth state
 
 
-def create_state(
-    session: Session, user_id: int | None, integration_id: str | None, now: datetime, ttl: timedelta
-) -> tuple[str, datetime]:
-    """A fresh OAuth state bound to who asked and which integration the org will feed."""
-    if user_id is not None and session.get(User, user_id) is None:
-        raise NotFound(f"No user with id {user_id}.")
-    if integration_id is not None and session.get(Integration, integration_id) is None:
-        raise NotFound("No integration has this id.")
-    # Expired states are of no use to anyone; drop them while we are here.
-    session.execute(delete(SentryOAuthState).where(SentryOAuthState.expires_at < now))
-    state = random_source.token_urlsafe(STATE_BYTES)
-    expires_at = now + ttl
-    session.add(
-        SentryOAuthState(
-            state_hash=fingerprint(state),
-            user_id=user_id,
-            integration_id=integration_id,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
-    session.flush()
-    return state, expires_at
-
-
-def consume_state(session: Session, state: str | None, now: datetime) -> SentryOAuthState:
-    """Check a returned state and use it up; a missing, unknown, used or old one is refused."""
-    if not state:
-        raise OAuthStateInvalid(
-            "The setup redirect has no state. Start the installation from the bridge "
-            "(POST /api/v2/integrations/sentry/initiate) so that it can be checked."
-        )
-    found = session.scalar(
-        select(SentryOAuthState)
-        .where(SentryOAuthState.state_hash == fingerprint(state))
-        .with_for_update()
-    )
-    if found is None or found.used_at is not None or found.expires_at <= now:
-        raise OAuthStateInvalid(
-            "The OAuth state is unknown, already used or expired. Start the installation "
-            "again from the bridge."
-        )
-    found.used_at = now
-    session.flush()
-    return found
-
-
 # ---------------------------------------------------------------- installations
-
-
-def get_by_uuid(session: Session, uuid: str, lock: bool = False) -> SentryInstallation | None:
-    query = select(SentryInstallation).where(SentryInstallation.uuid == uuid)
-    return session.scalar(query.with_for_update() if lock else query)
 
 
 def get_installation(session: Session, installation_id: int) -> SentryInstallation:
@@ -138,7 +70,7 @@ def claim_grant(
     The setup redirect and the installation.created webhook carry the same code; whichever
     comes second finds it claimed, and does nothing or only what is left.
     """
-    installation = get_by_uuid(session, uuid, lock=True)
+    installation = installations.find_by_uuid(session, uuid, lock=True)
     if installation is None:
         try:
             with session.begin_nested():
@@ -153,7 +85,7 @@ def claim_grant(
                 session.add(installation)
                 session.flush()
         except IntegrityError:
-            installation = get_by_uuid(session, uuid, lock=True)
+            installation = installations.find_by_uuid(session, uuid, lock=True)
             assert installation is not None
     # Either path may know more about the install than the other: keep what each brings.
     installation.org_slug = org_slug or installation.org_slug
@@ -215,7 +147,7 @@ def record_failure(session: Session, installation_id: int, message: str, now: da
 
 def revoke_by_uuid(session: Session, uuid: str, now: datetime) -> SentryInstallation | None:
     """installation.deleted: forget the tokens; the record stays, marked revoked."""
-    installation = get_by_uuid(session, uuid, lock=True)
+    installation = installations.find_by_uuid(session, uuid, lock=True)
     if installation is None:
         return None
     _revoke(installation, now)
@@ -263,17 +195,13 @@ def save_internal_token(
         raise NotFound(f"No user with id {user_id}.")
     if integration_id is not None and session.get(Integration, integration_id) is None:
         raise NotFound("No integration has this id.")
-    installation = get_by_uuid(session, installation_uuid, lock=True) if installation_uuid else None
+    installation = (
+        installations.find_by_uuid(session, installation_uuid, lock=True)
+        if installation_uuid
+        else None
+    )
     if installation is None:
-        installation = session.scalar(
-            select(SentryInstallation)
-            .where(
-                SentryInstallation.kind == Kind.INTERNAL.value,
-                SentryInstallation.org_slug == org_slug,
-                SentryInstallation.integration_id == integration_id,
-            )
-            .with_for_update()
-        )
+        installation = installations.lock_internal(session, org_slug, integration_id)
     if installation is None:
         installation = SentryInstallation(
             uuid=installation_uuid, kind=Kind.INTERNAL.value, token_version=0, created_at=now
@@ -306,13 +234,7 @@ def _put_pair(
 def installations_of_user(session: Session, user_id: int) -> list[SentryInstallation]:
     if session.get(User, user_id) is None:
         raise NotFound(f"No user with id {user_id}.")
-    return list(
-        session.scalars(
-            select(SentryInstallation)
-            .where(SentryInstallation.user_id == user_id)
-            .order_by(SentryInstallation.id)
-        )
-    )
+    return installations.installations_of_user(session, user_id)
 
 
 def revoke_for_user(
@@ -331,120 +253,14 @@ def revoke_for_user(
     return revoked
 
 
-# ---------------------------------------------------------------- tokens
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A decrypted token pair of one installation, as read at `version`."""
-
-    installation_id: int
-    uuid: str | None
-    org_slug: str | None
-    token: str
-    refresh_token: str | None
-    expires_at: datetime | None
-    version: int
-
-    def __repr__(self) -> str:  # never print the tokens themselves
-        return f"Credentials(installation_id={self.installation_id}, version={self.version})"
-
-    def expires_within(self, now: datetime, margin: timedelta) -> bool:
-        return self.expires_at is not None and self.expires_at <= now + margin
-
-
-def load_credentials(session: Session, box: SecretBox, installation_id: int) -> Credentials:
-    installation = get_installation(session, installation_id)
-    if (
-        installation.token_ciphertext is None
-        or installation.status == InstallationStatus.REVOKED.value
-    ):
-        raise SentryUnauthorized(
-            f"Sentry installation {installation_id} has no token (status {installation.status})."
-        )
-    return Credentials(
-        installation_id=installation.id,
-        uuid=installation.uuid,
-        org_slug=installation.org_slug,
-        token=box.decrypt(installation.token_ciphertext),
-        refresh_token=(
-            box.decrypt(installation.refresh_token_ciphertext)
-            if installation.refresh_token_ciphertext
-            else None
-        ),
-        expires_at=installation.expires_at,
-        version=installation.token_version,
-    )
-
-
-def store_rotated_pair(
-    session: Session,
-    box: SecretBox,
-    installation_id: int,
-    read_version: int,
-    grant: TokenGrant,
-    now: datetime,
-) -> bool:
-    """Store a refreshed pair in one statement, only if nobody stored another since we read.
-
-    Compare-and-set on token_version: both tokens and the expiry change together or not at
-    all. Returns False when another writer got there first (the caller re-reads theirs).
-    """
-    result = session.execute(
-        update(SentryInstallation)
-        .where(
-            SentryInstallation.id == installation_id,
-            SentryInstallation.token_version == read_version,
-            SentryInstallation.status != InstallationStatus.REVOKED.value,
-        )
-        .values(
-            token_ciphertext=box.encrypt(grant.token),
-            refresh_token_ciphertext=(
-                box.encrypt(grant.refresh_token) if grant.refresh_token else None
-            ),
-            expires_at=grant.expires_at,
-            token_version=read_version + 1,
-            last_refreshed_at=now,
-            last_error=None,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-def installations_expiring(session: Session, before: datetime) -> list[int]:
-    """Installed installations with a refresh token whose token expires before `before`."""
-    return list(
-        session.scalars(
-            select(SentryInstallation.id)
-            .where(
-                SentryInstallation.status == InstallationStatus.INSTALLED.value,
-                SentryInstallation.refresh_token_ciphertext.is_not(None),
-                SentryInstallation.expires_at.is_not(None),
-                SentryInstallation.expires_at < before,
-            )
-            .order_by(SentryInstallation.expires_at)
-        )
-    )
-
-
 def find_connection(
     session: Session, integration_id: str | None, installation_uuid: str | None
 ) -> SentryInstallation | None:
     """The installation to call Sentry with: the delivery's own, else the integration's newest."""
     if installation_uuid:
-        found = get_by_uuid(session, installation_uuid)
+        found = installations.find_by_uuid(session, installation_uuid)
         if found is not None and found.status == InstallationStatus.INSTALLED.value:
             return found
     if integration_id is None:
         return None
-    return session.scalar(
-        select(SentryInstallation)
-        .where(
-            SentryInstallation.integration_id == integration_id,
-            SentryInstallation.status == InstallationStatus.INSTALLED.value,
-        )
-        .order_by(SentryInstallation.id.desc())
-        .limit(1)
-    )
+    return installations.newest_installed(session, integration_id)

@@ -10,30 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from app.store import sentry_outbox as outbox
 from app.store.models import Incident, SentryJob, TimelineEntry
+from app.store.sentry_outbox import JobKind, JobStatus
 
 MAX_ERROR_LENGTH = 500
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-
-
-class JobKind(StrEnum):
-    ENRICH = "enrich"
-    WRITE_BACK = "write_back"
-    EXCHANGE_GRANT = "exchange_grant"
-
-
-class JobStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
 
 
 def enqueue(
@@ -76,17 +63,7 @@ def enqueue_enrichment(
     if not sentry_issue_id:
         return None
     # An incident opened in this transaction cannot have a job yet: skip the look.
-    queued = (
-        None
-        if is_new_incident
-        else session.scalar(
-            select(SentryJob).where(
-                SentryJob.kind == JobKind.ENRICH.value,
-                SentryJob.incident_id == incident_id,
-                SentryJob.status == JobStatus.PENDING.value,
-            )
-        )
-    )
+    queued = None if is_new_incident else outbox.pending_enrichment(session, incident_id)
     if queued is not None:
         return queued
     return enqueue(
@@ -100,28 +77,8 @@ def enqueue_enrichment(
 
 
 def claim_due(session: Session, now: datetime, limit: int, lease: timedelta) -> list[SentryJob]:
-    """Take up to `limit` due jobs (or ones whose lease ran out) for this worker.
-
-    SKIP LOCKED lets several job processes claim side by side on PostgreSQL; SQLite has no
-    row locks, and its BEGIN IMMEDIATE (app/store/database.py) serialises claimers instead.
-    """
-    jobs = list(
-        session.scalars(
-            select(SentryJob)
-            .where(
-                or_(
-                    and_(SentryJob.status == JobStatus.PENDING.value, SentryJob.run_after <= now),
-                    and_(
-                        SentryJob.status == JobStatus.RUNNING.value,
-                        SentryJob.locked_until < now,
-                    ),
-                )
-            )
-            .order_by(SentryJob.run_after, SentryJob.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    )
+    """Take up to `limit` due jobs (or ones whose lease ran out) for this worker."""
+    jobs = outbox.lock_due(session, now, limit)
     for job in jobs:
         job.status = JobStatus.RUNNING.value
         job.attempts += 1

@@ -6,19 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.domain.incident import IncidentEvent
-from app.domain.lifecycle import Status
 from app.domain.links import plain_web_url
 from app.domain.payload_values import MAX_ID_LENGTH
 from app.sentry.errors import UiRequestRefused
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
 from app.services.sentry_jobs import enqueue_enrichment
-from app.store import queries
+from app.store import incidents, installations, queries
 from app.store.models import Incident, Integration, SentryInstallation, Service, TimelineEntry
 
 MAX_OPTIONS = 50
@@ -232,26 +230,13 @@ def incident_options(
 ) -> list[dict[str, str]]:
     """Select options: open incidents of the services this installation's org feeds."""
     allowed = [service.id for service in _allowed_services(installation, session)]
-    statement = (
-        select(Incident)
-        .where(Incident.status != Status.RESOLVED.value, Incident.service_id.in_(allowed))
-        .order_by(Incident.id.desc())
-        .limit(MAX_OPTIONS)
-    )
     text = _text(query, 200)
-    if text:
-        conditions: list[ColumnElement[bool]] = [Incident.title.ilike(f"%{text}%")]
-        number = incident_number(text)
-        if number is not None:
-            conditions.append(Incident.id == number)
-        statement = statement.where(or_(*conditions))
-    return [
-        {"label": f"#{i.id} {i.title}"[:200], "value": str(i.id)}
-        for i in session.scalars(statement)
-    ]
+    number = incident_number(text) if text else None
+    found = incidents.open_incidents_matching(session, allowed, text, number, MAX_OPTIONS)
+    return [{"label": f"#{i.id} {i.title}"[:200], "value": str(i.id)} for i in found]
 
 
 def find_installation(session: Session, uuid: str | None) -> SentryInstallation | None:
     if not uuid or len(uuid) > MAX_ID_LENGTH or "\x00" in uuid:
         return None
-    return session.scalar(select(SentryInstallation).where(SentryInstallation.uuid == uuid))
+    return installations.find_by_uuid(session, uuid)

@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 
 from app.domain.payload_values import sentry_id, text
 from app.services import sentry_installations as installs
-from app.services.sentry_jobs import JobKind, enqueue
+from app.services.sentry_jobs import enqueue
+from app.store import installations
 from app.store.encryption import SecretBox
 from app.store.models import Integration
+from app.store.sentry_outbox import JobKind
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def _on_deleted(session: Session, integration: Integration, uuid: str, now: date
             f"installation.deleted for {uuid} ignored: this integration has no signing "
             "secret, so nothing proves Sentry sent it; revoke the connection in the bridge"
         )
-    installation = installs.get_by_uuid(session, uuid, lock=True)
+    installation = installations.find_by_uuid(session, uuid, lock=True)
     if installation is None:
         return f"installation {uuid} was not known to the bridge"
     if installation.integration_id != integration.id:

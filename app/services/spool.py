@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.domain.errors import BridgeError, DeliveryNotKept
-from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
+from app.services.delivery_records import InboundDelivery, record_failed_delivery
+from app.services.ingest import ingest_delivery
 from app.store.database import Database, is_unavailable
 from app.store.encryption import SecretBox
 from app.store.models import Delivery
@@ -52,7 +53,7 @@ class DrainReport:
     quarantined: int = 0
 
 
-def _answered_when_spooled(_error: BridgeError | None) -> int:
+def _answered_when_spooled(_code: str | None) -> int:
     return 202
 
 

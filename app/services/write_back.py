@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.services.admin import get_integration
-from app.services.sentry_jobs import JobKind, JobStatus, enqueue
-from app.store.models import Delivery, Incident, Integration, SentryInstallation, SentryJob
+from app.services.sentry_jobs import enqueue
+from app.store import incidents, installations
+from app.store import sentry_outbox as outbox
+from app.store.models import Incident, Integration, SentryJob
+from app.store.sentry_outbox import JobKind
 
 # What a person's action asks of the Sentry issue.
 SENTRY_STATUS = {"resolve": "resolved", "acknowledge": "ignored"}
@@ -45,12 +47,7 @@ def enqueue_write_back(
 
 def _integration_of(session: Session, incident: Incident) -> Integration | None:
     """The integration whose deliveries built this incident (the latest one)."""
-    integration_id = session.scalar(
-        select(Delivery.integration_id)
-        .where(Delivery.incident_id == incident.id)
-        .order_by(Delivery.id.desc())
-        .limit(1)
-    )
+    integration_id = incidents.latest_integration_of(session, incident.id)
     return session.get(Integration, integration_id) if integration_id else None
 
 
@@ -74,28 +71,14 @@ def is_echo(
     actor_id = str(actor.get("id") or "")
     if not actor_id or actor_id == "sentry":  # Sentry's own automatic actions
         return False
-    known = set(
-        session.scalars(
-            select(SentryInstallation.app_uuid).where(
-                SentryInstallation.integration_id == integration_id,
-                SentryInstallation.app_uuid.is_not(None),
-            )
-        )
-    )
+    known = installations.app_uuids_of_integration(session, integration_id)
     if app_uuid:
         known.add(app_uuid)
     if actor_id in known:
         return True
     if not issue_id:
         return False
-    jobs = session.scalars(
-        select(SentryJob).where(
-            SentryJob.kind == JobKind.WRITE_BACK.value,
-            SentryJob.integration_id == integration_id,
-            SentryJob.status.in_([JobStatus.DONE.value, JobStatus.RUNNING.value]),
-            SentryJob.updated_at >= now - ECHO_WINDOW,
-        )
-    )
+    jobs = outbox.write_backs_since(session, integration_id, now - ECHO_WINDOW)
     return any((job.payload or {}).get("issue_id") == issue_id for job in jobs)
 
 

@@ -13,6 +13,7 @@ from flask import (
     Flask,
     Response,
     flash,
+    g,
     jsonify,
     make_response,
     redirect,
@@ -24,64 +25,111 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.domain import errors
-from app.sentry import errors as sentry_errors
 from app.store.encryption import SecretUnreadable
 from app.web.security import same_site_path
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: dict[type[errors.BridgeError], int] = {
-    errors.IntegrationIdMissing: 400,
-    errors.MalformedJson: 400,
-    errors.UnrecognisedPayload: 400,
-    errors.SignatureMissing: 401,
-    errors.SignatureMismatch: 401,
-    errors.AuthenticationRequired: 401,
-    errors.InvalidCredentials: 401,
-    errors.Forbidden: 403,
-    errors.IntegrationDisabled: 403,
-    errors.IntegrationNotFound: 404,
-    errors.NotFound: 404,
-    errors.Conflict: 409,
-    errors.PayloadTooLarge: 413,
-    errors.UnsupportedContentType: 415,
-    errors.InvalidInput: 422,
-    errors.RateLimited: 429,
+# Every error code the bridge answers with, and its HTTP status: the one table. A code
+# missing here is a bug (tests/unit/test_error_table.py checks every BridgeError's code).
+STATUS_BY_CODE: dict[str, int] = {
+    "bridge_error": 400,
+    "integration_id_missing": 400,
+    "malformed_json": 400,
+    "unrecognised_payload": 400,
+    "signature_missing": 401,
+    "signature_mismatch": 401,
+    "authentication_required": 401,
+    "invalid_credentials": 401,
+    "forbidden": 403,
+    "integration_disabled": 403,
+    "ack_link_invalid": 403,
+    "ack_link_expired": 403,
+    "integration_not_found": 404,
+    "not_found": 404,
+    "installation_not_found": 404,
+    "conflict": 409,
+    "illegal_transition": 409,
+    "payload_too_large": 413,
+    "unsupported_content_type": 415,
+    "invalid_input": 422,
+    "rate_limited": 429,
     # Neither the database nor the spool could keep it: the sender must try again.
-    errors.DeliveryNotKept: 503,
+    "delivery_not_kept": 503,
     # The Sentry OAuth module (app/sentry/errors.py): Sentry's failures are upstream (502),
     # a refused grant or a bad OAuth state is the caller's to restart (400).
-    sentry_errors.SentryError: 502,
-    sentry_errors.SentryNotConfigured: 503,
-    sentry_errors.SentryRateLimited: 503,
-    sentry_errors.SentryGrantRejected: 400,
-    sentry_errors.OAuthStateInvalid: 400,
-    sentry_errors.UiRequestRefused: 400,
+    "sentry_error": 502,
+    "sentry_unavailable": 502,
+    "sentry_unauthorized": 502,
+    "sentry_resource_missing": 502,
+    "sentry_request_refused": 502,
+    "sentry_bad_response": 502,
+    "sentry_exchange_in_progress": 502,
+    "sentry_not_configured": 503,
+    "sentry_rate_limited": 503,
+    "sentry_grant_rejected": 400,
+    "oauth_state_invalid": 400,
+    "ui_request_refused": 400,
 }
-
-
-def status_for(error: errors.BridgeError) -> int:
-    for kind in type(error).__mro__:
-        if kind in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[kind]
-    return 400
-
 
 ACCEPTED = 202
 
 
-def answer_status(error: errors.BridgeError | None) -> int:
-    """What the webhook answers (or would have answered) for a delivery and its refusal."""
-    return status_for(error) if error is not None else ACCEPTED
+def status_for_code(code: str) -> int:
+    return STATUS_BY_CODE.get(code, 400)
+
+
+def status_for(error: errors.BridgeError) -> int:
+    return status_for_code(error.code)
+
+
+def answer_status(code: str | None) -> int:
+    """What the webhook answers (or would have answered) for a delivery: accepted, or the
+    status of the error code it was refused with."""
+    return status_for_code(code) if code is not None else ACCEPTED
+
+
+def error_fields(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The one error document: {"code", "message", "status", ...details}."""
+    # Details come first so that none of them can stand in for code, message or status.
+    return {**(details or {}), "code": code, "message": message, "status": status}
 
 
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None = None
 ) -> Response:
-    # Details come first so that none of them can stand in for code, message or status.
-    body = {**(details or {}), "code": code, "message": message, "status": status}
-    response = jsonify({"error": body})
+    # The code this request was answered with, for the metrics (app/observability.py).
+    g.error_code = code
+    response = jsonify({"error": error_fields(status, code, message, details)})
     response.status_code = status
+    return response
+
+
+def refusal_response(error: errors.BridgeError, status: int | None = None) -> Response:
+    """A BridgeError as the JSON error answer, with the headers its kind calls for;
+    `status` when the caller has it already (the webhook's outcome), else the table's."""
+    status = status_for(error) if status is None else status
+    response = error_response(status, error.code, error.message, error.details)
+    return with_challenge(error, response)
+
+
+def envelope_refusal(error: errors.BridgeError) -> Response:
+    """The OAuth management API's {"success", "data", "error"}: the same error document."""
+    status = status_for(error)
+    g.error_code = error.code
+    body = error_fields(status, error.code, error.message, error.details)
+    response = jsonify({"success": False, "data": None, "error": body})
+    response.status_code = status
+    return with_challenge(error, response)
+
+
+def with_challenge(error: errors.BridgeError, response: Response) -> Response:
+    if isinstance(error, _BEARER_CHALLENGES):
+        response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, errors.RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -106,12 +154,7 @@ def page_error(status: int, message: str) -> BaseResponse:
 def _bridge_error(error: errors.BridgeError) -> BaseResponse:
     if _is_page_request():
         return page_error(status_for(error), error.message)
-    response = error_response(status_for(error), error.code, error.message, error.details)
-    if isinstance(error, _BEARER_CHALLENGES):
-        response.headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(error, errors.RateLimited):
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
+    return refusal_response(error)
 
 
 def _http_error(error: HTTPException) -> BaseResponse:

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from app.domain.redaction import redacted_body
+from app.web.errors import error_fields
 
 
 class ServiceSchema(Schema):
@@ -211,9 +212,15 @@ class ErrorSchema(Schema):
 
 
 class ReplayResultSchema(IngestResultSchema):
+    # The one error document (app/web/errors.py), with the status the sender would have had.
     error = fields.Function(
         lambda outcome: (
-            {"code": outcome.error.code, "message": outcome.error.message}
+            error_fields(
+                outcome.http_status,
+                outcome.error.code,
+                outcome.error.message,
+                outcome.error.details,
+            )
             if outcome.error is not None
             else None
         ),

@@ -15,22 +15,23 @@ from flask.blueprints import BlueprintSetupState
 from marshmallow import Schema, fields
 
 from app.domain.errors import (
-    AuthenticationRequired,
     BridgeError,
     Forbidden,
-    InvalidCredentials,
     InvalidInput,
 )
 from app.extensions import bridge
 from app.sentry.errors import SentryNotConfigured
 from app.services import sentry_installations as installs
+from app.services import sentry_oauth_states as oauth_states
 from app.services.accounts import Role
 from app.services.sentry_gateway import SentryGateway, make_client
 from app.services.write_back import set_write_back
+from app.store.installations import InstallationStatus
 from app.store.models import SentryInstallation
 from app.web.api.docs import documented
 from app.web.auth import current_user, requires
-from app.web.errors import status_for
+from app.web.errors import envelope_refusal
+from app.web.request_json import read_json_object
 
 F = TypeVar("F", bound=Callable[..., Any])
 blueprint = Blueprint("sentry_oauth", __name__, url_prefix="/api/v2/integrations/sentry")
@@ -121,13 +122,8 @@ def _answer(data: Any, status: int = 200) -> Response:
 
 @blueprint.errorhandler(BridgeError)
 def _refused(error: BridgeError) -> Response:
-    status = status_for(error)
-    body = {**error.details, "code": error.code, "message": error.message, "status": status}
-    response = jsonify({"success": False, "data": None, "error": body})
-    response.status_code = status
-    if isinstance(error, AuthenticationRequired | InvalidCredentials):
-        response.headers["WWW-Authenticate"] = "Bearer"
-    return response
+    # The envelope around the one error document, from the one table (app/web/errors.py).
+    return envelope_refusal(error)
 
 
 def installation_view(installation: SentryInstallation) -> dict[str, Any]:
@@ -155,12 +151,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _body() -> dict[str, Any]:
-    document = request.get_json(silent=True)
-    if document is None and request.get_data():
-        raise InvalidInput("The body must be a JSON object.")
-    if document is not None and not isinstance(document, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return document or {}
+    return read_json_object()
 
 
 def _optional(document: dict[str, Any], name: str, kind: type) -> Any:
@@ -197,7 +188,7 @@ def initiate() -> Response:
     integration_id = _optional(document, "integration_id", str)
     now = datetime.now(UTC)
     with bridge().database.transaction() as session:
-        state, expires_at = installs.create_state(
+        state, expires_at = oauth_states.create_state(
             session,
             user_id,
             integration_id,
@@ -230,7 +221,7 @@ def oauth_callback() -> Response:
         )
     assert code is not None and uuid is not None
     with bridge().database.transaction() as session:
-        state = installs.consume_state(session, request.args.get("state"), datetime.now(UTC))
+        state = oauth_states.consume_state(session, request.args.get("state"), datetime.now(UTC))
         user_id, integration_id = state.user_id, state.integration_id
     result = gateway().complete_installation(
         uuid=uuid, code=code, org_slug=org_slug, integration_id=integration_id, user_id=user_id
@@ -283,7 +274,7 @@ def status(user_id: int) -> Response:
     with bridge().database.transaction() as session:
         found = installs.installations_of_user(session, user_id)
         views = [installation_view(installation) for installation in found]
-    connected = any(view["status"] == installs.InstallationStatus.INSTALLED for view in views)
+    connected = any(view["status"] == InstallationStatus.INSTALLED for view in views)
     return _answer({"user_id": user_id, "connected": connected, "installations": views})
 
 

@@ -3,7 +3,8 @@
 Sentry builds their URL from the webhook URL's host and the component's `uri`, so they sit
 at fixed paths (see docs/sentry-oauth.md for the schema to paste into Sentry). POST bodies
 are signed as received; select-option GETs sign the empty string (their query is not).
-Errors answer {"message"}: Sentry shows it to the person filling in the form.
+Errors answer the error document at the top level ({"message", "code", "status"}):
+Sentry shows its message to the person filling in the form.
 """
 
 from __future__ import annotations
@@ -13,20 +14,24 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.domain.errors import BridgeError, InvalidInput, SignatureMismatch, SignatureMissing
+from app.domain.errors import BridgeError, SignatureMismatch, SignatureMissing
 from app.extensions import bridge
 from app.sentry.signatures import is_valid_signature
 from app.services import sentry_ui
 from app.store.models import Integration, SentryInstallation
-from app.web.errors import status_for
+from app.web.errors import error_fields, status_for
+from app.web.request_json import read_json_object
 
 blueprint = Blueprint("sentry_ui", __name__, url_prefix="/sentry/ui")
 
 
 @blueprint.errorhandler(BridgeError)
 def _refused(error: BridgeError) -> Response:
-    response = jsonify({"message": error.message, "code": error.code})
-    response.status_code = status_for(error)
+    # Sentry shows a UI component's top-level "message" to the person filling in the form,
+    # so the one error document (app/web/errors.py) is the body itself, not under "error".
+    status = status_for(error)
+    response = jsonify(error_fields(status, error.code, error.message, error.details))
+    response.status_code = status
     return response
 
 
@@ -54,13 +59,8 @@ def _verified(installation_uuid: str | None, signed: bytes) -> SentryInstallatio
 
 
 def _json_body() -> tuple[bytes, dict[str, Any]]:
-    raw = request.get_data(cache=True)
-    if len(raw) > bridge().settings.max_body_bytes:
-        raise InvalidInput("The request body is too large.")
-    document = request.get_json(silent=True)
-    if not isinstance(document, dict):
-        raise InvalidInput("The body must be a JSON object.")
-    return raw, document
+    document = read_json_object(required=True, max_bytes=bridge().settings.max_body_bytes)
+    return request.get_data(cache=True), document
 
 
 @blueprint.post("/alert-rule-action")

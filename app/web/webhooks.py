@@ -5,16 +5,17 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
 from app.extensions import bridge
-from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
+from app.services.delivery_records import InboundDelivery, record_failed_delivery
+from app.services.ingest import ingest_delivery
 from app.services.spool import spool_delivery
 from app.store.database import is_unavailable
 from app.web.api.docs import documented
-from app.web.errors import answer_status, error_response
+from app.web.errors import answer_status, error_response, refusal_response
 from app.web.schemas import ErrorSchema, IngestResultSchema, WebhookQuerySchema
 from app.web.security import rate_limits
 
@@ -119,31 +120,33 @@ def receive_sentry() -> Response:
         if isinstance(error, BridgeError):
             # Refused before there was an integration to record it against (no or an
             # unknown integrationId): the code says which, as for every refusal.
-            log.info("delivery refused code=%s status=%s", error.code, answer_status(error))
+            log.info("delivery refused code=%s status=%s", error.code, answer_status(error.code))
         else:
             # Anything unexpected rolled the transaction back: keep the delivery anyway.
             _keep_failed(inbound, error)
         raise
     # The integration id is a credential for unsigned integrations: log a prefix only.
-    status = answer_status(outcome.error)
     log.info(
         "delivery %s integration=%s… action=%s key=%s status=%s code=%s",
         outcome.delivery.id,
         outcome.delivery.integration_id[:6],
         outcome.action,
         outcome.dedup_key,
-        status,
-        outcome.error.code if outcome.error is not None else "-",
+        outcome.http_status,
+        outcome.code or "-",
     )
+    # The status was computed once, by answer_status, while the delivery was recorded.
+    g.webhook_outcome = outcome.label
     if outcome.error is not None:
-        raise outcome.error
+        return refusal_response(outcome.error, outcome.http_status)
     response = jsonify(_result_schema.dump(outcome))
-    response.status_code = status
+    response.status_code = outcome.http_status
     return response
 
 
 def _spooled(spool_id: str) -> Response:
     log.warning("database unavailable or past the deadline: delivery spooled as %s", spool_id)
+    g.webhook_outcome = "spooled"
     response = jsonify(
         {
             "action": "spooled",

@@ -646,6 +646,8 @@ def test_replay_of_a_disabled_integrations_delivery_reports_the_refusal(
 
     assert answer["action"] == "refused"
     assert answer["error"]["code"] == "integration_disabled"
+    # The one error document, with the status the webhook would have answered.
+    assert answer["error"]["status"] == 403
 
 
 def test_inspector_never_shows_the_oauth_grant_code(

@@ -27,8 +27,9 @@ from sqlalchemy import select
 from app.domain.errors import IllegalTransition
 from app.domain.lifecycle import HumanAction
 from app.services import admin
+from app.services.delivery_records import InboundDelivery
 from app.services.incidents import act_on_incident
-from app.services.ingest import InboundDelivery, ingest_delivery
+from app.services.ingest import ingest_delivery
 from app.store.database import Database
 from app.store.encryption import SecretBox
 from app.store.migrate import upgrade

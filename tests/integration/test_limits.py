@@ -106,7 +106,7 @@ def test_a_rate_limited_delivery_can_be_replayed_by_an_admin(
 ) -> None:
     from datetime import UTC, datetime
 
-    from app.services.ingest import replay_delivery
+    from app.services.replays import replay_delivery
 
     integration = make_integration()
     client = limited_app.test_client()

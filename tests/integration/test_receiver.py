@@ -713,12 +713,12 @@ def test_concurrent_deliveries_of_one_new_issue_make_one_incident(
 def test_a_crash_while_applying_is_a_500_and_the_delivery_is_still_kept(
     client: FlaskClient, bridge: Bridge, make_integration: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.services import ingest
+    from app.services import refusals
 
     def explode(*_args: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(ingest, "read_alert", explode)
+    monkeypatch.setattr(refusals, "read_alert", explode)
     integration = make_integration()
     delivery = build("integration_issue_created")
     response = post(client, integration, delivery)

@@ -186,7 +186,7 @@ def test_retries_racing_each_other_count_once(
 def test_a_replayed_event_delivery_counts_again(
     client: FlaskClient, bridge: Bridge, make_integration: Make
 ) -> None:
-    from app.services.ingest import replay_delivery
+    from app.services.replays import replay_delivery
 
     integration = make_integration(secret=SECRET)
     first = send(client, integration, "integration_event_alert_triggered", T0)

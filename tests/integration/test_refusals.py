@@ -19,7 +19,7 @@ from app.domain.body_record import PREFIX_BYTES
 from app.domain.errors import Conflict
 from app.extensions import Bridge
 from app.services import admin
-from app.services.ingest import replay_delivery
+from app.services.replays import replay_delivery
 from app.store.models import Delivery, Incident
 from config.settings import Settings
 from tests.conftest import MadeIntegration

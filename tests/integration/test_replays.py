@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import Bridge
-from app.services.ingest import replay_delivery
+from app.services.replays import replay_delivery
 from app.services.retention import prune_deliveries
 from app.store.models import DeliveryBodyClaim
 from tests.conftest import MadeIntegration

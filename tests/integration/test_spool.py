@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from app.extensions import Bridge
-from app.services.ingest import InboundDelivery
+from app.services.delivery_records import InboundDelivery
 from app.services.spool import drain_spool, spool_delivery
 from app.store.database import Database
 from app.store.models import Delivery, Incident

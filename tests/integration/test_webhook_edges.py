@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import Bridge
-from app.services.ingest import human_size
+from app.services.refusals import human_size
 from app.store.models import Delivery, Incident
 from tests.conftest import MadeIntegration
 from tests.support.payloads import build, sign

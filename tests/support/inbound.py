@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.services.ingest import InboundDelivery
+from app.services.delivery_records import InboundDelivery
 from tests.conftest import MadeIntegration
 from tests.support.payloads import build, load, seen_at
 

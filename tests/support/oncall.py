@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 
 from app.services import admin
 from app.services.accounts import Role, create_token, create_user
-from app.services.escalations import PageTarget
+from app.services.escalation_targets import PageTarget
 from app.store.models import ContactMethod, EscalationStep, Incident, Service
 
 PASSWORD = "correct horse battery staple"

@@ -275,3 +275,39 @@ def test_unassigning_names_who_it_was_and_the_same_assignee_changes_nothing() ->
 def test_there_is_nothing_to_assign_without_an_incident() -> None:
     with pytest.raises(IllegalTransition):
         change_incident(None, Assignment("alice@example.com", "bob"), LATER, LATER)
+
+
+def test_an_event_naming_its_project_renames_an_incident_named_by_the_slug() -> None:
+    news = SentryNews(Step.ADD_EVENT, source="Sentry - Web Shop", names_project=True)
+    change = change_incident(incident(source="Sentry - web-shop"), news, LATER, LATER)
+
+    assert change.fields["source"] == "Sentry - Web Shop"
+
+
+def test_a_reopen_naming_its_project_renames_the_incident_too() -> None:
+    resolved = incident(status="resolved", source="Sentry - web-shop")
+    news = SentryNews(Step.REOPEN, source="Sentry - Web Shop", names_project=True)
+    change = change_incident(resolved, news, LATER, LATER)
+
+    assert change.fields["source"] == "Sentry - Web Shop"
+
+
+@pytest.mark.parametrize(
+    ("source", "names_project"),
+    [("Sentry - Web Shop", True), ("Sentry - web-shop", False)],
+    ids=["same-name", "slug-only"],
+)
+def test_the_source_is_kept_when_the_name_is_the_same_or_not_given(
+    source: str, names_project: bool
+) -> None:
+    news = SentryNews(Step.ADD_EVENT, source=source, names_project=names_project)
+    change = change_incident(incident(source="Sentry - Web Shop"), news, LATER, LATER)
+
+    assert "source" not in change.fields
+
+
+def test_a_comment_never_renames_the_incident() -> None:
+    news = SentryNews(Step.COMMENT, source="Sentry - Web Shop", names_project=True)
+    change = change_incident(incident(source="Sentry - web-shop"), news, LATER, LATER)
+
+    assert "source" not in change.fields

@@ -10,7 +10,7 @@ from app.extensions import bridge
 from app.services import deliveries
 from app.services.accounts import Role
 from app.services.deliveries import DeliveryFilters
-from app.services.ingest import replay_delivery
+from app.services.replays import replay_delivery
 from app.web.api import blueprint
 from app.web.api.docs import documented, query_args
 from app.web.auth import actor_name, requires

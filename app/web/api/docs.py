@@ -15,6 +15,7 @@ from flask import request
 from marshmallow import Schema, ValidationError
 
 from app.domain.errors import InvalidInput
+from app.web.request_json import read_json_object
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,14 +62,4 @@ def query_args(schema: Schema) -> dict[str, Any]:
 
 
 def json_body(schema: Schema) -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None and request.content_length:
-        raise InvalidInput(
-            "The body must be a JSON object sent with Content-Type: application/json.",
-            fields={"_body": ["not JSON"]},
-        )
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise InvalidInput("The body must be a JSON object.", fields={"_body": ["not an object"]})
-    return _load(schema, data, "body")
+    return _load(schema, read_json_object(), "body")

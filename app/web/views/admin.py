@@ -18,7 +18,7 @@ from app.extensions import bridge
 from app.served_url import ServedUrl, served_base_url
 from app.services import admin, deliveries, escalation_policies
 from app.services.deliveries import DeliveryFilters
-from app.services.ingest import replay_delivery
+from app.services.replays import replay_delivery
 from app.services.test_alerts import own_webhook_base, send_test_alert
 from app.store.models import Integration
 from app.web.errors import answer_status
