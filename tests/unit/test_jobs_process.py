@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,9 @@ def restore_apscheduler_level() -> Iterator[None]:
 def run_one_job(caplog: pytest.LogCaptureFixture) -> list[str]:
     ran = threading.Event()
     scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(ran.set, id="probe")  # no trigger: runs once, now
+    # An hourly job that runs now: a one-off job is removed by the scheduler after it runs,
+    # which can race with shutdown (JobLookupError in the scheduler's thread) under load.
+    scheduler.add_job(ran.set, "interval", hours=1, id="probe", next_run_time=datetime.now(UTC))
     with caplog.at_level(logging.DEBUG):
         scheduler.start()
         try:
