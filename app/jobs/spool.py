@@ -17,11 +17,15 @@ def run_spool_drain(bridge: Bridge) -> DrainReport:
     )
     if report.applied or report.already_applied or report.remaining or report.quarantined:
         log.info(
-            "spool: applied %d, already applied %d, quarantined %d, remaining %d%s",
+            "spool: applied %d, already applied %d, quarantined %d, remaining %d, in %.2f s "
+            "(%d transactions, %.0f deliveries/s)%s",
             report.applied,
             report.already_applied,
             report.quarantined,
             report.remaining,
+            report.seconds,
+            report.transactions,
+            report.rate,
             " (database still unavailable)" if report.stopped_by_outage else "",
         )
     return report

@@ -148,11 +148,29 @@ def _begin_eagerly(dbapi_connection: Any) -> None:
         cursor.close()
 
 
+# SQLSTATEs of a server that answers but could not do the work in time: a statement
+# cancelled (57014 query_canceled: the statement watchdog's cancel, statement_timeout), a
+# lock not had (55P03 lock_not_available: lock_timeout, NOWAIT), a deadlock victim (40P01).
+BUSY_SQLSTATES = frozenset({"57014", "55P03", "40P01"})
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether a database error means "the database answers, but this work waited too
+    long" (a row lock held by another delivery, slow work): worth spooling this delivery
+    for, but no sign that the next one will fail too."""
+    if not isinstance(error, exc.DBAPIError) or error.connection_invalidated:
+        return False
+    return getattr(error.orig, "sqlstate", None) in BUSY_SQLSTATES
+
+
 def is_unavailable(error: BaseException) -> bool:
-    """Whether a database error means "cannot reach the database" (worth spooling for)."""
+    """Whether a database error means "cannot reach the database" (worth spooling for, and
+    worth sending the next deliveries to the spool at once). A busy database is not one."""
     if isinstance(error, exc.DisconnectionError | exc.TimeoutError):
         return True
     if isinstance(error, exc.DBAPIError):
+        if is_busy(error):
+            return False
         return bool(error.connection_invalidated) or isinstance(
             error, exc.OperationalError | exc.InterfaceError
         )

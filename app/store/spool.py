@@ -160,6 +160,13 @@ class Spool:
         path.unlink(missing_ok=True)
         self._sync_directory()
 
+    def remove_many(self, paths: list[Path]) -> None:
+        """Remove applied files with one directory fsync for all of them."""
+        for path in paths:
+            path.unlink(missing_ok=True)
+        if paths:
+            self._sync_directory()
+
     def oldest_age_seconds(self, now_ns: int | None = None) -> float:
         """How long the oldest pending delivery has waited (0 when none)."""
         files = self.pending()

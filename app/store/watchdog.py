@@ -7,6 +7,13 @@ statement is given a deadline; one thread per process shuts down the socket of a
 connection whose statement is still unanswered past it. The driver then fails the
 statement as a lost connection, the pool discards the connection, and the webhook sends
 the delivery to the spool.
+
+A statement past its deadline is first cancelled the server's way (a cancel request on a
+connection of its own): a server that runs answers it at once, and the statement fails
+with SQLSTATE 57014 query_canceled on a connection that stays usable. That is a lock wait
+or slow work, not an outage (app/store/database.py::is_busy). Only when the statement is
+still unanswered CANCEL_GRACE_SECONDS later is the socket cut: that server is not
+answering at all.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ from sqlalchemy import Engine, event
 DEADLINE_OPTION = "bridge_statement_deadline"
 # How often the watchdog looks: the deadlines it enforces are this much late at most.
 _TICK_SECONDS = 0.05
+# How long a cancelled statement may take to fail before its socket is cut.
+CANCEL_GRACE_SECONDS = 0.2
+# Stages of an armed statement: waiting for its deadline, or cancelled and given the grace.
+_ARMED, _CANCELLED = 0, 1
 
 
 class StatementWatchdog:
@@ -32,13 +43,18 @@ class StatementWatchdog:
     def __init__(self, default_seconds: float) -> None:
         self.default_seconds = default_seconds
         self._lock = threading.Lock()
-        self._armed: dict[int, tuple[float, int]] = {}
+        self._armed: dict[int, tuple[float, int, Any, int]] = {}
         self._owner_pid: int | None = None
 
     def arm(self, dbapi_connection: Any, seconds: float) -> None:
         fd = dbapi_connection.fileno()
         with self._lock:
-            self._armed[id(dbapi_connection)] = (time.monotonic() + seconds, fd)
+            self._armed[id(dbapi_connection)] = (
+                time.monotonic() + seconds,
+                fd,
+                dbapi_connection,
+                _ARMED,
+            )
             if self._owner_pid != os.getpid():  # first use in this process (gunicorn forks)
                 self._owner_pid = os.getpid()
                 threading.Thread(target=self._watch, name="statement-watchdog", daemon=True).start()
@@ -52,10 +68,28 @@ class StatementWatchdog:
             time.sleep(_TICK_SECONDS)
             now = time.monotonic()
             with self._lock:
-                expired = [key for key, (deadline, _fd) in self._armed.items() if deadline <= now]
+                expired = [key for key, armed in self._armed.items() if armed[0] <= now]
                 for key in expired:
-                    _deadline, fd = self._armed.pop(key)
-                    _cut(fd)
+                    _deadline, fd, connection, stage = self._armed.pop(key)
+                    if stage == _ARMED and hasattr(connection, "cancel_safe"):
+                        self._armed[key] = (now + CANCEL_GRACE_SECONDS, fd, connection, _CANCELLED)
+                        self._cancel(key, connection)
+                    else:
+                        _cut(fd)
+
+    def _cancel(self, key: int, connection: Any) -> None:
+        """Ask the server to cancel the connection's statement, not waiting here for it (a
+        frozen server never answers the cancel either: the cut after the grace does)."""
+
+        def send() -> None:
+            with self._lock:  # the statement may have returned since (a new one must live)
+                armed = self._armed.get(key)
+                if armed is None or armed[3] != _CANCELLED:
+                    return
+            with contextlib.suppress(Exception):
+                connection.cancel_safe(timeout=CANCEL_GRACE_SECONDS * 5)
+
+        threading.Thread(target=send, name="statement-cancel", daemon=True).start()
 
     def install(self, engine: Engine) -> None:
         """Arm and disarm around every statement of `engine`'s connections."""

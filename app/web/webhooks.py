@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
 from app.extensions import bridge
 from app.services.ingest import InboundDelivery, ingest_delivery, record_failed_delivery
 from app.services.spool import spool_delivery
-from app.store.database import is_unavailable
+from app.store.database import is_busy, is_unavailable
+from app.web.admission import AdmissionControl, arrived_at, spooled_for_lock_wait
 from app.web.api.docs import documented
 from app.web.errors import answer_status
 from app.web.schemas import IngestResultSchema, WebhookQuerySchema
@@ -69,12 +70,42 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
 def receive_sentry() -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
+    arrived = arrived_at(request.environ)
     inbound = _read_inbound(settings.max_body_bytes)
     database = app_bridge.database
     if database.outage.is_tripped:
         # A delivery moments ago found the database not answering; until the probe sees
         # it back, waiting for the same failure would outlast Sentry's patience.
         return _spooled(spool_delivery(app_bridge.spool, inbound))
+    admission = _admission()
+    with admission.slot(arrived) as admitted:
+        if not admitted.ok:
+            # Overload: this worker already applies all it may, and this delivery would
+            # start too late for Sentry's one second. Kept like during an outage.
+            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
+        try:
+            return _apply(inbound)
+        finally:
+            admission.answered(arrived, spooled=bool(g.get("delivery_spooled")))
+
+
+def _admission() -> AdmissionControl:
+    """This worker process's admission control (one per app, made at first use)."""
+    found = current_app.extensions.get("bridge_admission")
+    if found is None:
+        settings = bridge().settings
+        found = current_app.extensions.setdefault(
+            "bridge_admission",
+            AdmissionControl(settings.apply_slots, settings.admission_wait_ms / 1000),
+        )
+    assert isinstance(found, AdmissionControl)
+    return found
+
+
+def _apply(inbound: InboundDelivery) -> Response:
+    app_bridge = bridge()
+    settings = app_bridge.settings
+    database = app_bridge.database
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     try:
@@ -88,6 +119,12 @@ def receive_sentry() -> Response:
                 answer_status=answer_status,
             )
     except Exception as error:
+        if is_busy(error):
+            # The database answers, but the delivery waited past its deadline (a row lock
+            # another delivery of the same issue holds, slow work): keep this one, and
+            # let the next ones try, the database is not down.
+            spooled_for_lock_wait()
+            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
             # say so; the jobs process applies it, in order, when the database returns.
@@ -114,16 +151,26 @@ def receive_sentry() -> Response:
     return response
 
 
-def _spooled(spool_id: str) -> Response:
-    log.warning("database unavailable or past the deadline: delivery spooled as %s", spool_id)
+_OUTAGE_REASON = (
+    "The database is unavailable; the delivery is kept on disk and will be applied, in "
+    "order, as soon as it returns."
+)
+_BUSY_REASON = (
+    "The bridge is busy; the delivery is kept on disk and will be applied, in order, "
+    "within moments."
+)
+
+
+def _spooled(spool_id: str, reason: str = _OUTAGE_REASON) -> Response:
+    log.warning("database unavailable or busy: delivery spooled as %s", spool_id)
+    g.delivery_spooled = True
     response = jsonify(
         {
             "action": "spooled",
             "dedup_key": None,
             "matched": False,
             "incident": None,
-            "reason": "The database is unavailable; the delivery is kept on disk and will be "
-            "applied, in order, as soon as it returns.",
+            "reason": reason,
             "delivery_id": None,
             "spool_id": spool_id,
         }

@@ -1,0 +1,89 @@
+"""A delivery that waits on a row lock past its deadline is spooled, but it is no outage:
+the gate that spools every later delivery stays open, and the next ones apply at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, select, text
+
+from app import create_app
+from app.extensions import Bridge
+from app.services import admin
+from app.services.spool import drain_spool
+from app.store.models import Base, Incident
+from app.web.admission import ADMISSIONS
+from tests.conftest import make_settings
+from tests.support.payloads import build, load, seen_at
+
+
+@pytest.fixture
+def pg_app(postgres_url: str, tmp_path: Path, encryption_key: str) -> Iterator[Flask]:
+    application = create_app(
+        make_settings(postgres_url, tmp_path, encryption_key, database_delivery_timeout_ms=300)
+    )
+    try:
+        yield application
+    finally:
+        application.extensions["bridge"].database.dispose()
+        cleaner = create_engine(postgres_url)
+        with cleaner.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+        cleaner.dispose()
+
+
+def _event(secret: str, at: int) -> Any:
+    resource, payload = load("integration_issue_created")
+    return build(seen_at(payload, at), resource=resource, secret=secret, timestamp=at)
+
+
+def test_a_lock_wait_past_the_deadline_spools_one_delivery_without_tripping_the_gate(
+    pg_app: Flask, postgres_url: str
+) -> None:
+    bridge: Bridge = pg_app.extensions["bridge"]
+    now = datetime.now(UTC)
+    with bridge.database.transaction() as session:
+        service = admin.create_service(session, "Payments", now)
+        made = admin.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
+    url = f"/api/integrations/sentry?integrationId={made.integration.id}"
+    client = pg_app.test_client()
+    first = _event("s3cr3t", 1_790_000_000)
+    assert client.post(url, data=first.body, headers=first.headers).get_json()["action"] == (
+        "triggered"
+    )
+    lock_waits = ADMISSIONS.labels(decision="spooled_lock_wait")._value.get()
+
+    holder = create_engine(postgres_url)
+    try:
+        with holder.connect() as connection, connection.begin():
+            # Another delivery of the same issue holds its incident's row lock.
+            connection.execute(text("SELECT id FROM incidents FOR UPDATE"))
+            waiting = _event("s3cr3t", 1_790_000_010)
+            started = time.monotonic()
+            answer = client.post(url, data=waiting.body, headers=waiting.headers)
+            elapsed = time.monotonic() - started
+    finally:
+        holder.dispose()
+
+    assert answer.status_code == 202
+    assert answer.get_json()["action"] == "spooled"
+    assert 0.3 <= elapsed < 1.0  # the deadline, then the server's own cancel: no cut
+    assert bridge.database.outage.is_tripped is False
+    assert ADMISSIONS.labels(decision="spooled_lock_wait")._value.get() == lock_waits + 1
+
+    # The database was never down: the next delivery is applied, not spooled.
+    after = _event("s3cr3t", 1_790_000_020)
+    assert client.post(url, data=after.body, headers=after.headers).get_json()["action"] == (
+        "deduplicated"
+    )
+    report = drain_spool(bridge.database, bridge.secrets, bridge.spool, 1024 * 1024)
+    assert (report.applied, report.remaining) == (1, 0)
+    with bridge.database.reading() as session:
+        assert session.scalars(select(Incident.event_count)).one() == 3
