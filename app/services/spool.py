@@ -62,6 +62,8 @@ class DrainReport:
     seconds: float = 0.0
     # Transactions the batches needed (a failed batch is applied one by one).
     transactions: int = 0
+    # The periodic drain held off: deliveries were still being spooled (app/jobs/spool.py).
+    held: bool = False
 
     @property
     def rate(self) -> float:

@@ -178,6 +178,17 @@ class Spool:
             arrived = files[0].stat().st_mtime_ns
         return max(0.0, ((now_ns or time.time_ns()) - arrived) / 1e9)
 
+    def newest_age_seconds(self, now_ns: int | None = None) -> float:
+        """How long ago the newest pending delivery arrived (0 when none)."""
+        files = self.pending()
+        if not files:
+            return 0.0
+        try:
+            arrived = int(files[-1].name.split("-", 1)[0])
+        except ValueError:
+            arrived = files[-1].stat().st_mtime_ns
+        return max(0.0, ((now_ns or time.time_ns()) - arrived) / 1e9)
+
     @contextmanager
     def exclusive(self) -> Iterator[bool]:
         """Hold the drain lock if free: only one process drains, so order is kept."""

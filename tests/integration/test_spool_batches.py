@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import Bridge
+from app.jobs.spool import run_spool_drain
 from app.services import spool as spool_service
 from app.services.spool import drain_spool, spool_delivery
 from app.store.models import Delivery, Incident
@@ -109,3 +110,19 @@ def test_a_busy_database_pauses_the_drain_and_keeps_every_file(
     assert (report.applied, report.remaining, report.stopped_by_outage) == (0, 3, True)
     with bridge.database.reading() as session:  # not recorded as failed either
         assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_the_periodic_drain_holds_off_while_deliveries_are_still_being_spooled(
+    bridge: Bridge, make_integration: Callable[..., MadeIntegration]
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    spool_delivery(bridge.spool, inbound_for(integration, "created", BASE))
+    try:
+        held = run_spool_drain(bridge)  # the file is fresh: the web may still be spooling
+        assert (held.held, held.applied, held.remaining) == (True, 0, 1)
+
+        done = run_spool_drain(bridge, hold_while_spooling=False)  # `bridge spool drain`
+        assert (done.held, done.applied, done.remaining) == (False, 1, 0)
+    finally:
+        for path in bridge.spool.pending():
+            bridge.spool.remove(path)
