@@ -78,8 +78,15 @@ def drain_figures(log: Path) -> dict[str, float]:
 
 def scrape(base_url: str) -> dict[str, float]:
     """The bridge's counters from /metrics, summed over workers: name{labels} -> value."""
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as answer:  # noqa: S310
-        text = answer.read().decode()
+    deadline = time.monotonic() + 120
+    while True:  # a server still working through a backlog answers late
+        try:
+            with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as answer:  # noqa: S310
+                text = answer.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
     return {f"{m.group(1)}{m.group(2) or ''}": float(m.group(3)) for m in _METRIC.finditer(text)}
 
 
@@ -121,9 +128,11 @@ def overload_scenario(
                 "127.0.0.1", server.port, build, rate, seconds, max_in_flight=0, timeout=1.0
             )
             ended = time.monotonic()
-            metrics = scrape(server.base_url)
             waiting, _waited = wait_for_spool(spool, DRAIN_TARGET_SECONDS + 60)
             drained_after = time.monotonic() - ended
+            # After the drain: by then the server has answered (or spooled) every request
+            # it had queued, the abandoned ones too, so the late count is complete.
+            metrics = scrape(server.base_url)
     finally:
         stop(jobs)
     within = sum(1 for latency, status in result.answers if 200 <= status < 300 and latency <= 1.0)

@@ -61,11 +61,17 @@ class AdmissionControl:
         slots: int,
         wait_seconds: float,
         deadline_seconds: float = SENDER_DEADLINE_SECONDS,
+        max_waiting: int | None = None,
     ) -> None:
         self.slots = slots
         self.wait_seconds = wait_seconds
         self.deadline_seconds = deadline_seconds
+        # At most this many deliveries wait for a slot; beyond them one is spooled at once:
+        # under overload a thread waiting out the budget is a thread not answering others.
+        self.max_waiting = slots if max_waiting is None else max_waiting
         self._permits = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._waiting = 0
 
     @contextmanager
     def slot(self, arrived_at: float, now: float | None = None) -> Iterator[Admitted]:
@@ -78,7 +84,9 @@ class AdmissionControl:
         # Past the budget already (queued behind busy threads): too late to start, even
         # with a slot free, since what is left of the second is needed to apply it.
         remaining = self.wait_seconds - age
-        acquired = remaining > 0 and self._permits.acquire(timeout=remaining)
+        acquired = remaining > 0 and (
+            self._permits.acquire(blocking=False) or self._wait_for_slot(remaining)
+        )
         if not acquired:
             yield self._decided(Admitted(False, "spooled_busy", time.time() - arrived_at))
             return
@@ -86,6 +94,17 @@ class AdmissionControl:
             yield self._decided(Admitted(True, "admitted", time.time() - arrived_at))
         finally:
             self._permits.release()
+
+    def _wait_for_slot(self, seconds: float) -> bool:
+        with self._lock:
+            if self._waiting >= self.max_waiting:
+                return False
+            self._waiting += 1
+        try:
+            return self._permits.acquire(timeout=seconds)
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     @staticmethod
     def _decided(admitted: Admitted) -> Admitted:

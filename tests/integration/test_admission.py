@@ -4,6 +4,7 @@ in the spool and answered 202 "spooled" (app/web/admission.py)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -145,3 +146,23 @@ def test_the_slot_count_bounds_concurrent_holders() -> None:
         assert third.decision == "spooled_busy"
     with control.slot(time.time()) as again:
         assert again.ok  # released on exit
+
+
+def test_beyond_the_waiting_room_a_delivery_is_spooled_at_once() -> None:
+    control = AdmissionControl(slots=1, wait_seconds=0.5, max_waiting=1)
+    now = time.time()
+    with control.slot(now) as held:
+        assert held.ok
+        waiter = threading.Thread(target=lambda: _hold(control, now), daemon=True)
+        waiter.start()
+        time.sleep(0.05)  # the waiter now waits for the slot
+        started = time.monotonic()
+        with control.slot(now) as third:
+            assert third.decision == "spooled_busy"
+        assert time.monotonic() - started < 0.05  # not the 0.5 s budget
+    waiter.join(2)
+
+
+def _hold(control: AdmissionControl, arrived: float) -> None:
+    with control.slot(arrived):
+        pass
