@@ -92,7 +92,7 @@ def scrape(base_url: str) -> dict[str, float]:
 
 def overload_scenario(
     stack: Any,
-    make_server: Callable[[str], Any],
+    make_server: Callable[[dict[str, str], Path], Any],
     serving: Callable[[Any], Any],
     wait_for_spool: Callable[[Path, float], tuple[int, float]],
     say: Callable[[str], None],
@@ -114,16 +114,18 @@ def overload_scenario(
     from bench.run import delivery_builder  # the same requests as every other scenario
 
     build = delivery_builder(path, bodies)
-    spool = Path(stack.env["BRIDGE_INSTANCE_PATH"]) / "spool"
+    # A spool of its own: what earlier phases left there is not this scenario's backlog.
+    spool = stack.workdir / "overload-spool"
+    env = {**stack.env, "BRIDGE_SPOOL_PATH": str(spool)}
     jobs_log = stack.workdir / "jobs-overload.log"
     say(
         f"{stack.kind}: overload, open loop at {OVERLOAD_FACTOR:.0f}x the max = {rate:.0f} "
         f"req/s for {seconds:.0f} s ({total:,} deliveries over {OVERLOAD_ISSUES} issues, "
         "1 s client timeout, the jobs process draining the spool)"
     )
-    jobs = jobs_process(bin_dir, root, stack.env, jobs_log)
+    jobs = jobs_process(bin_dir, root, env, jobs_log)
     try:
-        with serving(make_server("overload")) as server:
+        with serving(make_server(env, stack.workdir / "gunicorn-overload.log")) as server:
             result = loadgen.run_open(
                 "127.0.0.1", server.port, build, rate, seconds, max_in_flight=0, timeout=1.0
             )

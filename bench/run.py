@@ -457,7 +457,7 @@ def _scenarios(stack: Stack, plan: Plan, bare_rate: float) -> dict[str, Any]:
     # 2b. Overload: open loop at 3x the maximum just measured, the jobs process draining.
     out["overload"] = overload.overload_scenario(
         stack,
-        stack.server,
+        lambda env, log: Server("wsgi:app", env, log),
         serving,
         wait_for_spool,
         say,

@@ -49,6 +49,9 @@ def spool_delivery(spool: Spool, inbound: InboundDelivery) -> str:
 # live deliveries of the same issues wait behind it: small enough to stay well inside
 # their deadline (a delivery costs a few milliseconds).
 DRAIN_BATCH_SIZE = 50
+# ...and a batch commits after this long even if it is not full, whatever the host's
+# speed: the lock hold stays well inside a live delivery's 500 ms statement deadline.
+BATCH_MAX_SECONDS = 0.15
 
 
 @dataclass(frozen=True)
@@ -113,22 +116,34 @@ def drain_spool(
         pending = spool.pending()
         for first in range(0, len(pending), max(1, batch_size)):
             batch = _readable(spool, pending[first : first + max(1, batch_size)], tally)
-            if not batch:
-                continue
-            try:
+            while batch:
                 try:
-                    _apply_batch(database, secrets, batch, max_body_bytes, tally)
+                    done = _apply_batch_or_each(database, secrets, batch, max_body_bytes, tally)
                 except _Paused:
-                    raise
-                except Exception:
-                    log.exception("a spooled batch failed; applying it one delivery at a time")
-                    for one in batch:
-                        _apply_batch(database, secrets, [one], max_body_bytes, tally, last=True)
-            except _Paused:
-                log.warning("spool drain paused: the database is unavailable or busy")
-                return _report(tally, spool, True, started)
-            spool.remove_many([path for path, _inbound in batch])
+                    log.warning("spool drain paused: the database is unavailable or busy")
+                    return _report(tally, spool, True, started)
+                spool.remove_many([path for path, _inbound in batch[:done]])
+                batch = batch[done:]
     return _report(tally, spool, False, started)
+
+
+def _apply_batch_or_each(
+    database: Database,
+    secrets: SecretBox,
+    batch: list[tuple[Path, InboundDelivery]],
+    max_body_bytes: int,
+    tally: _Tally,
+) -> int:
+    """Apply the batch's first deliveries in one transaction; how many it took."""
+    try:
+        return _apply_batch(database, secrets, batch, max_body_bytes, tally)
+    except _Paused:
+        raise
+    except Exception:
+        log.exception("a spooled batch failed; applying it one delivery at a time")
+        for one in batch:
+            _apply_batch(database, secrets, [one], max_body_bytes, tally, last=True)
+        return len(batch)
 
 
 def _report(tally: _Tally, spool: Spool, paused: bool, started: float) -> DrainReport:
@@ -165,15 +180,20 @@ def _apply_batch(
     max_body_bytes: int,
     tally: _Tally,
     last: bool = False,
-) -> None:
-    """One transaction for the batch. `last`: a batch of one, after a failed batch: a
+) -> int:
+    """One transaction for the batch, or for as much of it as BATCH_MAX_SECONDS allow:
+    how many deliveries it took. `last`: a batch of one, after a failed batch: a
     delivery that fails on its own is recorded as failed (never retried for ever)."""
-    applied = already = 0
+    applied = already = taken = 0
+    started = time.monotonic()
     try:
         with database.transaction() as session:
             ids = [inbound.spool_id for _path, inbound in batch]
             done = set(session.scalars(select(Delivery.spool_id).where(Delivery.spool_id.in_(ids))))
             for _path, inbound in batch:
+                if taken and time.monotonic() - started > BATCH_MAX_SECONDS:
+                    break  # commit what is done: live deliveries wait on these locks
+                taken += 1
                 if inbound.spool_id in done:
                     already += 1
                     continue
@@ -207,10 +227,11 @@ def _apply_batch(
                 raise _Paused from again
             raise
         tally.transactions += 1
-        return
+        return 1
     tally.applied += applied
     tally.already += already
     tally.transactions += 1
+    return taken
 
 
 def _inbound(spool: Spool, path: Path) -> InboundDelivery:

@@ -22,6 +22,11 @@ READ_ONLY_OPTION = "bridge_read_only"
 # on SQLite they ask for the write lock in a tight loop instead of SQLite's busy back-off.
 EAGER_LOCK_OPTION = "bridge_eager_write_lock"
 EAGER_LOCK_RETRY_SECONDS = 0.002
+# A webhook's transaction on SQLite waits at most this long (seconds) for the write lock;
+# then SQLITE_BUSY, and the delivery is spooled (is_busy) instead of answered after
+# Sentry stopped waiting.
+SQLITE_LOCK_WAIT_OPTION = "bridge_sqlite_lock_wait"
+SQLITE_BUSY = 5
 
 
 def make_engine(
@@ -116,13 +121,24 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         options = connection.get_execution_options()
         if options.get(READ_ONLY_OPTION, False):
             connection.exec_driver_sql("BEGIN")
+        elif options.get(SQLITE_LOCK_WAIT_OPTION) is not None:
+            # SQLite's busy timeout, shortened for this BEGIN only (set on the driver's
+            # cursor: in-process calls, not statements anyone waits for).
+            seconds = float(options[SQLITE_LOCK_WAIT_OPTION])
+            cursor = connection.connection.dbapi_connection.cursor()
+            try:
+                cursor.execute(f"PRAGMA busy_timeout={max(1, round(seconds * 1000))}")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+                cursor.close()
         elif options.get(EAGER_LOCK_OPTION, False):
             _begin_eagerly(connection.connection.dbapi_connection)
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _begin_eagerly(dbapi_connection: Any) -> None:
+def _begin_eagerly(dbapi_connection: Any, seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
     """BEGIN IMMEDIATE, retried every 2 ms up to the busy timeout.
 
     SQLite's own busy handler sleeps longer the longer a connection has waited (1, 2, 5, ...
@@ -156,10 +172,14 @@ BUSY_SQLSTATES = frozenset({"57014", "55P03", "40P01"})
 
 def is_busy(error: BaseException) -> bool:
     """Whether a database error means "the database answers, but this work waited too
-    long" (a row lock held by another delivery, slow work): worth spooling this delivery
-    for, but no sign that the next one will fail too."""
+    long" (a row lock held by another delivery, SQLite's write lock, slow work): worth
+    spooling this delivery for, but no sign that the next one will fail too."""
+    if isinstance(error, sqlite3.OperationalError):  # raised by our own BEGIN, unwrapped
+        return getattr(error, "sqlite_errorcode", None) == SQLITE_BUSY
     if not isinstance(error, exc.DBAPIError) or error.connection_invalidated:
         return False
+    if isinstance(error.orig, sqlite3.OperationalError):
+        return getattr(error.orig, "sqlite_errorcode", None) == SQLITE_BUSY
     return getattr(error.orig, "sqlstate", None) in BUSY_SQLSTATES
 
 
@@ -219,11 +239,13 @@ class Database:
         """One unit of work: commit when the block ends, roll back if it raises.
 
         `statement_deadline_seconds` gives each PostgreSQL statement (and the COMMIT) of
-        this transaction a tighter client-side deadline than the engine's.
+        this transaction a tighter client-side deadline than the engine's; on SQLite it
+        bounds the wait for the write lock (the only wait: WAL readers never block).
         """
         with self.sessions() as session, session.begin():
-            if statement_deadline_seconds is not None and self.is_postgresql:
-                session.connection(execution_options={DEADLINE_OPTION: statement_deadline_seconds})
+            if statement_deadline_seconds is not None:
+                option = DEADLINE_OPTION if self.is_postgresql else SQLITE_LOCK_WAIT_OPTION
+                session.connection(execution_options={option: statement_deadline_seconds})
             yield session
 
     @contextmanager

@@ -68,7 +68,7 @@ class AdmissionControl:
         self.deadline_seconds = deadline_seconds
         # At most this many deliveries wait for a slot; beyond them one is spooled at once:
         # under overload a thread waiting out the budget is a thread not answering others.
-        self.max_waiting = slots if max_waiting is None else max_waiting
+        self.max_waiting = 2 * slots if max_waiting is None else max_waiting
         self._permits = threading.BoundedSemaphore(slots)
         self._lock = threading.Lock()
         self._waiting = 0

@@ -3,6 +3,7 @@ the gate that spools every later delivery stays open, and the next ones apply at
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -87,3 +88,54 @@ def test_a_lock_wait_past_the_deadline_spools_one_delivery_without_tripping_the_
     assert (report.applied, report.remaining) == (1, 0)
     with bridge.database.reading() as session:
         assert session.scalars(select(Incident.event_count)).one() == 3
+
+
+@pytest.fixture
+def sqlite_app(sqlite_url: str, tmp_path: Path, encryption_key: str) -> Iterator[Flask]:
+    application = create_app(
+        make_settings(sqlite_url, tmp_path, encryption_key, database_delivery_timeout_ms=200)
+    )
+    try:
+        yield application
+    finally:
+        bridge: Bridge = application.extensions["bridge"]
+        with bridge.database.transaction() as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(table.delete())
+        bridge.database.dispose()
+
+
+def test_sqlites_write_lock_held_past_the_deadline_spools_without_tripping_the_gate(
+    sqlite_app: Flask, sqlite_url: str
+) -> None:
+    bridge: Bridge = sqlite_app.extensions["bridge"]
+    now = datetime.now(UTC)
+    with bridge.database.transaction() as session:
+        service = admin.create_service(session, "Payments", now)
+        made = admin.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
+    url = f"/api/integrations/sentry?integrationId={made.integration.id}"
+    client = sqlite_app.test_client()
+
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process writes (a drain batch, a job)
+        waiting = _event("s3cr3t", 1_790_000_000)
+        started = time.monotonic()
+        answer = client.post(url, data=waiting.body, headers=waiting.headers)
+        elapsed = time.monotonic() - started
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+
+    assert answer.status_code == 202, answer.get_json()
+    assert answer.get_json()["action"] == "spooled"
+    assert 0.2 <= elapsed < 1.0  # the lock wait's bound, not SQLite's 30 s busy timeout
+    assert bridge.database.outage.is_tripped is False
+    after = _event("s3cr3t", 1_790_000_010)
+    assert client.post(url, data=after.body, headers=after.headers).get_json()["action"] == (
+        "triggered"
+    )
+    report = drain_spool(bridge.database, bridge.secrets, bridge.spool, 1024 * 1024)
+    assert (report.applied, report.remaining) == (1, 0)
+    with bridge.database.reading() as session:
+        assert session.scalars(select(Incident.event_count)).one() == 2

@@ -126,3 +126,23 @@ def test_the_periodic_drain_holds_off_while_deliveries_are_still_being_spooled(
     finally:
         for path in bridge.spool.pending():
             bridge.spool.remove(path)
+
+
+def test_a_batch_commits_early_when_its_time_is_up_and_the_rest_follow_in_order(
+    bridge: Bridge,
+    make_integration: Callable[..., MadeIntegration],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    spool = Spool(tmp_path / "spool")
+    names = _spool_events(spool, integration, 4)
+    monkeypatch.setattr(spool_service, "BATCH_MAX_SECONDS", 0.0)  # one delivery, then commit
+
+    report = drain_spool(bridge.database, bridge.secrets, spool, 1024 * 1024, batch_size=50)
+
+    assert (report.applied, report.remaining, report.transactions) == (4, 0, 4)
+    with bridge.database.reading() as session:
+        order = list(session.scalars(select(Delivery.spool_id).order_by(Delivery.id)))
+        assert session.scalars(select(Incident.event_count)).one() == 4
+    assert order == names

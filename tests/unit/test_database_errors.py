@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import exc
 
 from app.store.database import is_busy, is_unavailable
@@ -38,3 +40,14 @@ def test_other_errors_are_neither() -> None:
     integrity = exc.IntegrityError("INSERT", {}, _Driver("23505"))
     assert (is_busy(integrity), is_unavailable(integrity)) == (False, False)
     assert (is_busy(ValueError()), is_unavailable(ValueError())) == (False, False)
+
+
+def test_sqlites_busy_write_lock_is_busy_not_an_outage() -> None:
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = 5  # type: ignore[attr-defined]  # SQLITE_BUSY
+    assert is_busy(locked) is True
+    wrapped = exc.OperationalError("BEGIN IMMEDIATE", {}, locked)
+    assert (is_busy(wrapped), is_unavailable(wrapped)) == (True, False)
+    broken = sqlite3.OperationalError("disk I/O error")
+    broken.sqlite_errorcode = 10  # type: ignore[attr-defined]  # SQLITE_IOERR
+    assert is_busy(broken) is False
