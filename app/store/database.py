@@ -122,23 +122,43 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         if options.get(READ_ONLY_OPTION, False):
             connection.exec_driver_sql("BEGIN")
         elif options.get(SQLITE_LOCK_WAIT_OPTION) is not None:
-            # SQLite's busy timeout, shortened for this BEGIN only (set on the driver's
-            # cursor: in-process calls, not statements anyone waits for).
-            seconds = float(options[SQLITE_LOCK_WAIT_OPTION])
-            cursor = connection.connection.dbapi_connection.cursor()
-            try:
-                cursor.execute(f"PRAGMA busy_timeout={max(1, round(seconds * 1000))}")
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            finally:
-                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-                cursor.close()
+            _begin_within(connection, float(options[SQLITE_LOCK_WAIT_OPTION]))
         elif options.get(EAGER_LOCK_OPTION, False):
             _begin_eagerly(connection.connection.dbapi_connection)
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _begin_eagerly(dbapi_connection: Any, seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
+def _begin_within(connection: Any, seconds: float) -> None:
+    """BEGIN IMMEDIATE for a webhook: asked every 2 ms (as `_begin_eagerly`: SQLite's
+    own back-off sleeps up to 100 ms between tries, idling the lock under contention),
+    for at most `seconds`, then SQLITE_BUSY. The first try goes through SQLAlchemy (so
+    it is seen like any statement), the retries through the driver's cursor."""
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")  # an in-process call, not a round trip
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except exc.OperationalError as error:
+            if getattr(error.orig, "sqlite_errorcode", None) != SQLITE_BUSY:
+                raise
+        deadline = time.monotonic() + seconds
+        while True:
+            time.sleep(EAGER_LOCK_RETRY_SECONDS)
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+
+def _begin_eagerly(dbapi_connection: Any) -> None:
     """BEGIN IMMEDIATE, retried every 2 ms up to the busy timeout.
 
     SQLite's own busy handler sleeps longer the longer a connection has waited (1, 2, 5, ...
