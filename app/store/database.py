@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.outage import OutageGate
-from app.store.watchdog import DEADLINE_OPTION, StatementWatchdog
+from app.store.watchdog import DEADLINE_AT_OPTION, DEADLINE_OPTION, StatementWatchdog
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "bridge_read_only"
@@ -255,17 +255,33 @@ class Database:
             yield session
 
     @contextmanager
-    def transaction(self, statement_deadline_seconds: float | None = None) -> Iterator[Session]:
+    def transaction(
+        self, statement_deadline_seconds: float | None = None, deadline_at: float | None = None
+    ) -> Iterator[Session]:
         """One unit of work: commit when the block ends, roll back if it raises.
 
         `statement_deadline_seconds` gives each PostgreSQL statement (and the COMMIT) of
         this transaction a tighter client-side deadline than the engine's; on SQLite it
         bounds the wait for the write lock (the only wait: WAL readers never block).
+        `deadline_at` (time.monotonic()) is when the whole transaction must be over: no
+        statement's deadline reaches past it.
         """
         with self.sessions() as session, session.begin():
             if statement_deadline_seconds is not None:
-                option = DEADLINE_OPTION if self.is_postgresql else SQLITE_LOCK_WAIT_OPTION
-                session.connection(execution_options={option: statement_deadline_seconds})
+                if self.is_postgresql:
+                    options = {DEADLINE_OPTION: statement_deadline_seconds}
+                    if deadline_at is not None:
+                        options[DEADLINE_AT_OPTION] = deadline_at
+                else:
+                    left = (
+                        statement_deadline_seconds
+                        if deadline_at is None
+                        else max(
+                            0.0, min(statement_deadline_seconds, deadline_at - time.monotonic())
+                        )
+                    )
+                    options = {SQLITE_LOCK_WAIT_OPTION: left}
+                session.connection(execution_options=options)
             yield session
 
     @contextmanager

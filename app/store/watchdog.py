@@ -29,6 +29,9 @@ from sqlalchemy import Engine, event
 
 # An execution option: this connection's statements get this many seconds, not the default.
 DEADLINE_OPTION = "bridge_statement_deadline"
+# An execution option: no statement of this connection may run past this time.monotonic()
+# (a webhook's transaction must be over before its sender stops waiting).
+DEADLINE_AT_OPTION = "bridge_transaction_deadline_at"
 # How often the watchdog looks: the deadlines it enforces are this much late at most.
 _TICK_SECONDS = 0.05
 # How long a cancelled statement may take to fail before its socket is cut.
@@ -91,13 +94,19 @@ class StatementWatchdog:
 
         threading.Thread(target=send, name="statement-cancel", daemon=True).start()
 
+    def _seconds(self, options: Any) -> float:
+        seconds = float(options.get(DEADLINE_OPTION, self.default_seconds))
+        deadline_at = options.get(DEADLINE_AT_OPTION)
+        if deadline_at is not None:
+            seconds = min(seconds, max(0.0, deadline_at - time.monotonic()))
+        return seconds
+
     def install(self, engine: Engine) -> None:
         """Arm and disarm around every statement of `engine`'s connections."""
 
         @event.listens_for(engine, "before_cursor_execute")
         def _before(conn: Any, cursor: Any, *_: Any) -> None:
-            seconds = conn.get_execution_options().get(DEADLINE_OPTION, self.default_seconds)
-            self.arm(cursor.connection, seconds)
+            self.arm(cursor.connection, self._seconds(conn.get_execution_options()))
 
         @event.listens_for(engine, "after_cursor_execute")
         def _after(_conn: Any, cursor: Any, *_: Any) -> None:
@@ -111,8 +120,7 @@ class StatementWatchdog:
 
         @event.listens_for(engine, "commit")
         def _commit(conn: Any) -> None:
-            seconds = conn.get_execution_options().get(DEADLINE_OPTION, self.default_seconds)
-            self.arm(conn.connection.dbapi_connection, seconds)
+            self.arm(conn.connection.dbapi_connection, self._seconds(conn.get_execution_options()))
 
         @event.listens_for(engine, "checkin")
         def _checkin(dbapi_connection: Any, _record: Any) -> None:

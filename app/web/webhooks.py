@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -20,6 +21,8 @@ from app.web.schemas import IngestResultSchema, WebhookQuerySchema
 from app.web.security import rate_limits
 
 log = logging.getLogger(__name__)
+# Kept back from the sender's deadline for spooling and answering after a cancelled apply.
+_ANSWER_MARGIN_SECONDS = 0.15
 blueprint = Blueprint("webhooks", __name__)
 _result_schema = IngestResultSchema()
 
@@ -84,7 +87,10 @@ def receive_sentry() -> Response:
             # start too late for Sentry's one second. Kept like during an outage.
             return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
         try:
-            return _apply(inbound)
+            # Whatever is left of the sender's second, less the time to answer: past it
+            # the transaction is cancelled and the delivery spooled, not answered late.
+            left = arrived + admission.deadline_seconds - _ANSWER_MARGIN_SECONDS - time.time()
+            return _apply(inbound, time.monotonic() + left)
         finally:
             admission.answered(arrived, spooled=bool(g.get("delivery_spooled")))
 
@@ -102,14 +108,16 @@ def _admission() -> AdmissionControl:
     return found
 
 
-def _apply(inbound: InboundDelivery) -> Response:
+def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
     database = app_bridge.database
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     try:
-        with database.transaction(settings.database_delivery_timeout_ms / 1000) as session:
+        with database.transaction(
+            settings.database_delivery_timeout_ms / 1000, deadline_at=deadline_at
+        ) as session:
             outcome = ingest_delivery(
                 session,
                 inbound,

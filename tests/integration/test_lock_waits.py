@@ -19,7 +19,7 @@ from app.extensions import Bridge
 from app.services import admin
 from app.services.spool import drain_spool
 from app.store.models import Base, Incident
-from app.web.admission import ADMISSIONS
+from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
 from tests.conftest import make_settings
 from tests.support.payloads import build, load, seen_at
 
@@ -139,3 +139,42 @@ def test_sqlites_write_lock_held_past_the_deadline_spools_without_tripping_the_g
     assert (report.applied, report.remaining) == (1, 0)
     with bridge.database.reading() as session:
         assert session.scalars(select(Incident.event_count)).one() == 2
+
+
+def test_an_admitted_delivery_never_runs_past_its_senders_second(
+    pg_app: Flask, postgres_url: str
+) -> None:
+    bridge: Bridge = pg_app.extensions["bridge"]
+    # A generous admission budget, so that a delivery 0.8 s old is still admitted.
+    pg_app.extensions["bridge_admission"] = AdmissionControl(slots=4, wait_seconds=1.0)
+    now = datetime.now(UTC)
+    with bridge.database.transaction() as session:
+        service = admin.create_service(session, "Payments", now)
+        made = admin.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
+    url = f"/api/integrations/sentry?integrationId={made.integration.id}"
+    client = pg_app.test_client()
+    first = _event("s3cr3t", 1_790_000_000)
+    assert client.post(url, data=first.body, headers=first.headers).status_code == 202
+    late_before = LATE_ANSWERS._value.get()
+
+    holder = create_engine(postgres_url)
+    try:
+        with holder.connect() as connection, connection.begin():
+            connection.execute(text("SELECT id FROM incidents FOR UPDATE"))
+            waiting = _event("s3cr3t", 1_790_000_010)
+            started = time.monotonic()
+            answer = client.post(
+                url,
+                data=waiting.body,
+                headers=waiting.headers,
+                environ_base={ARRIVED_AT_KEY: time.time() - 0.8},
+            )
+            elapsed = time.monotonic() - started
+    finally:
+        holder.dispose()
+
+    assert answer.get_json()["action"] == "spooled"
+    # Cancelled at what was left of the second (0.05 s), not at the 300 ms statement deadline.
+    assert elapsed < 0.29
+    assert LATE_ANSWERS._value.get() == late_before
+    assert bridge.database.outage.is_tripped is False
