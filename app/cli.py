@@ -586,7 +586,7 @@ def spool_drain() -> None:
     from app.jobs.spool import run_spool_drain
 
     bridge = _bridge()
-    report = run_spool_drain(bridge)
+    report = run_spool_drain(bridge, hold_while_spooling=False)
     _print(
         {
             "applied": report.applied,

@@ -9,6 +9,10 @@ Served by the same gunicorn config as the bridge:
 
     BENCH_CEILING_SECRET=... BENCH_CEILING_DSN=postgresql://... \\
         gunicorn -c config/gunicorn.conf.py bench.ceiling_app:app
+
+With BENCH_CEILING_SQLITE=<database file> instead of the DSN, the same INSERT goes to the
+bridge's SQLite database (WAL, as the bridge opens it; one connection per thread, each
+INSERT its own transaction): SQLite's ceiling.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ import hashlib
 import hmac
 import json
 import os
+import sqlite3
+import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from flask import Flask, Response, jsonify, request
@@ -31,15 +38,29 @@ _INSERT = (
     "http_status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'valid', 'stored', 202) "
     "RETURNING id"
 )
+_SQLITE = os.environ.get("BENCH_CEILING_SQLITE", "")
 _connections: dict[int, psycopg.Connection] = {}
+_lock = threading.Lock()
+_per_thread = threading.local()
 
 
-def _connection() -> psycopg.Connection:
-    # One connection per worker process, made after gunicorn forks.
-    held = _connections.get(os.getpid())
-    if held is None:
-        held = _connections[os.getpid()] = psycopg.connect(_DSN, autocommit=True)
-    return held
+def _connection() -> Any:
+    if _SQLITE:
+        # One connection per thread (sqlite3's rule), autocommit: each INSERT commits.
+        held = getattr(_per_thread, "sqlite", None)
+        if held is None:
+            held = sqlite3.connect(_SQLITE, timeout=30, isolation_level=None)
+            held.execute("PRAGMA journal_mode=WAL")
+            held.execute("PRAGMA synchronous=NORMAL")
+            _per_thread.sqlite = held
+        return held
+    # One connection per worker process, made after gunicorn forks; its threads share it
+    # (psycopg serialises them), as the bridge's pool of a few would.
+    with _lock:
+        found = _connections.get(os.getpid())
+        if found is None:
+            found = _connections[os.getpid()] = psycopg.connect(_DSN, autocommit=True)
+    return found
 
 
 @app.post("/api/integrations/sentry")
@@ -53,7 +74,7 @@ def receive() -> tuple[Response, int]:
     row = (
         _connection()
         .execute(
-            _INSERT,
+            _INSERT.replace("%s", "?") if _SQLITE else _INSERT,
             (
                 request.args["integrationId"],
                 datetime.now(UTC),

@@ -81,6 +81,8 @@ class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     duration: float = 0.0
     late_sends: int = 0  # open loop: requests sent more than 10 ms after their schedule
+    # Open loop: (latency from the schedule, status) of every request.
+    answers: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -144,11 +146,19 @@ def run_closed(
 
 
 async def _open(
-    host: str, port: int, build: Build, rate: float, seconds: float, max_in_flight: int
+    host: str,
+    port: int,
+    build: Build,
+    rate: float,
+    seconds: float,
+    max_in_flight: int,
+    timeout: float,
+    on_response: Callable[[int, Response], None] | None = None,
 ) -> LoadResult:
     result = LoadResult()
     total = max(1, int(rate * seconds))
-    slots = asyncio.Semaphore(max_in_flight)
+    # max_in_flight 0: no cap at all, every request goes at its time (truly open loop).
+    slots = asyncio.Semaphore(max_in_flight or total)
     loop = asyncio.get_running_loop()
     # Build every request before the clock starts: the generator must not fall behind.
     raws = [build(number) for number in range(total)]
@@ -158,9 +168,12 @@ async def _open(
         async with slots:
             if loop.time() - scheduled > 0.010:
                 result.late_sends += 1
-            response = await fetch(host, port, raws[number])
+            response = await fetch(host, port, raws[number], timeout)
         result.latencies.append(loop.time() - scheduled)
+        result.answers.append((result.latencies[-1], response.status))
         result.statuses[response.status] += 1
+        if on_response is not None:
+            on_response(number, response)
 
     tasks = []
     for number in range(total):
@@ -175,7 +188,18 @@ async def _open(
 
 
 def run_open(
-    host: str, port: int, build: Build, rate: float, seconds: float, max_in_flight: int = 256
+    host: str,
+    port: int,
+    build: Build,
+    rate: float,
+    seconds: float,
+    max_in_flight: int = 256,
+    timeout: float = 30.0,
+    on_response: Callable[[int, Response], None] | None = None,
 ) -> LoadResult:
-    """`rate` requests per second for `seconds`, latency from each request's schedule."""
-    return asyncio.run(_open(host, port, build, rate, seconds, max_in_flight))
+    """`rate` requests per second for `seconds`, latency from each request's schedule.
+
+    `timeout` is the client's: a request unanswered that long counts as status 0 (Sentry
+    gives up after 1 s). `max_in_flight=0` never holds a request back for earlier ones.
+    """
+    return asyncio.run(_open(host, port, build, rate, seconds, max_in_flight, timeout, on_response))

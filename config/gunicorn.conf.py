@@ -16,7 +16,9 @@ workers = _settings.workers
 # trickles its body holds a whole worker, and four of them stopped all intake. Here one
 # holds one thread of `threads`; a worker takes no more connections than it has threads
 # for (plus a few kept alive), so the others' free threads take the new ones.
-worker_class = "gthread"
+# config/gunicorn_worker.py: gthread, with each request stamped with its arrival time for
+# the webhook's admission control (app/web/admission.py, docs/decisions.md "Overload").
+worker_class = "config.gunicorn_worker.StampedThreadWorker"
 threads = _settings.web_threads
 worker_connections = threads + 8
 # Sentry waits one second for an answer; a worker whose main loop stops for this long is

@@ -46,6 +46,11 @@ class Settings:
     # deadline of each statement of a webhook delivery: past it the delivery is spooled.
     database_statement_timeout_ms: int = 10_000
     database_delivery_timeout_ms: int = 500
+    # Admission control (app/web/admission.py): deliveries one worker applies against the
+    # database at once (None: derived from the database, see Settings.apply_slots), and
+    # how long after its arrival a delivery may wait for a slot before it is spooled.
+    apply_concurrency: int | None = None
+    admission_wait_ms: int = 200
     # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
     sentry_base_url: str = "https://sentry.io"
     sentry_client_id: str | None = None
@@ -95,6 +100,15 @@ class Settings:
     # How long a "minute" of the periodic jobs' intervals lasts (prune, token refresh:
     # run once per interval cluster-wide, app/jobs/leases.py); tests shorten it.
     job_minute_seconds: int = 60
+
+    @property
+    def apply_slots(self) -> int:
+        """BRIDGE_APPLY_CONCURRENCY, else: PostgreSQL, the pool's steady size (5), so that
+        no admitted delivery waits for a connection; SQLite, 2 (one writer at a time, and
+        one ready to take the lock the moment it is free)."""
+        if self.apply_concurrency is not None:
+            return self.apply_concurrency
+        return 5 if self.database_url.startswith("postgresql") else 2
 
     @property
     def spool_directory(self) -> Path:
@@ -168,6 +182,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_connect_timeout_seconds=_int(env, "BRIDGE_DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
         database_statement_timeout_ms=_int(env, "BRIDGE_DB_STATEMENT_TIMEOUT_MS", 10_000, 100),
         database_delivery_timeout_ms=_int(env, "BRIDGE_DB_DELIVERY_TIMEOUT_MS", 500, 50),
+        apply_concurrency=_int(env, "BRIDGE_APPLY_CONCURRENCY", 0, minimum=0) or None,
+        admission_wait_ms=_int(env, "BRIDGE_ADMISSION_WAIT_MS", 200, minimum=1),
         secure_cookies=_flag(
             env.get("BRIDGE_SECURE_COOKIES"),
             default=(env.get("BRIDGE_PUBLIC_URL") or "").startswith("https://"),

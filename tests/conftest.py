@@ -147,6 +147,10 @@ def make_settings(
         "instance_path": instance_path,
         "encryption_keys": (key,),
         "log_level": "WARNING",
+        # Admission control off (room for every test's concurrent deliveries): the tests
+        # of it (tests/integration/test_admission.py) install their own.
+        "apply_concurrency": 64,
+        "admission_wait_ms": 10_000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -8,20 +8,42 @@ from app.extensions import Bridge
 from app.services.spool import DrainReport, drain_spool
 
 log = logging.getLogger(__name__)
+# While the web workers are still spooling (admission control under overload), the drain
+# would take CPU and database from them and so push more into the spool: it waits until
+# no delivery was spooled for this long, or until the oldest has waited MAX_HOLD_SECONDS
+# (a sustained overload must still move).
+SETTLE_SECONDS = 1.0
+MAX_HOLD_SECONDS = 20.0
 
 
-def run_spool_drain(bridge: Bridge) -> DrainReport:
-    """Apply what the spool holds, oldest first; log only when there was something."""
+def run_spool_drain(bridge: Bridge, hold_while_spooling: bool = True) -> DrainReport:
+    """Apply what the spool holds, oldest first; log only when there was something.
+
+    The periodic job holds off while deliveries are still being spooled (`held` in the
+    report); `bridge spool drain`, an operator's command, does not.
+    """
+    spool = bridge.spool
+    if (
+        hold_while_spooling
+        and spool.pending()
+        and spool.newest_age_seconds() < SETTLE_SECONDS
+        and spool.oldest_age_seconds() < MAX_HOLD_SECONDS
+    ):
+        return DrainReport(0, 0, len(spool.pending()), False, held=True)
     report = drain_spool(
         bridge.database, bridge.secrets, bridge.spool, bridge.settings.max_body_bytes
     )
     if report.applied or report.already_applied or report.remaining or report.quarantined:
         log.info(
-            "spool: applied %d, already applied %d, quarantined %d, remaining %d%s",
+            "spool: applied %d, already applied %d, quarantined %d, remaining %d, in %.2f s "
+            "(%d transactions, %.0f deliveries/s)%s",
             report.applied,
             report.already_applied,
             report.quarantined,
             report.remaining,
+            report.seconds,
+            report.transactions,
+            report.rate,
             " (database still unavailable)" if report.stopped_by_outage else "",
         )
     return report

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.outage import OutageGate
-from app.store.watchdog import DEADLINE_OPTION, StatementWatchdog
+from app.store.watchdog import DEADLINE_AT_OPTION, DEADLINE_OPTION, StatementWatchdog
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "bridge_read_only"
@@ -22,6 +22,11 @@ READ_ONLY_OPTION = "bridge_read_only"
 # on SQLite they ask for the write lock in a tight loop instead of SQLite's busy back-off.
 EAGER_LOCK_OPTION = "bridge_eager_write_lock"
 EAGER_LOCK_RETRY_SECONDS = 0.002
+# A webhook's transaction on SQLite waits at most this long (seconds) for the write lock;
+# then SQLITE_BUSY, and the delivery is spooled (is_busy) instead of answered after
+# Sentry stopped waiting.
+SQLITE_LOCK_WAIT_OPTION = "bridge_sqlite_lock_wait"
+SQLITE_BUSY = 5
 
 
 def make_engine(
@@ -116,10 +121,41 @@ def _serialise_sqlite_writers(engine: Engine) -> None:
         options = connection.get_execution_options()
         if options.get(READ_ONLY_OPTION, False):
             connection.exec_driver_sql("BEGIN")
+        elif options.get(SQLITE_LOCK_WAIT_OPTION) is not None:
+            _begin_within(connection, float(options[SQLITE_LOCK_WAIT_OPTION]))
         elif options.get(EAGER_LOCK_OPTION, False):
             _begin_eagerly(connection.connection.dbapi_connection)
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_within(connection: Any, seconds: float) -> None:
+    """BEGIN IMMEDIATE for a webhook: asked every 2 ms (as `_begin_eagerly`: SQLite's
+    own back-off sleeps up to 100 ms between tries, idling the lock under contention),
+    for at most `seconds`, then SQLITE_BUSY. The first try goes through SQLAlchemy (so
+    it is seen like any statement), the retries through the driver's cursor."""
+    dbapi_connection = connection.connection.dbapi_connection
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=0")  # an in-process call, not a round trip
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except exc.OperationalError as error:
+            if getattr(error.orig, "sqlite_errorcode", None) != SQLITE_BUSY:
+                raise
+        deadline = time.monotonic() + seconds
+        while True:
+            time.sleep(EAGER_LOCK_RETRY_SECONDS)
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
 
 
 def _begin_eagerly(dbapi_connection: Any) -> None:
@@ -148,11 +184,33 @@ def _begin_eagerly(dbapi_connection: Any) -> None:
         cursor.close()
 
 
+# SQLSTATEs of a server that answers but could not do the work in time: a statement
+# cancelled (57014 query_canceled: the statement watchdog's cancel, statement_timeout), a
+# lock not had (55P03 lock_not_available: lock_timeout, NOWAIT), a deadlock victim (40P01).
+BUSY_SQLSTATES = frozenset({"57014", "55P03", "40P01"})
+
+
+def is_busy(error: BaseException) -> bool:
+    """Whether a database error means "the database answers, but this work waited too
+    long" (a row lock held by another delivery, SQLite's write lock, slow work): worth
+    spooling this delivery for, but no sign that the next one will fail too."""
+    if isinstance(error, sqlite3.OperationalError):  # raised by our own BEGIN, unwrapped
+        return getattr(error, "sqlite_errorcode", None) == SQLITE_BUSY
+    if not isinstance(error, exc.DBAPIError) or error.connection_invalidated:
+        return False
+    if isinstance(error.orig, sqlite3.OperationalError):
+        return getattr(error.orig, "sqlite_errorcode", None) == SQLITE_BUSY
+    return getattr(error.orig, "sqlstate", None) in BUSY_SQLSTATES
+
+
 def is_unavailable(error: BaseException) -> bool:
-    """Whether a database error means "cannot reach the database" (worth spooling for)."""
+    """Whether a database error means "cannot reach the database" (worth spooling for, and
+    worth sending the next deliveries to the spool at once). A busy database is not one."""
     if isinstance(error, exc.DisconnectionError | exc.TimeoutError):
         return True
     if isinstance(error, exc.DBAPIError):
+        if is_busy(error):
+            return False
         return bool(error.connection_invalidated) or isinstance(
             error, exc.OperationalError | exc.InterfaceError
         )
@@ -197,15 +255,33 @@ class Database:
             yield session
 
     @contextmanager
-    def transaction(self, statement_deadline_seconds: float | None = None) -> Iterator[Session]:
+    def transaction(
+        self, statement_deadline_seconds: float | None = None, deadline_at: float | None = None
+    ) -> Iterator[Session]:
         """One unit of work: commit when the block ends, roll back if it raises.
 
         `statement_deadline_seconds` gives each PostgreSQL statement (and the COMMIT) of
-        this transaction a tighter client-side deadline than the engine's.
+        this transaction a tighter client-side deadline than the engine's; on SQLite it
+        bounds the wait for the write lock (the only wait: WAL readers never block).
+        `deadline_at` (time.monotonic()) is when the whole transaction must be over: no
+        statement's deadline reaches past it.
         """
         with self.sessions() as session, session.begin():
-            if statement_deadline_seconds is not None and self.is_postgresql:
-                session.connection(execution_options={DEADLINE_OPTION: statement_deadline_seconds})
+            if statement_deadline_seconds is not None:
+                if self.is_postgresql:
+                    options = {DEADLINE_OPTION: statement_deadline_seconds}
+                    if deadline_at is not None:
+                        options[DEADLINE_AT_OPTION] = deadline_at
+                else:
+                    left = (
+                        statement_deadline_seconds
+                        if deadline_at is None
+                        else max(
+                            0.0, min(statement_deadline_seconds, deadline_at - time.monotonic())
+                        )
+                    )
+                    options = {SQLITE_LOCK_WAIT_OPTION: left}
+                session.connection(execution_options=options)
             yield session
 
     @contextmanager

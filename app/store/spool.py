@@ -160,6 +160,13 @@ class Spool:
         path.unlink(missing_ok=True)
         self._sync_directory()
 
+    def remove_many(self, paths: list[Path]) -> None:
+        """Remove applied files with one directory fsync for all of them."""
+        for path in paths:
+            path.unlink(missing_ok=True)
+        if paths:
+            self._sync_directory()
+
     def oldest_age_seconds(self, now_ns: int | None = None) -> float:
         """How long the oldest pending delivery has waited (0 when none)."""
         files = self.pending()
@@ -169,6 +176,17 @@ class Spool:
             arrived = int(files[0].name.split("-", 1)[0])
         except ValueError:  # a foreign file name: its age is its own, not an arrival time
             arrived = files[0].stat().st_mtime_ns
+        return max(0.0, ((now_ns or time.time_ns()) - arrived) / 1e9)
+
+    def newest_age_seconds(self, now_ns: int | None = None) -> float:
+        """How long ago the newest pending delivery arrived (0 when none)."""
+        files = self.pending()
+        if not files:
+            return 0.0
+        try:
+            arrived = int(files[-1].name.split("-", 1)[0])
+        except ValueError:
+            arrived = files[-1].stat().st_mtime_ns
         return max(0.0, ((now_ns or time.time_ns()) - arrived) / 1e9)
 
     @contextmanager

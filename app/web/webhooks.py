@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
@@ -13,13 +14,16 @@ from app.extensions import bridge
 from app.services.delivery_records import InboundDelivery, record_failed_delivery
 from app.services.ingest import ingest_delivery
 from app.services.spool import spool_delivery
-from app.store.database import is_unavailable
+from app.store.database import is_busy, is_unavailable
+from app.web.admission import AdmissionControl, arrived_at, spooled_for_lock_wait
 from app.web.api.docs import documented
 from app.web.errors import answer_status, error_response, refusal_response
 from app.web.schemas import ErrorSchema, IngestResultSchema, WebhookQuerySchema
 from app.web.security import rate_limits
 
 log = logging.getLogger(__name__)
+# Kept back from the sender's deadline for spooling and answering after a cancelled apply.
+_ANSWER_MARGIN_SECONDS = 0.15
 blueprint = Blueprint("webhooks", __name__)
 _result_schema = IngestResultSchema()
 
@@ -93,16 +97,51 @@ def sentry_webhook_not_readable() -> Response:
 def receive_sentry() -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
+    arrived = arrived_at(request.environ)
     inbound = _read_inbound(settings.max_body_bytes)
     database = app_bridge.database
     if database.outage.is_tripped:
         # A delivery moments ago found the database not answering; until the probe sees
         # it back, waiting for the same failure would outlast Sentry's patience.
         return _spooled(spool_delivery(app_bridge.spool, inbound))
+    admission = _admission()
+    with admission.slot(arrived) as admitted:
+        if not admitted.ok:
+            # Overload: this worker already applies all it may, and this delivery would
+            # start too late for Sentry's one second. Kept like during an outage.
+            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
+        try:
+            # Whatever is left of the sender's second, less the time to answer: past it
+            # the transaction is cancelled and the delivery spooled, not answered late.
+            left = arrived + admission.deadline_seconds - _ANSWER_MARGIN_SECONDS - time.time()
+            return _apply(inbound, time.monotonic() + left)
+        finally:
+            admission.answered(arrived, spooled=bool(g.get("delivery_spooled")))
+
+
+def _admission() -> AdmissionControl:
+    """This worker process's admission control (one per app, made at first use)."""
+    found = current_app.extensions.get("bridge_admission")
+    if found is None:
+        settings = bridge().settings
+        found = current_app.extensions.setdefault(
+            "bridge_admission",
+            AdmissionControl(settings.apply_slots, settings.admission_wait_ms / 1000),
+        )
+    assert isinstance(found, AdmissionControl)
+    return found
+
+
+def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
+    app_bridge = bridge()
+    settings = app_bridge.settings
+    database = app_bridge.database
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     try:
-        with database.transaction(settings.database_delivery_timeout_ms / 1000) as session:
+        with database.transaction(
+            settings.database_delivery_timeout_ms / 1000, deadline_at=deadline_at
+        ) as session:
             outcome = ingest_delivery(
                 session,
                 inbound,
@@ -112,6 +151,12 @@ def receive_sentry() -> Response:
                 answer_status=answer_status,
             )
     except Exception as error:
+        if is_busy(error):
+            # The database answers, but the delivery waited past its deadline (a row lock
+            # another delivery of the same issue holds, slow work): keep this one, and
+            # let the next ones try, the database is not down.
+            spooled_for_lock_wait()
+            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
             # say so; the jobs process applies it, in order, when the database returns.
@@ -144,8 +189,19 @@ def receive_sentry() -> Response:
     return response
 
 
-def _spooled(spool_id: str) -> Response:
-    log.warning("database unavailable or past the deadline: delivery spooled as %s", spool_id)
+_OUTAGE_REASON = (
+    "The database is unavailable; the delivery is kept on disk and will be applied, in "
+    "order, as soon as it returns."
+)
+_BUSY_REASON = (
+    "The bridge is busy; the delivery is kept on disk and will be applied, in order, "
+    "within moments."
+)
+
+
+def _spooled(spool_id: str, reason: str = _OUTAGE_REASON) -> Response:
+    log.warning("database unavailable or busy: delivery spooled as %s", spool_id)
+    g.delivery_spooled = True
     g.webhook_outcome = "spooled"
     response = jsonify(
         {
@@ -153,8 +209,7 @@ def _spooled(spool_id: str) -> Response:
             "dedup_key": None,
             "matched": False,
             "incident": None,
-            "reason": "The database is unavailable; the delivery is kept on disk and will be "
-            "applied, in order, as soon as it returns.",
+            "reason": reason,
             "delivery_id": None,
             "spool_id": spool_id,
         }

@@ -1,0 +1,208 @@
+"""The overload scenario (issue 17): open loop at 3x the measured maximum, 1 s client timeout.
+
+Sentry waits one second for an answer and never retries an internal integration, so the
+bridge must answer nearly every delivery within that second even when offered more than
+it can apply: it applies what it can and keeps the rest in the durable spool (answered
+202 "spooled"), which the jobs process, running throughout, drains in batches.
+
+Reported: the share of deliveries answered 2xx within 1 s of their scheduled send (target
+>= 99 %); afterwards the exact incidents and event counts (every delivery applied exactly
+once); how long after the end of the load the spool was empty (target <= 60 s) and the
+drain's own rate (from the jobs process's log); and the app's own count of deliveries
+applied but answered past the sender's 1-second deadline (target 0), with its admission
+decisions, read from /metrics.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen
+from bench.payloads import signed_bodies, write_wrk_file
+
+OVERLOAD_FACTOR = 3.0
+OVERLOAD_ISSUES = 100
+ANSWER_TARGET = 0.99
+DRAIN_TARGET_SECONDS = 60.0
+OVERLOAD_ISSUE_BASE = 4_800_000_000
+_DRAIN_LINE = re.compile(
+    r"spool: applied (\d+), already applied (\d+).*? in ([0-9.]+) s \((\d+) transactions"
+)
+_METRIC = re.compile(r"^(bridge_[a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$", re.MULTILINE)
+
+
+def jobs_process(bin_dir: Path, root: Path, env: dict[str, str], log: Path) -> Any:
+    """`bridge jobs run` beside the server, its log in `log`; started when it says so."""
+    with log.open("ab") as out:
+        jobs = subprocess.Popen(
+            [str(bin_dir / "bridge"), "jobs", "run"], cwd=root, env=env, stdout=out, stderr=out
+        )
+    deadline = time.monotonic() + 60
+    while "scheduler started" not in log.read_text(errors="replace"):
+        if jobs.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the jobs process did not start; see {log}")
+        time.sleep(0.1)
+    return jobs
+
+
+def stop(process: Any) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def drain_figures(log: Path) -> dict[str, float]:
+    """What the jobs process's spool drain logged: deliveries, seconds, transactions, rate."""
+    applied = seconds = transactions = 0.0
+    for found in _DRAIN_LINE.finditer(log.read_text(errors="replace")):
+        applied += int(found.group(1)) + int(found.group(2))
+        seconds += float(found.group(3))
+        transactions += int(found.group(4))
+    return {
+        "drained": applied,
+        "drain_seconds": seconds,
+        "transactions": transactions,
+        "rate": applied / seconds if seconds else 0.0,
+    }
+
+
+def scrape(base_url: str) -> dict[str, float]:
+    """The bridge's counters from /metrics, summed over workers: name{labels} -> value."""
+    deadline = time.monotonic() + 120
+    while True:  # a server still working through a backlog answers late
+        try:
+            with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as answer:  # noqa: S310
+                text = answer.read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+    return {f"{m.group(1)}{m.group(2) or ''}": float(m.group(3)) for m in _METRIC.finditer(text)}
+
+
+def overload_scenario(
+    stack: Any,
+    make_server: Callable[[dict[str, str], Path], Any],
+    serving: Callable[[Any], Any],
+    wait_for_spool: Callable[[Path, float], tuple[int, float]],
+    say: Callable[[str], None],
+    bin_dir: Path,
+    root: Path,
+    maximum_rate: float,
+    seconds: float,
+) -> dict[str, Any]:
+    rate = OVERLOAD_FACTOR * maximum_rate
+    total = max(1, int(rate * seconds))
+    variants = max(1, -(-total // OVERLOAD_ISSUES))
+    stack.bridge("service", "create", "Overload")
+    secret = secrets.token_hex(32)
+    made = stack.bridge("integration", "create", "--service", "overload", "--secret", secret)
+    integration = made["id"]
+    path = f"/api/integrations/sentry?integrationId={integration}"
+    bodies = stack.workdir / "overload.bodies"
+    write_wrk_file(bodies, signed_bodies(secret, OVERLOAD_ISSUES, variants, OVERLOAD_ISSUE_BASE))
+    from bench.run import delivery_builder  # the same requests as every other scenario
+
+    build = delivery_builder(path, bodies)
+    # A spool of its own: what earlier phases left there is not this scenario's backlog.
+    spool = stack.workdir / "overload-spool"
+    env = {**stack.env, "BRIDGE_SPOOL_PATH": str(spool)}
+    jobs_log = stack.workdir / "jobs-overload.log"
+    say(
+        f"{stack.kind}: overload, open loop at {OVERLOAD_FACTOR:.0f}x the max = {rate:.0f} "
+        f"req/s for {seconds:.0f} s ({total:,} deliveries over {OVERLOAD_ISSUES} issues, "
+        "1 s client timeout, the jobs process draining the spool)"
+    )
+    jobs = jobs_process(bin_dir, root, env, jobs_log)
+    try:
+        with serving(make_server(env, stack.workdir / "gunicorn-overload.log")) as server:
+            result = loadgen.run_open(
+                "127.0.0.1", server.port, build, rate, seconds, max_in_flight=0, timeout=1.0
+            )
+            ended = time.monotonic()
+            waiting, _waited = wait_for_spool(spool, DRAIN_TARGET_SECONDS + 60)
+            drained_after = time.monotonic() - ended
+            # After the drain: by then the server has answered (or spooled) every request
+            # it had queued, the abandoned ones too, so the late count is complete.
+            metrics = scrape(server.base_url)
+    finally:
+        stop(jobs)
+    within = sum(1 for latency, status in result.answers if 200 <= status < 300 and latency <= 1.0)
+    incidents, events = stack.scalar(
+        "SELECT count(*), coalesce(sum(event_count), 0) FROM incidents i "
+        "JOIN services s ON s.id = i.service_id WHERE s.slug = 'overload'"
+    )
+    spooled = stack.scalar(
+        "SELECT count(*) FROM deliveries WHERE integration_id = :id AND spool_id IS NOT NULL",
+        id=integration,
+    )[0]
+    late = metrics.get("bridge_deliveries_answered_late_total", 0.0)
+    admissions = {
+        name.split('decision="', 1)[1].rstrip('"}'): value
+        for name, value in metrics.items()
+        if name.startswith("bridge_admissions_total{")
+    }
+    drain = drain_figures(jobs_log)
+    share = within / total
+    exact = incidents == OVERLOAD_ISSUES and events == total
+    out = {
+        "rate": rate,
+        "seconds": seconds,
+        "sent": total,
+        "answered_2xx_within_1s": within,
+        "share_within_1s": share,
+        "timeouts": result.statuses.get(0, 0),
+        "statuses": dict(result.statuses),
+        "p50": result.percentile(50),
+        "p99": result.percentile(99),
+        "late_sends": result.late_sends,
+        "incidents": incidents,
+        "events": events,
+        "exact": exact,
+        "spooled": spooled,
+        "still_waiting": waiting,
+        "drained_after_seconds": drained_after,
+        "drained_in_time": waiting == 0 and drained_after <= DRAIN_TARGET_SECONDS,
+        "late_answers": late,
+        "admissions": admissions,
+        "drain": drain,
+    }
+    say(f"  overload {line(out)}")
+    return out
+
+
+def line(out: dict[str, Any]) -> str:
+    drain = out["drain"]
+    waiting = f" ({out['still_waiting']} still waiting)" if out["still_waiting"] else ""
+    exact = "exact" if out["exact"] else "NOT exact"
+    return (
+        f"{out['share_within_1s']:.2%} answered 2xx within 1 s ({out['answered_2xx_within_1s']:,}"
+        f" of {out['sent']:,} at {out['rate']:.0f}/s; p50 {out['p50'] * 1000:.0f} ms, p99 "
+        f"{out['p99'] * 1000:.0f} ms; statuses {out['statuses']}; late sends "
+        f"{out['late_sends']}); {out['incidents']} incidents / {out['events']:,} events "
+        f"(want {OVERLOAD_ISSUES} / {out['sent']:,}: {exact});"
+        f" {out['spooled']:,} spooled, spool empty {out['drained_after_seconds']:.1f} s after "
+        f"the load{waiting};"
+        f" drain {drain['rate']:.0f} deliveries/s ({drain['drained']:.0f} in "
+        f"{drain['drain_seconds']:.1f} s, {drain['transactions']:.0f} transactions); applied "
+        f"but answered after 1 s: {out['late_answers']:.0f}; admissions {out['admissions']}"
+    )
+
+
+def targets(out: dict[str, Any]) -> list[tuple[str, bool]]:
+    return [
+        ("overload: >= 99% answered 2xx within 1 s", out["share_within_1s"] >= ANSWER_TARGET),
+        ("overload: every delivery applied once", out["exact"]),
+        ("overload: spool drained <= 60 s after", out["drained_in_time"]),
+        ("overload: none applied after its 1 s", out["late_answers"] == 0),
+    ]
