@@ -42,8 +42,8 @@ from app.domain.lifecycle import (
 from app.domain.severity import Severity
 from app.sentry.signatures import is_valid_signature
 from app.services.notifications import queue_notifications
+from app.services.sentry_installation_hooks import on_installation_webhook
 from app.services.sentry_jobs import enqueue_enrichment
-from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
 from app.store import queries
 from app.store import receiver_memory as memory

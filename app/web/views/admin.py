@@ -14,9 +14,9 @@ from flask_login import current_user, login_required
 from app.domain.errors import InvalidInput
 from app.extensions import bridge
 from app.services import admin, deliveries, escalation_policies
+from app.services.alert_probe import own_webhook_base, send_test_alert
 from app.services.deliveries import DeliveryFilters
 from app.services.ingest import replay_delivery
-from app.services.test_alerts import own_webhook_base, send_test_alert
 from app.web.errors import answer_status
 from app.web.views import blueprint
 
