@@ -13,7 +13,7 @@ import click
 
 from app.domain.errors import BridgeError
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
 from config.settings import load_settings
 
@@ -77,7 +77,9 @@ def service_create(name: str, reopen_window_minutes: int) -> None:
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            created = admin.create_service(session, name, datetime.now(UTC), reopen_window_minutes)
+            created = catalog.create_service(
+                session, name, datetime.now(UTC), reopen_window_minutes
+            )
             _print(ServiceSchema().dump(created))
 
     _run(work)
@@ -100,8 +102,8 @@ def integration_create(
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            target = admin.find_service(session, service_name)
-            created = admin.create_integration(
+            target = catalog.find_service(session, service_name)
+            created = catalog.create_integration(
                 session,
                 bridge.secrets,
                 target,
@@ -128,11 +130,11 @@ def integration_rotate_secret(integration_id: str, secret: str | None) -> None:
         now = datetime.now(UTC)
         grace = timedelta(seconds=bridge.settings.secret_grace_seconds)
         with bridge.database.transaction() as session:
-            new_secret = admin.rotate_secret(
+            new_secret = catalog.rotate_secret(
                 session, bridge.secrets, integration_id, now, grace, new_secret=secret
             )
             document = IntegrationSchema(_base_url(bridge)).dump(
-                admin.get_integration(session, integration_id)
+                catalog.get_integration(session, integration_id)
             )
             document["secret"] = new_secret
             document["previous_secret_valid_until"] = (now + grace).isoformat()
@@ -144,7 +146,7 @@ def integration_rotate_secret(integration_id: str, secret: str | None) -> None:
 def _set_enabled(integration_id: str, enabled: bool) -> None:
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            changed = admin.set_enabled(session, integration_id, enabled, datetime.now(UTC))
+            changed = catalog.set_enabled(session, integration_id, enabled, datetime.now(UTC))
             _print(IntegrationSchema(_base_url(bridge)).dump(changed))
 
     _run(work)
@@ -180,8 +182,8 @@ def incident_list(service_name: str | None, status: str | None, as_json: bool) -
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            target = admin.find_service(session, service_name) if service_name else None
-            found = admin.list_incidents(session, target, status)
+            target = catalog.find_service(session, service_name) if service_name else None
+            found = catalog.all_incidents(session, target, status)
             documents = IncidentSchema(many=True).dump(found)
         if as_json:
             _print(documents)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.store import queries
 from app.store.database import Database
 from app.store.migrate import upgrade
@@ -171,8 +171,12 @@ def make_integration(bridge: Bridge) -> Callable[..., MadeIntegration]:
         now = datetime.now(UTC)
         with bridge.database.transaction() as session:
             existing = queries.get_service_by_name(session, service)
-            target = existing or admin.create_service(session, service, now, reopen_window_minutes)
-            created = admin.create_integration(session, bridge.secrets, target, now, secret=secret)
+            target = existing or catalog.create_service(
+                session, service, now, reopen_window_minutes
+            )
+            created = catalog.create_integration(
+                session, bridge.secrets, target, now, secret=secret
+            )
             return MadeIntegration(created.integration.id, target.name, created.secret)
 
     return make

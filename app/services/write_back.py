@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.services.admin import get_integration
+from app.services.catalog import get_integration
 from app.services.sentry_jobs import JobKind, JobStatus, enqueue
 from app.store.models import Delivery, Incident, Integration, SentryInstallation, SentryJob
 

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role, create_user
 from app.store.models import EscalationPolicy, Schedule, ScheduleOverride, Service
 from tests.support.oncall import PASSWORD, make_people
@@ -147,7 +147,7 @@ def test_admin_attaches_a_policy_an_ack_timeout_and_a_threshold_to_a_service(
 ) -> None:
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, "Checkout", now)
+        service = catalog.create_service(session, "Checkout", now)
         service_id = service.id
     log_in(client, "admin@x.example")
     post(client, "/admin/schedules", name="primary", timezone="UTC", members="a@x.example")

@@ -508,11 +508,11 @@ def test_previous_secret_stays_valid_during_the_grace_period(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from app.services import admin
+    from app.services import catalog
 
     integration = make_integration(secret="old-secret")
     with bridge.database.transaction() as session:
-        admin.rotate_secret(
+        catalog.rotate_secret(
             session,
             bridge.secrets,
             integration.id,
@@ -527,7 +527,7 @@ def test_previous_secret_stays_valid_during_the_grace_period(
     assert [d.signature_outcome for d in deliveries(bridge)] == ["valid_previous_secret", "valid"]
 
     with bridge.database.transaction() as session:
-        admin.rotate_secret(
+        catalog.rotate_secret(
             session, bridge.secrets, integration.id, datetime.now(UTC), timedelta(0), "newest"
         )
     assert (
@@ -558,11 +558,11 @@ def test_disabled_integration_is_403_and_the_delivery_is_kept(
 ) -> None:
     from datetime import UTC, datetime
 
-    from app.services import admin
+    from app.services import catalog
 
     integration = make_integration()
     with bridge.database.transaction() as session:
-        admin.set_enabled(session, integration.id, False, datetime.now(UTC))
+        catalog.set_enabled(session, integration.id, False, datetime.now(UTC))
     response = post(client, integration, build("integration_issue_created"))
 
     assert response.status_code == 403

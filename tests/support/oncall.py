@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role, create_token, create_user
 from app.services.escalations import PageTarget
 from app.store.models import ContactMethod, EscalationStep, Incident, Service
@@ -52,7 +52,7 @@ def make_incident(
 
 
 def make_service(session: Session, now: datetime, name: str = "Payments") -> Service:
-    return admin.create_service(session, name, now)
+    return catalog.create_service(session, name, now)
 
 
 @dataclass

@@ -229,7 +229,7 @@ def test_unreadable_ciphertexts_raise_secret_unreadable_not_crypto_errors() -> N
 def test_integration_ids_are_long_url_safe_and_never_look_like_options() -> None:
     import re
 
-    from app.services.admin import new_integration_id
+    from app.services.catalog import new_integration_id
 
     ids = [new_integration_id() for _ in range(3000)]
 

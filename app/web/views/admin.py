@@ -13,7 +13,7 @@ from flask_login import current_user, login_required
 
 from app.domain.errors import InvalidInput
 from app.extensions import bridge
-from app.services import admin, deliveries, escalation_policies
+from app.services import catalog, deliveries, escalation_policies
 from app.services.alert_probe import own_webhook_base, send_test_alert
 from app.services.deliveries import DeliveryFilters
 from app.services.ingest import replay_delivery
@@ -62,7 +62,7 @@ def _form_int(name: str, default: int | None = None) -> int:
 @admin_required
 def services() -> str:
     with bridge().database.transaction() as session:
-        found = admin.list_services(session)
+        found = catalog.list_services(session)
         policies = escalation_policies.list_policies(session)
         return render_template(
             "admin/services.html",
@@ -76,7 +76,7 @@ def services() -> str:
 @admin_required
 def create_service() -> Response:
     with bridge().database.transaction() as session:
-        service = admin.create_service(
+        service = catalog.create_service(
             session,
             request.form.get("name", ""),
             datetime.now(UTC),
@@ -91,7 +91,7 @@ def create_service() -> Response:
 @admin_required
 def update_service(service_id: int) -> Response:
     with bridge().database.transaction() as session:
-        service = admin.update_service(
+        service = catalog.update_service(
             session,
             service_id,
             request.form.get("name") or None,
@@ -109,7 +109,7 @@ def update_service_paging(service_id: int) -> Response:
     policy_id = request.form.get("policy_id", "").strip()
     timeout = request.form.get("ack_timeout_minutes", "").strip()
     with bridge().database.transaction() as session:
-        service = admin.get_service(session, service_id)
+        service = catalog.get_service(session, service_id)
         escalation_policies.update_service_paging(
             session,
             service,
@@ -131,10 +131,10 @@ def update_service_paging(service_id: int) -> Response:
 @admin_required
 def integrations() -> str:
     with bridge().database.transaction() as session:
-        found = admin.list_integrations(session)
+        found = catalog.list_integrations(session)
         for integration in found:
             _ = integration.service.name
-        services_found = admin.list_services(session)
+        services_found = catalog.list_services(session)
     return render_template(
         "admin/integrations.html",
         integrations=found,
@@ -159,8 +159,8 @@ def _show_secret(integration_id: str, secret: str | None, what: str) -> str:
 def create_integration() -> str:
     mode = request.form.get("secret_mode", "none")
     with bridge().database.transaction() as session:
-        service = admin.get_service(session, _form_int("service_id"))
-        created = admin.create_integration(
+        service = catalog.get_service(session, _form_int("service_id"))
+        created = catalog.create_integration(
             session,
             bridge().secrets,
             service,
@@ -179,7 +179,7 @@ def rotate_secret(integration_id: str) -> str:
     settings = bridge().settings
     pasted = request.form.get("secret") if request.form.get("secret_mode") == "paste" else None
     with bridge().database.transaction() as session:
-        secret = admin.rotate_secret(
+        secret = catalog.rotate_secret(
             session,
             bridge().secrets,
             integration_id,
@@ -198,7 +198,7 @@ def rotate_secret(integration_id: str) -> str:
 def set_enabled(integration_id: str) -> Response:
     enabled = request.form.get("enabled") == "1"
     with bridge().database.transaction() as session:
-        integration = admin.update_integration(
+        integration = catalog.update_integration(
             session, integration_id, datetime.now(UTC), enabled=enabled
         )
         name = integration.name
@@ -210,7 +210,7 @@ def set_enabled(integration_id: str) -> Response:
 @admin_required
 def test_alert(integration_id: str) -> Response:
     with bridge().database.transaction() as session:
-        secret = admin.integration_secret(session, bridge().secrets, integration_id)
+        secret = catalog.integration_secret(session, bridge().secrets, integration_id)
     # Sent after the transaction: no database transaction stays open across HTTP.
     with requests.Session() as http:
         try:
@@ -252,7 +252,7 @@ def delivery_list() -> str:
     )
     with bridge().database.transaction() as session:
         page = deliveries.list_deliveries(session, filters, 50, args.get("cursor") or None)
-        found = admin.list_integrations(session)
+        found = catalog.list_integrations(session)
     return render_template("admin/deliveries.html", page=page, integrations=found, filters=filters)
 
 

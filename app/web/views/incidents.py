@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from app.domain.lifecycle import HumanAction
 from app.extensions import bridge
-from app.services import admin, incidents
+from app.services import catalog, incidents
 from app.services.incidents import IncidentFilters
 from app.web.views import blueprint
 
@@ -46,7 +46,7 @@ def _page(state: dict[str, Any]) -> tuple[incidents.Page, list[Any]]:
     )
     with bridge().database.reading() as session:
         page = incidents.list_incidents(session, filters, PAGE_SIZE, state["cursor"])
-        services = admin.list_services(session)
+        services = catalog.list_services(session)
         # Touch what the template reads while the session is open.
         for incident in page.items:
             _ = incident.service.name

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import Bridge
 from app.jobs.sentry import run_sentry_outbox
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role, create_token, create_user
 from app.services.sentry_gateway import SentryGateway
 from app.store import queries
@@ -133,10 +133,10 @@ def hook(sbridge: Bridge) -> Hook:
     """A bridge integration signed with the public app's client secret, as Sentry signs."""
     now = datetime.now(UTC)
     with sbridge.database.transaction() as session:
-        service = queries.get_service_by_name(session, "Payments") or admin.create_service(
+        service = queries.get_service_by_name(session, "Payments") or catalog.create_service(
             session, "Payments", now
         )
-        created = admin.create_integration(
+        created = catalog.create_integration(
             session, sbridge.secrets, service, now, secret=CLIENT_SECRET
         )
         return Hook(created.integration.id, CLIENT_SECRET)

@@ -260,12 +260,12 @@ def test_installation_deleted_through_an_unsigned_integration_is_ignored(
 
 
 def other_integration(bridge: Bridge, secret: str | None) -> Hook:
-    from app.services import admin
+    from app.services import catalog
 
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, "Elsewhere", now)
-        created = admin.create_integration(session, bridge.secrets, service, now, secret=secret)
+        service = catalog.create_service(session, "Elsewhere", now)
+        created = catalog.create_integration(session, bridge.secrets, service, now, secret=secret)
         return Hook(created.integration.id, secret or "")
 
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.sentry_installations import save_internal_token
 from app.store.models import Incident, SentryJob
 from tests.fakes.sentry_server import CLIENT_SECRET
@@ -63,8 +63,8 @@ def connect_other(bridge: Bridge, service_name: str, org_slug: str, uuid: str | 
     """Another service fed by an integration connected to `org_slug`; its slug."""
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, service_name, now)
-        created = admin.create_integration(session, bridge.secrets, service, now)
+        service = catalog.create_service(session, service_name, now)
+        created = catalog.create_integration(session, bridge.secrets, service, now)
         save_internal_token(
             session,
             bridge.secrets,
@@ -269,7 +269,7 @@ def test_an_incident_created_from_sentry_pages_the_services_channels(
 
     connect(sbridge, hook)
     with sbridge.database.transaction() as session:
-        [service] = admin.list_services(session)
+        [service] = catalog.list_services(session)
         name = service.name
     make_channel(sbridge, name)
 

@@ -148,7 +148,7 @@ def set_enabled(session: Session, integration_id: str, enabled: bool, now: datet
     return integration
 
 
-def list_incidents(
+def all_incidents(
     session: Session, service: Service | None = None, status: str | None = None
 ) -> list[Incident]:
     query = select(Incident).order_by(Incident.id)
