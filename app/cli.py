@@ -380,7 +380,7 @@ def jobs() -> None:
 def jobs_run() -> None:
     """Run the scheduler (delivery pruning) until stopped."""
     from app.jobs.scheduler import run_scheduler
-    from app.observability import configure_logging
+    from app.web.observability import configure_logging
 
     bridge = _bridge()
     configure_logging(bridge.settings.log_level, as_json=bridge.settings.log_format == "json")

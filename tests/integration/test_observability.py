@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.observability import configure_logging
+from app.web.observability import configure_logging
 from tests.conftest import MadeIntegration
 from tests.support.payloads import build
 
