@@ -16,7 +16,7 @@ from typing import Any
 from app.domain import issue_context
 from app.domain.errors import UnrecognisedPayload
 from app.domain.links import plain_web_url
-from app.domain.payload_values import MAX_ID_LENGTH, issue_id_from_url
+from app.domain.payload_values import MAX_ID_LENGTH, issue_id_from_url, settings_values
 from app.domain.payload_values import mapping as _dict
 from app.domain.payload_values import sentry_id as _id
 from app.domain.payload_values import text as _text
@@ -378,19 +378,6 @@ def _first_text(values: Any) -> str | None:
     return _text(values[0]) if isinstance(values, list) and values else None
 
 
-def _rule_settings(issue_alert: Any) -> dict[str, str]:
-    """An alert-rule action's settings: a list of {"name", "value"} pairs."""
-    settings = _dict(issue_alert).get("settings")
-    found: dict[str, str] = {}
-    if isinstance(settings, list):
-        for item in settings:
-            if isinstance(item, dict):
-                name, value = _text(item.get("name")), _text(item.get("value"))
-                if name and value:
-                    found[name] = value
-    return found
-
-
 def _infer_resource(data: dict[str, Any]) -> str | None:
     # An activity alert carries `data.issue` too: its `activity`/`alert` tell it apart.
     if isinstance(data.get("issue"), dict) and ("activity" in data or "alert" in data):
@@ -461,7 +448,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
         expected_action = "created" if resource == "error" else "triggered"
         if action not in {None, expected_action}:
             alert = _ignored(alert, f"{resource} action {action!r} is not handled")
-        chosen = _rule_settings(data.get("issue_alert")).get("service")
+        chosen = settings_values(_dict(data.get("issue_alert")).get("settings")).get("service")
         if chosen:
             alert = replace(alert, target_service=chosen)
     elif resource == "metric_alert":

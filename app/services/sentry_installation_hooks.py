@@ -7,15 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.domain.payload_values import mapping as _dict
 from app.domain.payload_values import sentry_id, text
 from app.services import sentry_installations as installs
 from app.services.sentry_jobs import JobKind, enqueue
 from app.store.encryption import SecretBox
 from app.store.models import Integration
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def on_installation_webhook(

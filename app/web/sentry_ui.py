@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.domain.errors import BridgeError, InvalidInput, SignatureMismatch, SignatureMissing
+from app.domain.payload_values import text as _text
 from app.extensions import bridge
 from app.sentry.signatures import is_valid_signature
 from app.services import sentry_ui
@@ -101,7 +102,3 @@ def select_options(kind: str) -> Response:
         else:
             options = sentry_ui.incident_options(session, installation, query)
     return jsonify(options)
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None

@@ -1210,3 +1210,24 @@ def test_parse_time_never_raises_on_any_string(value: str) -> None:
     parsed = parse_time(value)
 
     assert parsed is None or parsed.utcoffset() == timedelta(0)
+
+
+def test_alert_rule_settings_read_the_same_from_a_list_or_a_dict() -> None:
+    # One reader of alert-rule settings, for the webhook (issue_alert.settings) and the
+    # UI components (alert-rule action, issue-link fields).
+    from app.domain.payload_values import settings_values
+
+    listed = [
+        {"name": "service", "value": " checkout "},
+        {"name": "empty", "value": ""},
+        {"name": "flag", "value": True},
+        "not an item",
+        {"value": "nameless"},
+    ]
+    assert settings_values(listed) == {"service": "checkout"}
+    assert settings_values({"service": "checkout", "incident": 42, "none": None}) == {
+        "service": "checkout",
+        "incident": "42",
+    }
+    assert settings_values({"service": "x" * 2000})["service"] == "x" * 1000
+    assert settings_values("neither") == {}
