@@ -138,8 +138,14 @@ def _first_time(*values: Any) -> datetime | None:
     return None
 
 
-def _issue_key(issue_id: str | None) -> str | None:
-    return f"sentry-{issue_id}" if issue_id else None
+def dedup_key(sentry_id: str) -> str:
+    """SPEC 4: one incident per Sentry issue, keyed `sentry-<issue id>`; an event that names
+    no issue is keyed by its event id the same way. Every path that opens one uses this."""
+    return f"sentry-{sentry_id}"
+
+
+def _key_or_none(issue_id: str | None) -> str | None:
+    return dedup_key(issue_id) if issue_id else None
 
 
 def source_for(project_name: str | None) -> str:
@@ -280,7 +286,7 @@ def _from_issue(
         resource=resource,
         action=action,
         intent=intent,
-        dedup_key=_issue_key(issue_id),
+        dedup_key=_key_or_none(issue_id),
         severity=severity_from_level(issue.get("level")),
         title=_text(issue.get("title")) or _event_title(issue),
         source=source_for(project_name or project_slug),
@@ -320,7 +326,7 @@ def _from_event(
     issue_id = issue_id or issue_id_from_url(
         event.get("issue_url"), event.get("web_url"), issue_url
     )
-    key = _issue_key(issue_id) or (f"sentry-{event_id}" if event_id else None)
+    key = _key_or_none(issue_id) or _key_or_none(event_id)
     return Alert(
         format=fmt,
         resource=resource,
@@ -461,7 +467,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
             resource=resource,
             action=action,
             intent=Intent.COMMENT,
-            dedup_key=_issue_key(issue_id),
+            dedup_key=_key_or_none(issue_id),
             occurred_at=parse_time(data.get("timestamp")),
             issue_id=issue_id,
             project=_text(data.get("project_slug")),
@@ -512,7 +518,7 @@ def _from_note(
             resource=resource,
             action=action,
             intent=Intent.IGNORE,
-            dedup_key=_issue_key(note.issue_id),
+            dedup_key=_key_or_none(note.issue_id),
             issue_id=note.issue_id,
             actor=actor,
             reason=f"{note.reason}; {resource} notifications never drive incidents",
@@ -522,7 +528,7 @@ def _from_note(
         resource=resource,
         action=action,
         intent=Intent.COMMENT,
-        dedup_key=_issue_key(note.issue_id),
+        dedup_key=_key_or_none(note.issue_id),
         issue_id=note.issue_id,
         comment=note.message,
         note_kind=note.kind,

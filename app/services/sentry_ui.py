@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.domain.alerts import dedup_key
 from app.domain.incident import IncidentEvent
 from app.domain.lifecycle import Status
 from app.domain.links import plain_web_url
@@ -152,7 +153,7 @@ def _open_or_create(
     project: str | None,
     now: datetime,
 ) -> Incident:
-    key = f"sentry-{issue_id}"
+    key = dedup_key(issue_id)
     for _attempt in range(3):
         existing = queries.find_open_incident(session, service.id, key)
         if existing is not None:
