@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.domain.errors import BridgeError, InvalidInput, SignatureMismatch, SignatureMissing
 from app.domain.payload_values import text as _text
 from app.extensions import bridge
-from app.sentry.signatures import is_valid_signature
+from app.sentry.signatures import signing_secret_index
 from app.services import sentry_ui
 from app.store.models import Integration, SentryInstallation
 from app.web.errors import status_for
@@ -46,7 +46,7 @@ def _verified(installation_uuid: str | None, signed: bytes) -> SentryInstallatio
                 secrets.append(app_bridge.secrets.decrypt(integration.secret_ciphertext))
         if installation is not None:
             session.expunge(installation)
-    if not any(secret and is_valid_signature(secret, signed, signature) for secret in secrets):
+    if signing_secret_index(secrets, signed, signature) is None:
         raise SignatureMismatch(
             "The Sentry-App-Signature does not match: the bridge checks it with "
             "SENTRY_CLIENT_SECRET (or the integration's signing secret)."
