@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema, fields
 
 from app.domain.errors import (
@@ -25,7 +24,7 @@ from app.extensions import bridge
 from app.sentry.errors import SentryNotConfigured
 from app.services import sentry_installations as installs
 from app.services.accounts import Role
-from app.services.sentry_gateway import SentryGateway, make_client
+from app.services.sentry_gateway import SentryGateway
 from app.services.write_back import set_write_back
 from app.store.models import SentryInstallation
 from app.web.api.docs import documented
@@ -34,14 +33,6 @@ from app.web.errors import status_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 blueprint = Blueprint("sentry_oauth", __name__, url_prefix="/api/v2/integrations/sentry")
-
-
-@blueprint.record_once
-def _make_gateway(state: BlueprintSetupState) -> None:
-    found = state.app.extensions["bridge"]
-    state.app.extensions["sentry_gateway"] = SentryGateway(
-        found.database, found.secrets, make_client(found.settings), found.settings
-    )
 
 
 class InstallationSchema(Schema):
@@ -108,9 +99,7 @@ def _doc(summary: str, **kwargs: Any) -> Callable[[F], F]:
 
 
 def gateway() -> SentryGateway:
-    found = current_app.extensions["sentry_gateway"]
-    assert isinstance(found, SentryGateway)
-    return found
+    return bridge().sentry_gateway
 
 
 def _answer(data: Any, status: int = 200) -> Response:

@@ -67,7 +67,7 @@ def sentry_app(settings: Settings, fake_server: FakeSentry) -> Iterator[Flask]:
 def waits(sentry_app: Flask) -> list[float]:
     """Every wait the Sentry client asks for (429, backoff), recorded instead of slept."""
     recorded: list[float] = []
-    sentry_app.extensions["sentry_gateway"].client.sleep = recorded.append
+    sentry_app.extensions["bridge"].sentry_gateway.client.sleep = recorded.append
     return recorded
 
 
@@ -82,7 +82,7 @@ def sbridge(sentry_app: Flask, fake: FakeSentry, waits: list[float]) -> Iterator
 
 @pytest.fixture
 def gateway(sentry_app: Flask, sbridge: Bridge) -> SentryGateway:
-    found: SentryGateway = sentry_app.extensions["sentry_gateway"]
+    found: SentryGateway = sentry_app.extensions["bridge"].sentry_gateway
     return found
 
 
