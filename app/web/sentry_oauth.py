@@ -35,24 +35,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 blueprint = Blueprint("sentry_oauth", __name__, url_prefix="/api/v2/integrations/sentry")
 
 
-class InstallationSchema(Schema):
-    id = fields.Integer()
-    uuid = fields.String(allow_none=True)
-    kind = fields.String()
-    status = fields.String()
-    org_slug = fields.String(allow_none=True)
-    integration_id = fields.String(allow_none=True)
-    user_id = fields.Integer(allow_none=True)
-    has_token = fields.Boolean()
-    has_refresh_token = fields.Boolean()
-    expires_at = fields.String(allow_none=True)
-    last_refreshed_at = fields.String(allow_none=True)
-    last_error = fields.String(allow_none=True)
-    created_at = fields.String()
-    revoked_at = fields.String(allow_none=True)
-    outcome = fields.String()
-
-
 class EnvelopeErrorSchema(Schema):
     code = fields.String()
     message = fields.String()
