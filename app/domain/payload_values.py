@@ -78,7 +78,3 @@ def settings_values(fields: Any, limit: int = MAX_SETTING_LENGTH) -> dict[str, s
         if name and value is not None:
             found[name] = value
     return found
-
-
-def clipped(value: str | None, limit: int) -> str | None:
-    return value[:limit] if value is not None else None
