@@ -19,7 +19,7 @@ from app.services.accounts import Role, create_user
 from app.services.alert_probe import sample_delivery
 from app.services.incidents import act_on_incident
 from tests.conftest import MadeIntegration
-from tests.integration.test_pages import PASSWORD, csrf_token, log_in
+from tests.support.pages import PASSWORD, csrf_token, log_in
 
 Make = Callable[..., MadeIntegration]
 REMOTE_BODY = b"REMOTE-BODY-THAT-MUST-NOT-SHOW"

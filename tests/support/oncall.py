@@ -14,8 +14,7 @@ from app.services import catalog
 from app.services.accounts import Role, create_token, create_user
 from app.services.escalations import PageTarget
 from app.store.models import ContactMethod, EscalationStep, Incident, Service
-
-PASSWORD = "correct horse battery staple"
+from tests.support.pages import PASSWORD
 
 
 def make_people(session: Session, now: datetime, *emails: str, verified: bool = True) -> None:
