@@ -671,22 +671,6 @@ def test_readyz_reports_database_schema_and_spool(client: FlaskClient, bridge: B
     assert body["checks"]["spool_pending"] == 0
 
 
-@pytest.fixture
-def unreachable_app(tmp_path: Any, encryption_key: str) -> Flask:
-    """The app pointed at a database that does not answer (nothing listens on port 9)."""
-    from app import create_app
-    from tests.conftest import make_settings
-
-    return create_app(
-        make_settings(
-            "postgresql+psycopg://postgres@127.0.0.1:9/none",
-            tmp_path,
-            encryption_key,
-            database_connect_timeout_seconds=1,
-        )
-    )
-
-
 def test_readyz_and_healthz_say_503_when_the_database_is_gone(unreachable_app: Flask) -> None:
     client = unreachable_app.test_client()
 
