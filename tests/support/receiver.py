@@ -12,9 +12,11 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from app.extensions import Bridge
+from app.services.ingest import IngestOutcome, ingest_delivery
 from app.store.models import Delivery, Incident, TimelineEntry
 from tests.conftest import MadeIntegration
 from tests.support import payloads
+from tests.support.inbound import inbound_from
 from tests.support.payloads import build, load
 
 T0 = 1_790_000_000  # a fixed Sentry-Hook-Timestamp base, in the past
@@ -105,3 +107,17 @@ def deliver_at_once(
         thread.join(timeout=60)
     assert len(answers) == count, "a delivery did not finish within 60 s"
     return answers
+
+
+def ingest(
+    bridge: Bridge, integration: MadeIntegration, delivery: payloads.Delivery
+) -> IngestOutcome:
+    """The delivery through the ingest use case itself, in the edge's one transaction (for
+    tests where the HTTP layer adds nothing): what became of it."""
+    with bridge.database.transaction() as session:
+        return ingest_delivery(
+            session,
+            inbound_from(integration, delivery),
+            bridge.secrets,
+            bridge.settings.max_body_bytes,
+        )
