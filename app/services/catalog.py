@@ -151,6 +151,8 @@ def set_enabled(session: Session, integration_id: str, enabled: bool, now: datet
 def all_incidents(
     session: Session, service: Service | None = None, status: str | None = None
 ) -> list[Incident]:
+    """Every incident (of one service, in one status), oldest first and unpaged: what
+    `bridge incident list` prints. The API and pages page through incidents.list_incidents."""
     query = select(Incident).order_by(Incident.id)
     if service is not None:
         query = query.where(Incident.service_id == service.id)
