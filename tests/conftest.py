@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -29,10 +27,9 @@ from app.store.database import Database
 from app.store.migrate import upgrade
 from app.store.models import Base
 from config.settings import Settings
+from tests.support.databases import POSTGRES_URL, make_settings, with_search_path
+from tests.support.integrations import MadeIntegration
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 IS_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -46,14 +43,6 @@ def _postgres_problem() -> str | None:
     finally:
         engine.dispose()
     return None
-
-
-def with_search_path(url: str, schema: str) -> str:
-    return (
-        make_url(url)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
 
 
 @pytest.fixture(scope="session")
@@ -97,19 +86,6 @@ def encryption_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def make_settings(
-    database_url: str, instance_path: Path, key: str, **overrides: object
-) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "instance_path": instance_path,
-        "encryption_keys": (key,),
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def settings(
     database_url: str, tmp_path_factory: pytest.TempPathFactory, encryption_key: str
@@ -148,17 +124,6 @@ def database(bridge: Bridge) -> Database:
 @pytest.fixture
 def client(app: Flask, bridge: Bridge) -> FlaskClient:
     return app.test_client()
-
-
-@dataclass(frozen=True)
-class MadeIntegration:
-    id: str
-    service: str
-    secret: str | None
-
-    @property
-    def url(self) -> str:
-        return f"/api/integrations/sentry?integrationId={self.id}"
 
 
 @pytest.fixture

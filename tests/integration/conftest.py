@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load, seen_at
 
 Make = Callable[..., MadeIntegration]

@@ -21,7 +21,7 @@ from app.extensions import Bridge
 from app.services import catalog
 from app.services.spool import drain_spool
 from app.store.models import Base, Incident
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 from tests.support.payloads import build
 from tests.support.tcp_proxy import TcpProxy
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from app.extensions import Bridge
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import make_channel, outbox
 from tests.support.payloads import build
 from tests.support.receiver import T0, issue, post, send_issue

@@ -20,8 +20,8 @@ from app.domain.json_body import MAX_DEPTH
 from app.extensions import Bridge
 from app.store.models import Delivery, Incident
 from config.settings import Settings
-from tests.conftest import MadeIntegration
 from tests.support.hostile import hostile_cases
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load, seen_at, sentry_bytes
 
 Make = Callable[..., MadeIntegration]

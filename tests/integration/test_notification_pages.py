@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import Bridge
 from app.services.accounts import Role, create_user
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import make_channel, outbox, send_sentry
 from tests.support.pages import PASSWORD, csrf_token
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.extensions import Bridge
 from app.services.accounts import Role, create_user
 from app.store.models import Incident, TimelineEntry
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build
 

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from app.extensions import Bridge
 from app.store.models import Delivery, TimelineEntry
-from tests.conftest import MadeIntegration
 from tests.support import payloads
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
 from tests.support.receiver import (
     T0,

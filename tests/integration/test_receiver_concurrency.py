@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from app.extensions import Bridge
 from app.store import receiver_rows as rows
 from app.store.models import TimelineEntry
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import Delivery, build
 from tests.support.receiver import (
     T0,

@@ -19,8 +19,8 @@ from sqlalchemy import select
 from app.extensions import Bridge
 from app.services.ingest import IngestOutcome
 from app.store.models import Delivery, Incident, IncidentEvent, TimelineEntry
-from tests.conftest import MadeIntegration
 from tests.support import payloads
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
 from tests.support.receiver import ingest
 

@@ -22,7 +22,7 @@ from app.services import catalog
 from app.services.ingest import replay_delivery
 from app.store.models import Delivery, Incident
 from config.settings import Settings
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, issue_event, load
 
 Make = Callable[..., MadeIntegration]

@@ -21,7 +21,7 @@ from app.extensions import Bridge
 from app.services.ingest import replay_delivery
 from app.services.retention import prune_deliveries
 from app.store.models import DeliveryBodyClaim
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import Delivery, build
 from tests.support.receiver import deliver_at_once, deliveries, incidents, issue, post
 

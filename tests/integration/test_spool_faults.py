@@ -18,8 +18,8 @@ from app.extensions import Bridge
 from app.services.spool import drain_spool, spool_delivery
 from app.store import spool as spool_module
 from app.store.spool import Spool, SpoolWriteFailed
-from tests.conftest import MadeIntegration
 from tests.support.inbound import inbound_for
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 
 _real_write = os.write

@@ -18,7 +18,7 @@ from app.extensions import Bridge
 from app.services.accounts import Role, create_user
 from app.services.alert_probe import sample_delivery
 from app.services.incidents import act_on_incident
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.pages import PASSWORD, csrf_token, log_in
 
 Make = Callable[..., MadeIntegration]

@@ -14,9 +14,9 @@ from werkzeug.test import TestResponse
 from app.extensions import Bridge
 from app.services.ingest import IngestOutcome, ingest_delivery
 from app.store.models import Delivery, Incident, TimelineEntry
-from tests.conftest import MadeIntegration
 from tests.support import payloads
 from tests.support.inbound import inbound_from
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
 
 T0 = 1_790_000_000  # a fixed Sentry-Hook-Timestamp base, in the past
