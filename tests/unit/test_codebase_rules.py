@@ -43,6 +43,18 @@ def test_no_test_module_imports_another_test_module() -> None:
     assert offending == []
 
 
+def test_no_module_imports_the_unit_or_integration_conftests() -> None:
+    # pytest loads conftests itself; what tests share beyond fixtures is in tests/support/.
+    # (tests/e2e/conftest.py is still imported for its server harness: Stack, post, BIN.)
+    offending = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for line, module in _imported_modules(path.read_text(encoding="utf-8"), path)
+        if module.endswith(".conftest") and not module.startswith("tests.e2e")
+    ]
+    assert offending == []
+
+
 def test_the_rule_sees_absolute_relative_and_from_package_imports() -> None:
     source = (
         "from tests.integration.test_pages import log_in\n"

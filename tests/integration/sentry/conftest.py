@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,10 +12,8 @@ from flask import Flask
 from app import create_app
 from app.extensions import Bridge
 from app.jobs.sentry import run_sentry_outbox
-from app.services import catalog
 from app.services.accounts import Role, create_token, create_user
 from app.services.sentry_gateway import SentryGateway
-from app.store import queries
 from app.store.models import User
 from config.settings import Settings
 from tests.fakes.sentry_server import (
@@ -25,8 +23,8 @@ from tests.fakes.sentry_server import (
     FakeSentry,
     start_fake_sentry,
 )
-
-APP_SLUG = "sentry-incident-bridge-4f1a2b"
+from tests.support.integrations import MadeIntegration
+from tests.support.sentry import APP_SLUG, Person
 
 
 @pytest.fixture(scope="session")
@@ -84,16 +82,6 @@ def gateway(app: Flask, bridge: Bridge) -> SentryGateway:
     return found
 
 
-@dataclass(frozen=True)
-class Person:
-    id: int
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
 @pytest.fixture
 def make_person(bridge: Bridge) -> Callable[..., Person]:
     def make(email: str = "admin@example.com", role: Role = Role.ADMIN) -> Person:
@@ -111,28 +99,10 @@ def admin_person(make_person: Callable[..., Person]) -> Person:
     return make_person()
 
 
-@dataclass(frozen=True)
-class Hook:
-    id: str
-    secret: str
-
-    @property
-    def url(self) -> str:
-        return f"/api/integrations/sentry?integrationId={self.id}"
-
-
 @pytest.fixture
-def hook(bridge: Bridge) -> Hook:
+def hook(make_integration: Callable[..., MadeIntegration]) -> MadeIntegration:
     """A bridge integration signed with the public app's client secret, as Sentry signs."""
-    now = datetime.now(UTC)
-    with bridge.database.transaction() as session:
-        service = queries.get_service_by_name(session, "Payments") or catalog.create_service(
-            session, "Payments", now
-        )
-        created = catalog.create_integration(
-            session, bridge.secrets, service, now, secret=CLIENT_SECRET
-        )
-        return Hook(created.integration.id, CLIENT_SECRET)
+    return make_integration(secret=CLIENT_SECRET)
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from app.extensions import Bridge
 from app.services import sentry_jobs
 from app.store.models import Incident, SentryJob, TimelineEntry
 from tests.fakes.sentry_server import APP_UUID, FakeSentry
-from tests.integration.sentry.conftest import Hook, Person
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
+from tests.support.sentry import Person
 
 API = "/api/v2/integrations/sentry"
 ORG = "acme-gmbh"
@@ -33,7 +34,9 @@ def api_fixture(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def connected(client: FlaskClient, fake: FakeSentry, admin_person: Person, hook: Hook) -> str:
+def connected(
+    client: FlaskClient, fake: FakeSentry, admin_person: Person, hook: MadeIntegration
+) -> str:
     """The org is connected through the public integration; its issue 4512345678 exists."""
     installed = fake.install(ORG, uuid="7a3c9f2e-5b1d-4e8a-9c6f-2d4b8e1a0f37")
     state = client.post(
@@ -57,7 +60,9 @@ def connected(client: FlaskClient, fake: FakeSentry, admin_person: Person, hook:
     return installed.uuid
 
 
-def deliver(client: FlaskClient, hook: Hook, name: str, **changes: Any) -> dict[str, Any]:
+def deliver(
+    client: FlaskClient, hook: MadeIntegration, name: str, **changes: Any
+) -> dict[str, Any]:
     resource, payload = load(name)
     for key, value in changes.items():
         payload[key] = value
@@ -99,7 +104,7 @@ def test_a_new_incident_is_answered_first_and_enriched_by_the_jobs_process(
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
 ) -> None:
@@ -138,7 +143,7 @@ def test_a_new_incident_is_answered_first_and_enriched_by_the_jobs_process(
 
 
 def test_a_repeated_event_does_not_queue_another_enrichment(
-    client: FlaskClient, bridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
     deliver(client, hook, "integration_issue_created")
     deliver(client, hook, "integration_issue_created")
@@ -150,7 +155,7 @@ def test_an_expired_token_is_refreshed_once_on_401_and_the_call_retried(
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
 ) -> None:
@@ -174,7 +179,7 @@ def test_a_429_with_retry_after_is_waited_out_in_place(
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
     waits: list[float],
@@ -192,7 +197,7 @@ def test_a_long_rate_limit_reschedules_the_job_at_the_reset_time(
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
     waits: list[float],
@@ -214,7 +219,7 @@ def test_5xx_is_retried_with_backoff_within_one_run(
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
     waits: list[float],
@@ -232,7 +237,7 @@ def test_a_failing_sentry_never_loses_the_incident_and_the_job_gives_up_in_the_e
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
 ) -> None:
@@ -256,7 +261,7 @@ def test_write_back_resolves_the_sentry_issue_and_its_echo_is_not_applied_twice(
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     admin_person: Person,
     run_jobs: Callable[[], int],
@@ -296,7 +301,7 @@ def test_acknowledging_ignores_the_sentry_issue_and_without_write_back_nothing_i
     client: FlaskClient,
     bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     admin_person: Person,
     run_jobs: Callable[[], int],
@@ -323,7 +328,7 @@ def test_acknowledging_ignores_the_sentry_issue_and_without_write_back_nothing_i
 
 
 def test_a_user_resolving_in_sentry_is_still_applied(
-    client: FlaskClient, bridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
     incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
 
@@ -334,7 +339,7 @@ def test_a_user_resolving_in_sentry_is_still_applied(
 
 
 def test_claimed_jobs_are_not_claimed_again_while_their_lease_runs(
-    client: FlaskClient, bridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
     deliver(client, hook, "integration_issue_created")
     now = datetime.now(UTC)
@@ -354,7 +359,7 @@ def test_claimed_jobs_are_not_claimed_again_while_their_lease_runs(
 # SKIP LOCKED is PostgreSQL's; SQLite serialises writers at BEGIN, so only PostgreSQL runs it.
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
-    client: FlaskClient, bridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
     assert bridge.database.is_postgresql
     now = datetime.now(UTC)

@@ -17,8 +17,9 @@ from app.services.accounts import Role
 from app.services.sentry_gateway import SentryGateway
 from app.store.models import SentryInstallation, SentryJob
 from tests.fakes.sentry_server import FakeInstallation, FakeSentry
-from tests.integration.sentry.conftest import APP_SLUG, Hook, Person
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
+from tests.support.sentry import APP_SLUG, Person
 
 API = "/api/v2/integrations/sentry"
 
@@ -47,7 +48,7 @@ def redirect(client: FlaskClient, installed: FakeInstallation, state: str | None
 
 
 def installation_webhook(
-    client: FlaskClient, hook: Hook, installed: FakeInstallation, action: str = "created"
+    client: FlaskClient, hook: MadeIntegration, installed: FakeInstallation, action: str = "created"
 ) -> TestResponse:
     resource, payload = load(f"integration_installation_{action}")
     payload["installation"]["uuid"] = installed.uuid
@@ -67,7 +68,11 @@ def installation(bridge: Bridge, uuid: str) -> SentryInstallation:
 
 
 def test_setup_redirect_exchanges_the_code_verifies_and_stores_tokens_encrypted(
-    client: FlaskClient, bridge: Bridge, fake: FakeSentry, admin_person: Person, hook: Hook
+    client: FlaskClient,
+    bridge: Bridge,
+    fake: FakeSentry,
+    admin_person: Person,
+    hook: MadeIntegration,
 ) -> None:
     state = initiate(client, admin_person, integration_id=hook.id)
     installed = fake.install("acme-gmbh")
@@ -101,7 +106,7 @@ def test_the_webhook_after_the_redirect_does_not_exchange_the_code_again(
     bridge: Bridge,
     fake: FakeSentry,
     admin_person: Person,
-    hook: Hook,
+    hook: MadeIntegration,
     run_jobs: Callable[[], int],
 ) -> None:
     installed = fake.install()
@@ -128,7 +133,7 @@ def test_the_webhook_alone_installs_and_a_later_redirect_is_harmless(
     bridge: Bridge,
     fake: FakeSentry,
     admin_person: Person,
-    hook: Hook,
+    hook: MadeIntegration,
     run_jobs: Callable[[], int],
 ) -> None:
     installed = fake.install()
@@ -209,7 +214,11 @@ def test_an_expired_state_is_refused(
 
 
 def test_installation_deleted_revokes_the_tokens(
-    client: FlaskClient, bridge: Bridge, fake: FakeSentry, admin_person: Person, hook: Hook
+    client: FlaskClient,
+    bridge: Bridge,
+    fake: FakeSentry,
+    admin_person: Person,
+    hook: MadeIntegration,
 ) -> None:
     installed = fake.install()
     state = initiate(client, admin_person, integration_id=hook.id)
@@ -226,7 +235,11 @@ def test_installation_deleted_revokes_the_tokens(
 
 
 def test_installation_deleted_through_another_signed_integration_is_ignored(
-    client: FlaskClient, bridge: Bridge, fake: FakeSentry, admin_person: Person, hook: Hook
+    client: FlaskClient,
+    bridge: Bridge,
+    fake: FakeSentry,
+    admin_person: Person,
+    hook: MadeIntegration,
 ) -> None:
     # Another organisation's internal integration: its own secret, which that org knows,
     # signs an installation.deleted naming this org's installation.
@@ -245,7 +258,11 @@ def test_installation_deleted_through_another_signed_integration_is_ignored(
 
 
 def test_installation_deleted_through_an_unsigned_integration_is_ignored(
-    client: FlaskClient, bridge: Bridge, fake: FakeSentry, admin_person: Person, hook: Hook
+    client: FlaskClient,
+    bridge: Bridge,
+    fake: FakeSentry,
+    admin_person: Person,
+    hook: MadeIntegration,
 ) -> None:
     installed = fake.install()
     state = initiate(client, admin_person, integration_id=hook.id)
@@ -259,18 +276,18 @@ def test_installation_deleted_through_an_unsigned_integration_is_ignored(
     assert installation(bridge, installed.uuid).status == "installed"
 
 
-def other_integration(bridge: Bridge, secret: str | None) -> Hook:
+def other_integration(bridge: Bridge, secret: str | None) -> MadeIntegration:
     from app.services import catalog
 
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
         service = catalog.create_service(session, "Elsewhere", now)
         created = catalog.create_integration(session, bridge.secrets, service, now, secret=secret)
-        return Hook(created.integration.id, secret or "")
+        return MadeIntegration(created.integration.id, "Elsewhere", secret or "")
 
 
 def test_an_admin_stores_an_internal_token_that_never_expires(
-    client: FlaskClient, bridge: Bridge, admin_person: Person, hook: Hook
+    client: FlaskClient, bridge: Bridge, admin_person: Person, hook: MadeIntegration
 ) -> None:
     response = client.post(
         f"{API}/save",

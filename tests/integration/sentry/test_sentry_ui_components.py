@@ -15,7 +15,7 @@ from app.services import catalog
 from app.services.sentry_installations import save_internal_token
 from app.store.models import Incident, SentryJob
 from tests.fakes.sentry_server import CLIENT_SECRET
-from tests.integration.sentry.conftest import Hook
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import sign
 
 INSTALLATION = "7a3c9f2e-5b1d-4e8a-9c6f-2d4b8e1a0f37"
@@ -41,7 +41,7 @@ def get(
     return client.get(path, query_string=query, headers=headers)
 
 
-def connect(bridge: Bridge, hook: Hook) -> None:
+def connect(bridge: Bridge, hook: MadeIntegration) -> None:
     with bridge.database.transaction() as session:
         save_internal_token(
             session,
@@ -91,7 +91,7 @@ def issue_link_body(fields: dict[str, str]) -> dict[str, Any]:
 
 
 def test_alert_rule_action_accepts_a_known_service_and_explains_an_unknown_one(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     connect(bridge, hook)
     body = {"fields": [{"name": "service", "value": "payments"}], "installationId": INSTALLATION}
@@ -110,7 +110,7 @@ def test_alert_rule_action_accepts_a_known_service_and_explains_an_unknown_one(
 
 
 def test_ui_requests_must_carry_a_valid_sentry_app_signature(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     body = {"fields": [{"name": "service", "value": "payments"}], "installationId": INSTALLATION}
 
@@ -125,7 +125,7 @@ def test_ui_requests_must_carry_a_valid_sentry_app_signature(
 
 
 def test_issue_link_create_opens_one_incident_and_answers_strings(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     connect(bridge, hook)
 
@@ -152,7 +152,7 @@ def test_issue_link_create_opens_one_incident_and_answers_strings(
 
 
 def test_issue_link_link_attaches_the_issue_to_an_existing_incident(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     connect(bridge, hook)
     created = post(client, "/sentry/ui/issue-link/create", issue_link_body({})).get_json()
@@ -170,7 +170,7 @@ def test_issue_link_link_attaches_the_issue_to_an_existing_incident(
 
 
 def test_select_options_list_services_and_open_incidents(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     connect(bridge, hook)
     connect_other(bridge, "Search", "acme-gmbh", None)  # the same org, a second service
@@ -196,7 +196,7 @@ def test_select_options_list_services_and_open_incidents(
 
 
 def test_an_organisation_cannot_choose_or_see_another_organisations_services(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     connect(bridge, hook)
     billing = connect_other(bridge, "Billing", "other-org", OTHER_INSTALLATION)
@@ -229,7 +229,7 @@ def test_an_organisation_cannot_choose_or_see_another_organisations_services(
 
 
 def test_select_options_need_an_installation_the_bridge_knows(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     connect(bridge, hook)
 
@@ -241,7 +241,7 @@ def test_select_options_need_an_installation_the_bridge_knows(
 
 
 def test_no_typed_incident_number_gives_a_500(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     connect(bridge, hook)
     typed = ["²", "١٢", "99999999999999999999", "#-1", "0", "1e3", " 7 ", "\x00"]
@@ -263,7 +263,7 @@ def test_no_typed_incident_number_gives_a_500(
 
 
 def test_an_incident_created_from_sentry_pages_the_services_channels(
-    client: FlaskClient, bridge: Bridge, hook: Hook
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration
 ) -> None:
     from tests.support.notify import make_channel, outbox
 
