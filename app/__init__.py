@@ -9,14 +9,13 @@ from config.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the Flask app: database, secret box, blueprints and the error table."""
-    from app import observability
     from app.extensions import Bridge
-    from app.observability import configure_logging
     from app.web import (
         ack,
         api,
         errors,
         health,
+        observability,
         security,
         sentry_oauth,
         sentry_ui,
@@ -24,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         views,
         webhooks,
     )
+    from app.web.observability import configure_logging
 
     settings = settings or load_settings()
     configure_logging(settings.log_level, as_json=settings.log_format == "json")

@@ -17,7 +17,7 @@ from app.domain.errors import BridgeError, Conflict
 from app.extensions import Bridge
 from app.jobs.catalogue import jobs_help
 from app.served_url import served_base_url
-from app.services import accounts, admin, incidents
+from app.services import accounts, catalog, incidents
 from app.services.incidents import SORTS as LIST_SORTS
 from app.services.incidents import IncidentFilters
 from app.web.schemas import IncidentSchema, IntegrationSchema, ServiceSchema
@@ -89,7 +89,9 @@ def service_create(name: str, reopen_window_minutes: int) -> None:
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            created = admin.create_service(session, name, datetime.now(UTC), reopen_window_minutes)
+            created = catalog.create_service(
+                session, name, datetime.now(UTC), reopen_window_minutes
+            )
             _print(ServiceSchema().dump(created))
 
     _run(work)
@@ -137,8 +139,8 @@ def integration_create(
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            target = admin.find_service(session, service_name)
-            created = admin.create_integration(
+            target = catalog.find_service(session, service_name)
+            created = catalog.create_integration(
                 session,
                 bridge.secrets,
                 target,
@@ -189,7 +191,7 @@ def integration_rotate_secret(
                     "require signatures from now on, run again with --force (with Sentry's "
                     "Client Secret in --secret-stdin)."
                 )
-            new_secret = admin.rotate_secret(
+            new_secret = catalog.rotate_secret(
                 session, bridge.secrets, integration_id, now, grace, new_secret=given
             )
             document = IntegrationSchema(_base_url(bridge)).dump(target)
@@ -210,7 +212,7 @@ def integration_remove_secret(integration_id: str) -> None:
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
             find_integration(session, integration_id)
-            changed = admin.remove_secret(session, integration_id, datetime.now(UTC))
+            changed = catalog.remove_secret(session, integration_id, datetime.now(UTC))
             _print(IntegrationSchema(_base_url(bridge)).dump(changed))
         click.echo("signatures are no longer checked: keep the webhook URL private", err=True)
 
@@ -221,7 +223,7 @@ def _set_enabled(integration_id: str, enabled: bool) -> None:
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
             find_integration(session, integration_id)
-            changed = admin.set_enabled(session, integration_id, enabled, datetime.now(UTC))
+            changed = catalog.set_enabled(session, integration_id, enabled, datetime.now(UTC))
             _print(IntegrationSchema(_base_url(bridge)).dump(changed))
 
     _run(work)
@@ -607,7 +609,7 @@ def jobs() -> None:
 @jobs.command("run", help=jobs_help(), short_help="Run the background jobs until stopped.")
 def jobs_run() -> None:
     from app.jobs.scheduler import run_scheduler
-    from app.observability import configure_logging
+    from app.web.observability import configure_logging
 
     bridge = _bridge()
     configure_logging(bridge.settings.log_level, as_json=bridge.settings.log_format == "json")

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.cli import _base_url, _print, _run, integration, service, user
 from app.cli_support import print_table
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import list_users
 from app.store.models import Integration
 from app.web.schemas import IntegrationSchema, ServiceSchema
@@ -32,7 +32,7 @@ def service_list(as_json: bool) -> None:
             )
             documents = [
                 {**ServiceSchema().dump(found), "integrations": counts.get(found.id, 0)}
-                for found in admin.list_services(session)
+                for found in catalog.list_services(session)
             ]
         if as_json:
             _print(documents)
@@ -59,8 +59,8 @@ def integration_list(service_name: str | None, as_json: bool) -> None:
 
     def work(bridge: Bridge) -> None:
         with bridge.database.reading() as session:
-            target = admin.find_service(session, service_name) if service_name else None
-            found = admin.list_integrations(session, target.id if target else None)
+            target = catalog.find_service(session, service_name) if service_name else None
+            found = catalog.list_integrations(session, target.id if target else None)
             documents = IntegrationSchema(_base_url(bridge), many=True).dump(found)
         if as_json:
             _print(documents)

@@ -12,7 +12,7 @@ from types import ModuleType
 import click
 
 from app.extensions import Bridge
-from app.services import admin, channels, notification_outbox, silences
+from app.services import catalog, channels, notification_outbox, silences
 from app.web.notify_schemas import (
     ChannelSchema,
     CreatedChannelSchema,
@@ -74,7 +74,7 @@ def channel_create(
             created = channels.create_channel(
                 session,
                 bridge.secrets,
-                admin.find_service(session, service_name),
+                catalog.find_service(session, service_name),
                 datetime.now(UTC),
                 kind=kind,
                 name=name,
@@ -99,7 +99,7 @@ def channel_list(service_name: str | None) -> None:
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            target = admin.find_service(session, service_name) if service_name else None
+            target = catalog.find_service(session, service_name) if service_name else None
             _cli()._print(ChannelSchema(many=True).dump(channels.list_channels(session, target)))
 
     _cli()._run(work)
@@ -168,7 +168,7 @@ def silence_create(
         with bridge.database.transaction() as session:
             created = silences.create_silence(
                 session,
-                admin.find_service(session, service_name),
+                catalog.find_service(session, service_name),
                 now,
                 until=until,
                 reason=reason,

@@ -11,7 +11,7 @@ import click
 
 from app.cli import _base_url, _print, _run, main, service
 from app.extensions import Bridge
-from app.services import admin, contacts, escalation_policies, notification_outbox, schedules
+from app.services import catalog, contacts, escalation_policies, notification_outbox, schedules
 from app.web.oncall_schemas import (
     ContactMethodSchema,
     OnCallSchema,
@@ -150,7 +150,7 @@ def service_update(
 
     def work(bridge: Bridge) -> None:
         with bridge.database.transaction() as session:
-            target = admin.find_service(session, name)
+            target = catalog.find_service(session, name)
             changes: dict[str, object] = {}
             if policy_name is not None:
                 changes["policy"] = (

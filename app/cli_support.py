@@ -10,7 +10,7 @@ import click
 from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import find_user, list_users
 from app.store.models import Integration, User
 
@@ -52,11 +52,11 @@ def integration_label(integration: Integration) -> str:
 
 def find_integration(session: Session, integration_id: str) -> Integration:
     try:
-        return admin.get_integration(session, integration_id)
+        return catalog.get_integration(session, integration_id)
     except NotFound:
         # Id prefixes only: an id is the credential of an unsigned integration, and this
         # message may end up in a CI log. `bridge integration list` shows them whole.
-        known = [integration_label(item) for item in admin.list_integrations(session)]
+        known = [integration_label(item) for item in catalog.list_integrations(session)]
         listed = name_list(known, "none yet (bridge integration create)")
         raise NotFound(
             f"No integration with id {integration_id!r}; integrations: {listed} "

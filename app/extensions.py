@@ -1,9 +1,14 @@
-"""The collaborators an app holds: settings, database, secret box. Handed to the edges."""
+"""The collaborators an app holds: settings, database, secret box, Sentry gateway.
+
+Built once per process by create_app (and by the CLI and the jobs process), handed to the
+edges, which pass them on to the services as arguments.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, current_app
 
+from app.services.sentry_gateway import SentryGateway, make_client
 from app.store.database import Database
 from app.store.encryption import SecretBox, load_or_create_key_file
 from app.store.spool import Spool
@@ -28,6 +33,10 @@ class Bridge:
         self.secrets = SecretBox(keys)
         self.session_secret = settings.session_secret or load_or_create_key_file(
             settings.instance_path, "session.key"
+        )
+        # One Sentry client (one requests.Session) per process, for the web and the jobs.
+        self.sentry_gateway = SentryGateway(
+            self.database, self.secrets, make_client(settings), settings
         )
 
     def init_app(self, app: Flask) -> None:

@@ -82,6 +82,9 @@ class Settings:
     # When set, GET /metrics needs `Authorization: Bearer <this>` (it names integrations'
     # traffic and the bridge's internals; default: open, keep it off the public network).
     metrics_token: str | None = field(default=None, repr=False)
+    # Under gunicorn (config/gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR) a scrape sums
+    # the counters every worker wrote to that folder; else it reads this process's own.
+    metrics_multiprocess: bool = False
     # Notifications (SPEC 7): the sender thread of the jobs process, and what the channel
     # adapters need. Transient failures are retried for the retry window, then fail.
     notify_poll_ms: int = 200
@@ -215,6 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_url=_redis_url(env, "BRIDGE_RATE_LIMIT_URL"),
         rate_limit_prefix=(env.get("BRIDGE_RATE_LIMIT_PREFIX") or "bridge").strip(),
         metrics_token=(env.get("BRIDGE_METRICS_TOKEN") or "").strip() or None,
+        metrics_multiprocess=bool(env.get("PROMETHEUS_MULTIPROC_DIR")),
         notify_poll_ms=_int(env, "BRIDGE_NOTIFY_POLL_MS", 200, minimum=10),
         notify_lease_seconds=_int(env, "BRIDGE_NOTIFY_LEASE_SECONDS", 60, minimum=5),
         notify_retry_window_seconds=_int(env, "BRIDGE_NOTIFY_RETRY_WINDOW_SECONDS", 3600),

@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -24,16 +22,15 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.store import queries
 from app.store.database import Database
 from app.store.migrate import upgrade
 from app.store.models import Base
 from config.settings import Settings
+from tests.support.databases import POSTGRES_URL, make_settings, with_search_path
+from tests.support.integrations import MadeIntegration
 
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 IS_CI = os.environ.get("CI", "").lower() == "true"
 # Redis for the shared rate limits (BRIDGE_RATE_LIMIT_URL): required under CI=true too.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -49,14 +46,6 @@ def _postgres_problem() -> str | None:
     finally:
         engine.dispose()
     return None
-
-
-def with_search_path(url: str, schema: str) -> str:
-    return (
-        make_url(url)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
 
 
 @pytest.fixture(scope="session")
@@ -139,23 +128,6 @@ def encryption_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def make_settings(
-    database_url: str, instance_path: Path, key: str, **overrides: object
-) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "instance_path": instance_path,
-        "encryption_keys": (key,),
-        "log_level": "WARNING",
-        # Admission control off (room for every test's concurrent deliveries): the tests
-        # of it (tests/integration/test_admission.py) install their own.
-        "apply_concurrency": 64,
-        "admission_wait_ms": 10_000,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def settings(
     database_url: str, tmp_path_factory: pytest.TempPathFactory, encryption_key: str
@@ -196,17 +168,6 @@ def client(app: Flask, bridge: Bridge) -> FlaskClient:
     return app.test_client()
 
 
-@dataclass(frozen=True)
-class MadeIntegration:
-    id: str
-    service: str
-    secret: str | None
-
-    @property
-    def url(self) -> str:
-        return f"/api/integrations/sentry?integrationId={self.id}"
-
-
 @pytest.fixture
 def make_integration(bridge: Bridge) -> Callable[..., MadeIntegration]:
     """Create a service (if new) and an integration of it; returns its id and secret."""
@@ -217,8 +178,12 @@ def make_integration(bridge: Bridge) -> Callable[..., MadeIntegration]:
         now = datetime.now(UTC)
         with bridge.database.transaction() as session:
             existing = queries.get_service_by_name(session, service)
-            target = existing or admin.create_service(session, service, now, reopen_window_minutes)
-            created = admin.create_integration(session, bridge.secrets, target, now, secret=secret)
+            target = existing or catalog.create_service(
+                session, service, now, reopen_window_minutes
+            )
+            created = catalog.create_integration(
+                session, bridge.secrets, target, now, secret=secret
+            )
             return MadeIntegration(created.integration.id, target.name, created.secret)
 
     return make

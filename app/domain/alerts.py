@@ -16,7 +16,7 @@ from typing import Any
 from app.domain import issue_context
 from app.domain.errors import UnrecognisedPayload
 from app.domain.links import plain_web_url
-from app.domain.payload_values import MAX_ID_LENGTH, issue_id_from_url
+from app.domain.payload_values import MAX_ID_LENGTH, issue_id_from_url, settings_values
 from app.domain.payload_values import mapping as _dict
 from app.domain.payload_values import sentry_id as _id
 from app.domain.payload_values import text as _text
@@ -103,7 +103,7 @@ class Alert:
     # Sentry's own counts of the issue (`count`, `userCount`): issue payloads only.
     count: int | None = None
     user_count: int | None = None
-    # The bridge's own test alert (app/services/test_alerts.py), recognised by its issue id.
+    # The bridge's own test alert (app/services/alert_probe.py), recognised by its issue id.
     is_test: bool = False
 
 
@@ -118,7 +118,7 @@ MAX_FACT_LENGTH = 255
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 200
 # Sentry's issue ids are decimal; the bridge's test alert names its issue `bridge-test-...`
-# (app/services/test_alerts.py), which no Sentry issue can be.
+# (app/services/alert_probe.py), which no Sentry issue can be.
 TEST_ISSUE_PREFIX = "bridge-test-"
 
 
@@ -181,8 +181,14 @@ def _bounded_tags(tags: dict[str, str]) -> dict[str, str]:
     return bounded
 
 
-def _issue_key(issue_id: str | None) -> str | None:
-    return f"sentry-{issue_id}" if issue_id else None
+def dedup_key(sentry_id: str) -> str:
+    """SPEC 4: one incident per Sentry issue, keyed `sentry-<issue id>`; an event that names
+    no issue is keyed by its event id the same way. Every path that opens one uses this."""
+    return f"sentry-{sentry_id}"
+
+
+def _key_or_none(issue_id: str | None) -> str | None:
+    return dedup_key(issue_id) if issue_id else None
 
 
 def source_for(project_name: str | None) -> str:
@@ -323,7 +329,7 @@ def _from_issue(
         resource=resource,
         action=action,
         intent=intent,
-        dedup_key=_issue_key(issue_id),
+        dedup_key=_key_or_none(issue_id),
         severity=severity_from_level(issue.get("level")),
         title=_text(issue.get("title")) or _event_title(issue),
         source=source_for(project_name or project_slug),
@@ -368,7 +374,7 @@ def _from_event(
     issue_id = issue_id or issue_id_from_url(
         event.get("issue_url"), event.get("web_url"), issue_url
     )
-    key = _issue_key(issue_id) or (f"sentry-{event_id}" if event_id else None)
+    key = _key_or_none(issue_id) or _key_or_none(event_id)
     return Alert(
         format=fmt,
         resource=resource,
@@ -430,19 +436,6 @@ def _from_metric_alert(action: str | None, data: dict[str, Any], actor: str | No
 
 def _first_text(values: Any) -> str | None:
     return _text(values[0]) if isinstance(values, list) and values else None
-
-
-def _rule_settings(issue_alert: Any) -> dict[str, str]:
-    """An alert-rule action's settings: a list of {"name", "value"} pairs."""
-    settings = _dict(issue_alert).get("settings")
-    found: dict[str, str] = {}
-    if isinstance(settings, list):
-        for item in settings:
-            if isinstance(item, dict):
-                name, value = _text(item.get("name")), _text(item.get("value"))
-                if name and value:
-                    found[name] = value
-    return found
 
 
 def _infer_resource(data: dict[str, Any]) -> str | None:
@@ -515,7 +508,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
         expected_action = "created" if resource == "error" else "triggered"
         if action not in {None, expected_action}:
             alert = _ignored(alert, f"{resource} action {action!r} is not handled")
-        chosen = _rule_settings(data.get("issue_alert")).get("service")
+        chosen = settings_values(_dict(data.get("issue_alert")).get("settings")).get("service")
         if chosen:
             alert = replace(alert, target_service=chosen)
     elif resource == "metric_alert":
@@ -528,7 +521,7 @@ def _from_envelope(payload: dict[str, Any], resource_header: str | None) -> Aler
             resource=resource,
             action=action,
             intent=Intent.COMMENT,
-            dedup_key=_issue_key(issue_id),
+            dedup_key=_key_or_none(issue_id),
             occurred_at=parse_time(data.get("timestamp")),
             issue_id=issue_id,
             project=_text(data.get("project_slug")),
@@ -579,7 +572,7 @@ def _from_note(
             resource=resource,
             action=action,
             intent=Intent.IGNORE,
-            dedup_key=_issue_key(note.issue_id),
+            dedup_key=_key_or_none(note.issue_id),
             issue_id=note.issue_id,
             actor=actor,
             reason=f"{note.reason}; {resource} notifications never drive incidents",
@@ -589,7 +582,7 @@ def _from_note(
         resource=resource,
         action=action,
         intent=Intent.COMMENT,
-        dedup_key=_issue_key(note.issue_id),
+        dedup_key=_key_or_none(note.issue_id),
         issue_id=note.issue_id,
         comment=note.message,
         note_kind=note.kind,

@@ -91,10 +91,6 @@ def is_active(silence: SilenceRule, now: datetime) -> bool:
     return silence.ended_at is None and silence.starts_at <= now < silence.ends_at
 
 
-def has_ended(silence: SilenceRule, now: datetime) -> bool:
-    return silence.ended_at is not None or now >= silence.ends_at
-
-
 def silences_incident(silence: SilenceRule, incident: IncidentFacts, now: datetime) -> bool:
     """Rule 2: active, for this dedup key if it names one, and service-wide or its text
     is in the title or the dedup key (case-insensitive)."""

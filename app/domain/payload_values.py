@@ -1,7 +1,9 @@
 """Reading single values out of a Sentry payload without trusting its shape.
 
-Shared by the format readers (app/domain/alerts.py) and the readers of issue context
-(app/domain/issue_context.py): one definition of what a Sentry id or name is.
+The one guarded JSON reader: the format readers (app/domain/alerts.py), the readers of
+issue context (app/domain/issue_context.py) and of Sentry's API answers
+(app/sentry/enrichment.py), and the UI-component and installation use cases all read
+Sentry's JSON through it: one definition of what a Sentry id, name or setting is.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ import re
 from typing import Any
 
 MAX_ID_LENGTH = 64
+MAX_SETTING_LENGTH = 1000
 
 
 def mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def text(value: Any) -> str | None:
-    """A non-empty string for ids and names that Sentry sends as str or int.
+def text(value: Any, limit: int | None = None) -> str | None:
+    """A non-empty string for ids and names that Sentry sends as str or int (at most
+    `limit` characters when given).
 
     Without NUL characters and lone surrogates: PostgreSQL text cannot hold NUL, and a
     lone surrogate cannot be encoded as UTF-8 at all (both seen by fuzzing, as 500s).
@@ -28,7 +32,7 @@ def text(value: Any) -> str | None:
         found = str(value).replace("\x00", "").strip()
         if not found.isascii():
             found = found.encode("utf-8", "replace").decode("utf-8")
-        return found or None
+        return found[:limit] or None
     return None
 
 
@@ -57,5 +61,20 @@ def issue_id_from_url(*urls: Any) -> str | None:
     return None
 
 
-def clipped(value: str | None, limit: int) -> str | None:
-    return value[:limit] if value is not None else None
+def settings_values(fields: Any, limit: int = MAX_SETTING_LENGTH) -> dict[str, str]:
+    """The settings of a Sentry alert-rule action or issue-link form, by name.
+
+    Alert-rule settings arrive as [{"name", "value"}] (issue_alert.settings in a webhook,
+    and the body of the alert-rule action request); issue-link fields as a dict. Values
+    that are not text (or are empty) are left out.
+    """
+    if isinstance(fields, dict):
+        pairs = ((str(key), text(value, limit)) for key, value in fields.items())
+        return {key: value for key, value in pairs if value is not None}
+    found: dict[str, str] = {}
+    for item in fields if isinstance(fields, list) else []:
+        item = mapping(item)
+        name, value = text(item.get("name")), text(item.get("value"), limit)
+        if name and value is not None:
+            found[name] = value
+    return found

@@ -18,7 +18,7 @@ The model (docs/on-call.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -328,12 +328,3 @@ def next_different(schedule: Schedule, at: datetime, limit: int = 1000) -> OnCal
             return following
         current = following
     return None
-
-
-def members_of(schedules: Sequence[Schedule]) -> set[str]:
-    return {
-        person
-        for schedule in schedules
-        for layer in schedule.layers
-        for person in (*layer.members, *(o.person for o in schedule.overrides))
-    }

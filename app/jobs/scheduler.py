@@ -17,7 +17,7 @@ from app.jobs.escalations import run_paging
 from app.jobs.notify import start_sender
 from app.jobs.periodic import first_firing, run_once_per_interval
 from app.jobs.prune import run_prune
-from app.jobs.sentry import build_gateway, run_sentry_outbox, run_token_refresh
+from app.jobs.sentry import run_sentry_outbox, run_token_refresh
 from app.jobs.spool import run_spool_drain
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def build_scheduler(bridge: Bridge) -> BlockingScheduler:
         max_instances=1,
         coalesce=True,
     )
-    gateway = build_gateway(bridge)
+    gateway = bridge.sentry_gateway
     scheduler.add_job(
         run_sentry_outbox,
         "interval",

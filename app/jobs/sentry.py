@@ -15,7 +15,7 @@ from app.sentry.errors import (
     SentryResourceMissing,
 )
 from app.services import sentry_jobs
-from app.services.sentry_gateway import SentryGateway, make_client
+from app.services.sentry_gateway import SentryGateway
 
 log = logging.getLogger(__name__)
 # A claimed job not finished within the lease is presumed abandoned and claimed again.
@@ -23,12 +23,6 @@ LEASE = timedelta(minutes=5)
 BATCH = 20
 # Conditions that another attempt cannot change.
 PERMANENT = (SentryResourceMissing, SentryRequestRefused, SentryGrantRejected, SentryNotConfigured)
-
-
-def build_gateway(bridge: Bridge) -> SentryGateway:
-    return SentryGateway(
-        bridge.database, bridge.secrets, make_client(bridge.settings), bridge.settings
-    )
 
 
 def run_sentry_outbox(bridge: Bridge, gateway: SentryGateway, limit: int = BATCH) -> int:

@@ -1,1 +1,1 @@
-"""Everything that speaks Sentry's protocols: signatures, and (later) the REST client."""
+"""Everything that speaks Sentry's protocols: signatures, the REST client, issue summaries."""

@@ -1,8 +1,7 @@
 """The Sentry REST API client: one requests.Session, a timeout on every call.
 
 429 is honoured (Retry-After, else X-Sentry-Rate-Limit-Reset), 5xx and dropped connections
-are retried with exponential backoff, list endpoints are followed through their `Link`
-cursors while Sentry says `results="true"`, and every failure becomes an exception of
+are retried with exponential backoff, and every failure becomes an exception of
 app.sentry.errors. Tokens travel only in the Authorization header and never into a
 message or a log line.
 """
@@ -10,9 +9,8 @@ message or a log line.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,9 +33,6 @@ from app.sentry.errors import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "sentry-incident-bridge/0.1"
-# <https://sentry.io/api/0/...&cursor=0:100:0>; rel="next"; results="true"; cursor="0:100:0"
-_LINK_PART = re.compile(r"<(?P<url>[^>]*)>(?P<params>[^,<]*)")
-_LINK_PARAM = re.compile(r';\s*(?P<key>[a-zA-Z]+)="?(?P<value>[^";]*)"?')
 
 
 @dataclass(frozen=True)
@@ -66,17 +61,6 @@ def segment(value: str) -> str:
     return quote(text, safe="")
 
 
-def parse_links(header: str | None) -> dict[str, tuple[str, bool]]:
-    """`Link` header → {rel: (url, results)}; results is False unless Sentry says "true"."""
-    links: dict[str, tuple[str, bool]] = {}
-    for match in _LINK_PART.finditer(header or ""):
-        params = {m["key"].lower(): m["value"] for m in _LINK_PARAM.finditer(match["params"])}
-        rel = params.get("rel")
-        if rel:
-            links[rel] = (match["url"].strip(), params.get("results", "false").lower() == "true")
-    return links
-
-
 class SentryClient:
     """Calls the Sentry API at `base_url` (sentry.io, a self-hosted Sentry, or a fake)."""
 
@@ -89,7 +73,6 @@ class SentryClient:
         max_retries: int = 3,
         backoff_seconds: float = 0.5,
         max_wait_seconds: float = 30.0,
-        max_pages: int = 50,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -99,7 +82,6 @@ class SentryClient:
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self.max_wait_seconds = max_wait_seconds
-        self.max_pages = max_pages
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         self.sleep = sleep
@@ -193,34 +175,6 @@ class SentryClient:
             token,
             json={"status": status},
         )
-
-    def list_projects(self, token: str, org_slug: str) -> list[dict[str, Any]]:
-        """Every project of the organisation, across pages."""
-        return list(self.iterate(token, f"/api/0/organizations/{segment(org_slug)}/projects/"))
-
-    def iterate(
-        self, token: str, path: str, params: dict[str, str] | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Items of a list endpoint, following `Link: rel="next"` while results="true"."""
-        url: str | None = self._url(path)
-        query = params
-        for _page in range(self.max_pages):
-            assert url is not None
-            response = self._send("GET", url, token=token, params=query)
-            items = self._decode(response)
-            if not isinstance(items, list):
-                raise SentryBadResponse(f"Sentry answered {path} with something other than a list.")
-            yield from (item for item in items if isinstance(item, dict))
-            next_url, has_results = parse_links(response.headers.get("Link")).get(
-                "next", (None, False)
-            )
-            if not next_url or not has_results:
-                return
-            # The cursor URL is absolute; a token is only ever sent back to our Sentry.
-            if not next_url.startswith(self.base_url + "/"):
-                raise SentryBadResponse("Sentry's next-page link points at another host.")
-            url, query = next_url, None
-        log.warning("stopped following %s after %d pages", path, self.max_pages)
 
     # ------------------------------------------------------------ transport
 

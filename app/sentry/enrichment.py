@@ -8,21 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.domain.payload_values import mapping as _dict
+from app.domain.payload_values import text
+
 MAX_TAGS = 50
 MAX_TEXT = 500
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float | str):
-        text = str(value).strip()
-        return text[:limit] or None
-    return None
+    """The guarded reader of the domain, clipped by default to what a summary keeps."""
+    return text(value, limit)
 
 
 def _count(value: Any) -> int | None:

@@ -87,14 +87,6 @@ def verify(session: Session, method_id: int, admin_email: str, now: datetime) ->
     return method
 
 
-def mark_tested(session: Session, method_id: int, now: datetime) -> ContactMethod:
-    """Record that a test message went out through the method (the person tried it)."""
-    method = get_method(session, method_id)
-    method.tested_at = now
-    session.flush()
-    return method
-
-
 def is_pageable(method: ContactMethod) -> bool:
     return method.verified or method.tested_at is not None
 

@@ -53,8 +53,8 @@ from app.services.notifications import queue_notifications
 from app.services.project_names import learn_adopted_name, with_project_name
 from app.services.refusals import read_delivery
 from app.services.routing import routed_service
+from app.services.sentry_installation_hooks import on_installation_webhook
 from app.services.sentry_jobs import enqueue_enrichment
-from app.services.sentry_webhooks import on_installation_webhook
 from app.services.write_back import is_echo
 from app.store import receiver_rows as rows
 from app.store.encryption import SecretBox

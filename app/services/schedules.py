@@ -6,7 +6,7 @@ import hashlib
 import secrets as random_source
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -265,18 +265,6 @@ def schedules_of(session: Session, user: User) -> list[Schedule]:
             .order_by(Schedule.name)
         )
     )
-
-
-def shifts_of(
-    schedules: Sequence[Schedule], email: str | None, start: datetime, length: timedelta
-) -> list[tuple[Schedule, domain.OnCall]]:
-    """The stretches in [start, start + length) of these schedules, of one person or all."""
-    found = []
-    for schedule in schedules:
-        for stretch in domain.stretches(as_domain(schedule), start, start + length):
-            if email is None or stretch.person == email:
-                found.append((schedule, stretch))
-    return found
 
 
 def in_zone(value: datetime, timezone: str) -> datetime:

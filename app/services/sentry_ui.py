@@ -9,9 +9,12 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.domain.alerts import dedup_key
 from app.domain.incident import IncidentEvent
 from app.domain.links import plain_web_url
-from app.domain.payload_values import MAX_ID_LENGTH
+from app.domain.payload_values import MAX_ID_LENGTH, settings_values
+from app.domain.payload_values import mapping as _dict
+from app.domain.payload_values import text as _text
 from app.sentry.errors import UiRequestRefused
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
@@ -20,18 +23,6 @@ from app.store import incidents, installations, queries
 from app.store.models import Incident, Integration, SentryInstallation, Service, TimelineEntry
 
 MAX_OPTIONS = 50
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: Any, limit: int = 1000) -> str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    # NUL cannot be stored in PostgreSQL text; Sentry never sends it (found: a 500).
-    text = str(value).replace("\x00", "").strip()[:limit]
-    return text or None
 
 
 MAX_INCIDENT_ID = 2**31 - 1  # the INTEGER column
@@ -61,20 +52,6 @@ def _allowed_services(installation: SentryInstallation | None, session: Session)
     return queries.services_of_organisation(session, installation)
 
 
-def settings_fields(fields: Any) -> dict[str, str]:
-    """Alert-rule settings arrive as [{"name", "value"}]; issue-link fields as a dict."""
-    if isinstance(fields, dict):
-        pairs = ((str(k), _text(v)) for k, v in fields.items())
-        return {k: v for k, v in pairs if v is not None}
-    found: dict[str, str] = {}
-    for item in fields if isinstance(fields, list) else []:
-        item = _dict(item)
-        name, value = _text(item.get("name")), _text(item.get("value"))
-        if name and value is not None:
-            found[name] = value
-    return found
-
-
 def _service(
     session: Session, chosen: str | None, installation: SentryInstallation | None
 ) -> Service:
@@ -100,7 +77,7 @@ def validate_alert_rule_settings(
     session: Session, fields: Any, installation: SentryInstallation | None
 ) -> Service:
     """The alert-rule action's settings name a service the bridge has."""
-    return _service(session, settings_fields(fields).get("service"), installation)
+    return _service(session, settings_values(fields).get("service"), installation)
 
 
 @dataclass(frozen=True)
@@ -120,7 +97,7 @@ def link_issue(
     issue_id = _text(body.get("issueId"), MAX_ID_LENGTH + 1)
     if issue_id is None or len(issue_id) > MAX_ID_LENGTH:
         raise UiRequestRefused("The request names no Sentry issue (issueId).")
-    fields = settings_fields(body.get("fields"))
+    fields = settings_values(body.get("fields"))
     web_url = plain_web_url(_text(body.get("webUrl"), 4000))
     project = _text(_dict(body.get("project")).get("slug"), 200)
     actor = _text(_dict(body.get("actor")).get("name"), 200) or "Sentry user"
@@ -174,7 +151,7 @@ def _open_or_create(
     project: str | None,
     now: datetime,
 ) -> Incident:
-    key = f"sentry-{issue_id}"
+    key = dedup_key(issue_id)
     for _attempt in range(3):
         existing = queries.find_open_incident(session, service.id, key)
         if existing is not None:

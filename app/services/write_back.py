@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.services.admin import get_integration
+from app.services.catalog import get_integration
 from app.services.sentry_jobs import enqueue
 from app.store import incidents, installations
 from app.store import sentry_outbox as outbox

@@ -31,15 +31,6 @@ class SecretBox:
                 "a stored secret cannot be decrypted with the configured BRIDGE_ENCRYPTION_KEYS"
             ) from None
 
-    def rotate(self, ciphertext: str) -> str:
-        """Re-encrypt under the primary key (after a new key was put first)."""
-        try:
-            return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
-        except (InvalidToken, UnicodeError):
-            raise SecretUnreadable(
-                "a stored secret cannot be decrypted with the configured BRIDGE_ENCRYPTION_KEYS"
-            ) from None
-
 
 def load_or_create_key_file(instance_path: Path, name: str = "encryption.key") -> str:
     """The embedded default: a key kept in the instance folder, made on first start."""

@@ -152,7 +152,7 @@ class Incident(Base):
     sentry_user_count: Mapped[int | None] = mapped_column(BigInteger)
     # The newest event's own time, as its payload says it (triggered_at is the bridge's).
     event_at: Mapped[datetime | None]
-    # The bridge's own test alert (app/services/test_alerts.py).
+    # The bridge's own test alert (app/services/alert_probe.py).
     is_test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     service: Mapped[Service] = relationship()

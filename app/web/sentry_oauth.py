@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from flask.blueprints import BlueprintSetupState
+from flask import Blueprint, Response, jsonify, request
 from marshmallow import Schema, fields
 
 from app.domain.errors import (
@@ -24,7 +23,7 @@ from app.sentry.errors import SentryNotConfigured
 from app.services import sentry_installations as installs
 from app.services import sentry_oauth_states as oauth_states
 from app.services.accounts import Role
-from app.services.sentry_gateway import SentryGateway, make_client
+from app.services.sentry_gateway import SentryGateway
 from app.services.write_back import set_write_back
 from app.store.installations import InstallationStatus
 from app.store.models import SentryInstallation
@@ -35,32 +34,6 @@ from app.web.request_json import read_json_object
 
 F = TypeVar("F", bound=Callable[..., Any])
 blueprint = Blueprint("sentry_oauth", __name__, url_prefix="/api/v2/integrations/sentry")
-
-
-@blueprint.record_once
-def _make_gateway(state: BlueprintSetupState) -> None:
-    found = state.app.extensions["bridge"]
-    state.app.extensions["sentry_gateway"] = SentryGateway(
-        found.database, found.secrets, make_client(found.settings), found.settings
-    )
-
-
-class InstallationSchema(Schema):
-    id = fields.Integer()
-    uuid = fields.String(allow_none=True)
-    kind = fields.String()
-    status = fields.String()
-    org_slug = fields.String(allow_none=True)
-    integration_id = fields.String(allow_none=True)
-    user_id = fields.Integer(allow_none=True)
-    has_token = fields.Boolean()
-    has_refresh_token = fields.Boolean()
-    expires_at = fields.String(allow_none=True)
-    last_refreshed_at = fields.String(allow_none=True)
-    last_error = fields.String(allow_none=True)
-    created_at = fields.String()
-    revoked_at = fields.String(allow_none=True)
-    outcome = fields.String()
 
 
 class EnvelopeErrorSchema(Schema):
@@ -109,9 +82,7 @@ def _doc(summary: str, **kwargs: Any) -> Callable[[F], F]:
 
 
 def gateway() -> SentryGateway:
-    found = current_app.extensions["sentry_gateway"]
-    assert isinstance(found, SentryGateway)
-    return found
+    return bridge().sentry_gateway
 
 
 def _answer(data: Any, status: int = 200) -> Response:

@@ -15,8 +15,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.domain.errors import BridgeError, SignatureMismatch, SignatureMissing
+from app.domain.payload_values import text as _text
 from app.extensions import bridge
-from app.sentry.signatures import is_valid_signature
+from app.sentry.signatures import signing_secret_index
 from app.services import sentry_ui
 from app.store.models import Integration, SentryInstallation
 from app.web.errors import error_fields, status_for
@@ -50,7 +51,7 @@ def _verified(installation_uuid: str | None, signed: bytes) -> SentryInstallatio
                 secrets.append(app_bridge.secrets.decrypt(integration.secret_ciphertext))
         if installation is not None:
             session.expunge(installation)
-    if not any(secret and is_valid_signature(secret, signed, signature) for secret in secrets):
+    if signing_secret_index(secrets, signed, signature) is None:
         raise SignatureMismatch(
             "The Sentry-App-Signature does not match: the bridge checks it with "
             "SENTRY_CLIENT_SECRET (or the integration's signing secret)."
@@ -101,7 +102,3 @@ def select_options(kind: str) -> Response:
         else:
             options = sentry_ui.incident_options(session, installation, query)
     return jsonify(options)
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None

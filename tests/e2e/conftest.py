@@ -22,11 +22,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.store.migrate import upgrade
-from tests.conftest import POSTGRES_URL, with_search_path
 from tests.fakes.fixtures import (  # noqa: F401 - pytest finds fixtures by name
     smtp_server,
     webhook_receiver,
 )
+from tests.support.databases import POSTGRES_URL, with_search_path
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 
 from app.extensions import Bridge
-from app.services import admin, channels
+from app.services import catalog, channels
 from config.settings import load_settings
 from tests.e2e.conftest import BIN, ROOT, Stack, post
 from tests.support.payloads import build, load, parse_iso, seen_at
@@ -100,8 +100,8 @@ def setup_service(server: Stack, webhook: str | None = None) -> Setup:
     now = datetime.now(UTC)
     try:
         with bridge.database.transaction() as session:
-            service = admin.create_service(session, "Checkout", now)
-            made = admin.create_integration(session, bridge.secrets, service, now, generate=True)
+            service = catalog.create_service(session, "Checkout", now)
+            made = catalog.create_integration(session, bridge.secrets, service, now, generate=True)
             hook = None
             if webhook is not None:
                 hook = channels.create_channel(

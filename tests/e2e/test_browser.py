@@ -7,49 +7,14 @@ screen. Set SCREENSHOT_DIR to keep the README's screenshots.
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from tests.e2e.conftest import Stack, post
+from tests.support.browser import create_user, log_in, screenshot
+from tests.support.pages import PASSWORD
 from tests.support.payloads import build, issue_event, load
 
 pytestmark = pytest.mark.e2e
-ADMIN_PASSWORD = "correct horse battery staple"
-
-
-def _user(server: Stack, email: str, *flags: str) -> None:
-    done = subprocess.run(
-        [
-            str(Path(server.bridge.__globals__["BIN"]) / "bridge"),
-            "user",
-            "create",
-            email,
-            *flags,
-            "--password-stdin",
-        ],
-        input=ADMIN_PASSWORD + "\n",
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-def _shot(page: object, name: str) -> None:
-    directory = os.environ.get("SCREENSHOT_DIR")
-    if directory:
-        page.screenshot(path=str(Path(directory) / name), full_page=True)  # type: ignore[attr-defined]
-
-
-def _login(page: object, base: str, email: str) -> None:
-    page.goto(f"{base}/login")  # type: ignore[attr-defined]
-    page.get_by_label("Email").fill(email)  # type: ignore[attr-defined]
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Log in").click()  # type: ignore[attr-defined]
 
 
 # The browser checks the pages, not the database: the embedded default is enough here.
@@ -60,7 +25,7 @@ def test_on_call_engineer_works_an_incident_in_a_real_browser(
     from playwright.sync_api import expect
 
     base = server.base_url
-    _user(server, "admin@example.com", "--admin")
+    create_user(server, "admin@example.com", "--admin")
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
 
@@ -71,7 +36,7 @@ def test_on_call_engineer_works_an_incident_in_a_real_browser(
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_text("Wrong email or password.")).to_be_visible()
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Incidents")).to_be_visible()
 
@@ -104,7 +69,7 @@ def test_on_call_engineer_works_an_incident_in_a_real_browser(
     expect(row.locator(".badge.sev-error")).to_contain_text("error")
     assert page.evaluate("window.__stillHere") is True
     assert page.url.endswith("/incidents?status=triggered&sort=-id")
-    _shot(page, "incident-list.png")
+    screenshot(page, "incident-list.png")
 
     # Filters: severity and text search narrow the list; the tab stays.
     page.get_by_label("Severity").select_option("warning")
@@ -125,7 +90,7 @@ def test_on_call_engineer_works_an_incident_in_a_real_browser(
     page.get_by_role("button", name="Add note").click()
     expect(page.locator("ol.timeline")).to_contain_text("Rolled back payments-api 2.14.1")
     expect(page.locator("ol.timeline")).to_contain_text("admin@example.com")
-    _shot(page, "incident-detail.png")
+    screenshot(page, "incident-detail.png")
     page.get_by_role("button", name="Resolve").click()
     expect(page.locator(".badges .st-resolved")).to_have_text("resolved")
     page.goto(f"{base}/incidents?status=resolved")
@@ -172,13 +137,13 @@ def test_phone_width_and_responder_limits(server: Stack, browser: object) -> Non
     payload["data"]["issue"]["level"] = "fatal"
     delivery = build(payload, resource="issue")
     assert post(created["webhook_url"], delivery.body, delivery.headers)[0] == 202
-    _user(server, "oncall@example.com")
+    create_user(server, "oncall@example.com")
 
     context = browser.new_context(  # type: ignore[attr-defined]
         viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
     )
     page = context.new_page()
-    _login(page, base, "oncall@example.com")
+    log_in(page, base, "oncall@example.com")
     row = page.locator("tr[data-incident-id]")
     expect(row).to_have_count(1)
     expect(row.locator(".badge.sev-critical")).to_contain_text("critical")
@@ -188,7 +153,7 @@ def test_phone_width_and_responder_limits(server: Stack, browser: object) -> Non
     for name in ("Acknowledge", "Resolve", "Add note"):
         expect(page.get_by_role("button", name=name)).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
-    _shot(page, "incident-detail-phone.png")
+    screenshot(page, "incident-detail-phone.png")
 
     expect(page.get_by_role("link", name="Integrations")).to_have_count(0)
     response = page.goto(f"{base}/admin/integrations")

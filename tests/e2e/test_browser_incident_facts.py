@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.e2e.conftest import Stack, post
-from tests.e2e.test_browser import _login, _user
+from tests.support.browser import create_user as _user
+from tests.support.browser import log_in as _login
 from tests.support.payloads import build, load, seen_at
 
 pytestmark = pytest.mark.e2e

@@ -20,8 +20,8 @@ from tests.e2e.notify_support import (
     setup_service,
     sql,
 )
-from tests.e2e.test_browser import _login, _shot, _user
 from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.support.browser import create_user, log_in, screenshot
 from tests.support.payloads import build, load
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +41,10 @@ def test_admin_pages_a_channel_silences_an_issue_and_acknowledges_from_the_messa
 
     base = server.base_url
     made = setup_service(server)
-    _user(server, "admin@example.com", "--admin")
+    create_user(server, "admin@example.com", "--admin")
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
-    _login(page, base, "admin@example.com")
+    log_in(page, base, "admin@example.com")
 
     with jobs_running(server):
         # A webhook channel from the admin page; its signing secret is shown once.
@@ -61,7 +61,7 @@ def test_admin_pages_a_channel_silences_an_issue_and_acknowledges_from_the_messa
         row = page.locator("tr", has_text="ops-hook")
         expect(row).to_contain_text("webhook")
         expect(row).not_to_contain_text(str(webhook_receiver.port))  # the target is masked
-        _shot(page, "channels.png")
+        screenshot(page, "channels.png")
 
         # "Send test" queues a test; the jobs process sends it to the receiver.
         row.get_by_role("button", name="Send test").click()
@@ -98,7 +98,7 @@ def test_admin_pages_a_channel_silences_an_issue_and_acknowledges_from_the_messa
         assert sql(server, "SELECT status FROM incidents WHERE id = :id", id=first)[0][0] == (
             "triggered"  # opening the link changes nothing
         )
-        _shot(page, "ack-link.png")
+        screenshot(page, "ack-link.png")
         page.get_by_role("button", name="Acknowledge (link sent to ops-hook)").click()
         expect(page.get_by_text("This link has been used.")).to_be_visible()
 

@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from config.settings import load_settings
 from tests.e2e.conftest import (
     BIN,
@@ -204,8 +204,8 @@ def _integrations(stack: Stack, *services: str) -> list[str]:
     try:
         with made.database.transaction() as session:
             return [
-                admin.create_integration(
-                    session, made.secrets, admin.create_service(session, name, now), now
+                catalog.create_integration(
+                    session, made.secrets, catalog.create_service(session, name, now), now
                 ).integration.id
                 for name in services
             ]
@@ -217,8 +217,8 @@ def _event_counts(stack: Stack, service: str) -> list[int]:
     made = _bridge(stack)
     try:
         with made.database.transaction() as session:
-            found = admin.find_service(session, service)
-            return [i.event_count for i in admin.list_incidents(session, found)]
+            found = catalog.find_service(session, service)
+            return [i.event_count for i in catalog.all_incidents(session, found)]
     finally:
         made.database.dispose()
 

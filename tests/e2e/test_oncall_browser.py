@@ -4,27 +4,15 @@ on call now; on their contact-methods page they ask for a test message."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import BIN, Stack
+from tests.e2e.conftest import Stack
+from tests.support.browser import create_user
+from tests.support.pages import PASSWORD
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "correct horse battery staple"
-
-
-def _user(server: Stack, email: str, *flags: str) -> None:
-    done = subprocess.run(
-        [str(BIN / "bridge"), "user", "create", email, *flags, "--password-stdin"],
-        input=PASSWORD + "\n",
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
@@ -34,7 +22,7 @@ def test_admin_creates_a_schedule_and_a_policy_and_reads_who_is_on_call_now(
     from playwright.sync_api import expect
 
     base = server.base_url
-    _user(server, "admin@example.com", "--admin")
+    create_user(server, "admin@example.com", "--admin")
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()  # type: ignore[attr-defined]
     page.goto(f"{base}/login")
     page.get_by_label("Email").fill("admin@example.com")

@@ -23,7 +23,7 @@ import pytest
 
 from app.domain.schedule import ShiftUnit
 from app.extensions import Bridge
-from app.services import admin, escalation_policies, schedules
+from app.services import catalog, escalation_policies, schedules
 from config.settings import load_settings
 from tests.e2e.conftest import BIN, ROOT, Stack, post, stop, wait_until_healthy
 from tests.fakes.fixtures import smtp_server  # noqa: F401
@@ -93,9 +93,9 @@ def _set_up(stack: Stack) -> str:
             schedules.create_schedule(session, bridge.secrets, "primary", "UTC", spec, now)
             steps = ["0:schedule:primary", f"1:user:{PEOPLE[1]}", f"2:user:{PEOPLE[2]}"]
             policy = escalation_policies.create_policy(session, "default", steps, now, 0, None)
-            service = admin.create_service(session, "Payments", now)
+            service = catalog.create_service(session, "Payments", now)
             escalation_policies.update_service_paging(session, service, policy)
-            created = admin.create_integration(
+            created = catalog.create_integration(
                 session, bridge.secrets, service, now, secret="s3cr3t"
             )
             integration_id = created.integration.id

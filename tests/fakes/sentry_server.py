@@ -70,8 +70,6 @@ class FakeSentry:
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh → installation
     issues: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     events: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    projects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    page_size: int = 2
     faults: list[Fault] = field(default_factory=list)
     requests: list[Recorded] = field(default_factory=list)
     used_codes: set[str] = field(default_factory=set)
@@ -87,7 +85,6 @@ class FakeSentry:
             self.refresh_tokens.clear()
             self.issues.clear()
             self.events.clear()
-            self.projects.clear()
             self.faults.clear()
             self.requests.clear()
             self.used_codes.clear()
@@ -195,7 +192,6 @@ class FakeSentry:
                 r"/api/0/organizations/([^/]+)/issues/([^/]+)/events/latest/",
                 self._latest_event,
             ),
-            ("GET", r"/api/0/organizations/([^/]+)/projects/", self._projects),
         )
         for method, pattern, handler in routes:
             match = re.fullmatch(pattern, request.path)
@@ -295,26 +291,6 @@ class FakeSentry:
             return allowed
         event = self.events.get((org_slug, issue_id))
         return _json(event, 200) if event else _json({"detail": "Event not found"}, 404)
-
-    def _projects(self, request: Request, _body: Any, org_slug: str) -> Response:
-        allowed = self._org_allowed(request, org_slug)
-        if isinstance(allowed, Response):
-            return allowed
-        projects = self.projects.get(org_slug, [])
-        start = int((request.args.get("cursor") or "0:0:0").split(":")[1])
-        page = projects[start : start + self.page_size]
-        following = start + self.page_size
-        base = f"{self.base_url}/api/0/organizations/{org_slug}/projects/"
-        more = "true" if following < len(projects) else "false"
-        earlier = max(start - self.page_size, 0)
-        had = "true" if start else "false"
-        link = (
-            f'<{base}?cursor=0:{earlier}:1>; rel="previous"; results="{had}"; '
-            f'cursor="0:{earlier}:1", '
-            f'<{base}?cursor=0:{following}:0>; rel="next"; results="{more}"; '
-            f'cursor="0:{following}:0"'
-        )
-        return _json(page, 200, {"Link": link})
 
 
 def _json(document: Any, status: int, headers: dict[str, str] | None = None) -> Response:

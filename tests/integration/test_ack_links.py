@@ -14,7 +14,7 @@ from app.domain import ack_link
 from app.extensions import Bridge
 from app.jobs.notify import NotificationSender
 from app.store.models import Incident, TimelineEntry
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import Clock, FakeSend, make_channel, outbox, send_sentry
 
 Make = Callable[..., MadeIntegration]

@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.spool import drain_spool
 from app.store.models import Base, Incident
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 from tests.support.payloads import build
 from tests.support.tcp_proxy import TcpProxy
 
@@ -76,8 +76,8 @@ def test_a_frozen_database_sends_deliveries_to_the_spool_within_a_second(
     bridge: Bridge = application.extensions["bridge"]
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, "Payments", now)
-        integration_id = admin.create_integration(
+        service = catalog.create_service(session, "Payments", now)
+        integration_id = catalog.create_integration(
             session, bridge.secrets, service, now
         ).integration.id
     url = f"/api/integrations/sentry?integrationId={integration_id}"

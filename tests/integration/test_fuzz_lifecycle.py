@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from app.domain.errors import IllegalTransition
 from app.domain.lifecycle import HumanAction
-from app.services import admin
+from app.services import catalog
 from app.services.delivery_records import InboundDelivery
 from app.services.incidents import act_on_incident
 from app.services.ingest import ingest_delivery
@@ -81,11 +81,11 @@ class Lifecycle(RuleBasedStateMachine):
     @initialize()
     def make_integration(self) -> None:
         with self.database.transaction() as session:
-            service = admin.create_service(
+            service = catalog.create_service(
                 session, f"fuzz-{uuid.uuid4().hex[:10]}", self.clock, reopen_window_minutes=30
             )
             self.service_id = service.id
-            made = admin.create_integration(session, self.secrets, service, self.clock)
+            made = catalog.create_integration(session, self.secrets, service, self.clock)
             self.integration_id = made.integration.id
 
     # ---------------------------------------------------------------- helpers

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request
 from app.extensions import Bridge
 from app.services.accounts import Role
 from app.store.models import TimelineEntry
-from tests.integration.test_api import Caller, Make, _token, assert_error, trigger
+from tests.support.api import Caller, Make, _token, assert_error, trigger
 
 # (issue id, level) in arrival order; ids 1.. follow it.
 ARRIVALS = [

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from app.cli import main
 from app.extensions import Bridge
 from app.services.accounts import Role
-from tests.integration.test_api import Caller, Make, _token, trigger
+from tests.support.api import Caller, Make, _token, trigger
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from app.extensions import Bridge
 from app.store.models import Incident, TimelineEntry
 from tests.conftest import MadeIntegration
-from tests.integration.test_api import trigger
-from tests.integration.test_pages import csrf_token, log_in, people  # noqa: F401 - fixture
+from tests.support.api import trigger
+from tests.support.pages import csrf_token, log_in
 
 pytestmark = pytest.mark.usefixtures("people")
 ROW_ID = re.compile(r'<tr data-incident-id="(\d+)"')

@@ -12,10 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from app.extensions import Bridge
-from tests.conftest import MadeIntegration
-from tests.integration.test_receiver import T0, issue, post, send_issue
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import make_channel, outbox
 from tests.support.payloads import build
+from tests.support.receiver import T0, issue, post, send_issue
 
 Make = Callable[..., MadeIntegration]
 

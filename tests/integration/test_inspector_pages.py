@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import Bridge
 from app.served_url import LISTEN_FILE, record_listening
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role, create_user
 from config.settings import Settings
 from tests.support.payloads import build
@@ -41,10 +41,10 @@ def admin_client(client: FlaskClient, bridge: Bridge) -> FlaskClient:
 def two_same_named(bridge: Bridge) -> tuple[str, str]:
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        checkout = admin.create_service(session, "Checkout", now)
-        payments = admin.create_service(session, "Payments", now)
-        one = admin.create_integration(session, bridge.secrets, checkout, now, name="Sentry")
-        two = admin.create_integration(session, bridge.secrets, payments, now, name="Sentry")
+        checkout = catalog.create_service(session, "Checkout", now)
+        payments = catalog.create_service(session, "Payments", now)
+        one = catalog.create_integration(session, bridge.secrets, checkout, now, name="Sentry")
+        two = catalog.create_integration(session, bridge.secrets, payments, now, name="Sentry")
         return one.integration.id, two.integration.id
 
 
@@ -123,7 +123,7 @@ def test_the_created_page_shows_the_same_url_as_the_api(
     admin_client: FlaskClient, bridge: Bridge
 ) -> None:
     with bridge.database.transaction() as session:
-        service_id = admin.create_service(session, "Checkout", datetime.now(UTC)).id
+        service_id = catalog.create_service(session, "Checkout", datetime.now(UTC)).id
     form = admin_client.get("/admin/integrations").get_data(as_text=True)
     token = CSRF.search(form)
     assert token
@@ -170,7 +170,7 @@ def test_a_pasted_secret_is_not_shown_back_on_the_page_a_generated_one_once(
     admin_client: FlaskClient, bridge: Bridge
 ) -> None:
     with bridge.database.transaction() as session:
-        service_id = admin.create_service(session, "Checkout", datetime.now(UTC)).id
+        service_id = catalog.create_service(session, "Checkout", datetime.now(UTC)).id
     token = CSRF.search(admin_client.get("/admin/integrations").get_data(as_text=True))
     assert token
     form = {"service_id": str(service_id), "csrf_token": token.group(1)}

@@ -20,8 +20,8 @@ from app.domain.alerts import MAX_TITLE_LENGTH
 from app.extensions import Bridge
 from app.services.accounts import Role, create_user
 from app.store.models import Delivery, Incident
-from tests.conftest import MadeIntegration
-from tests.integration.test_pages import PASSWORD, log_in
+from tests.support.integrations import MadeIntegration
+from tests.support.pages import PASSWORD, log_in
 from tests.support.payloads import build, load, seen_at
 
 Make = Callable[..., MadeIntegration]

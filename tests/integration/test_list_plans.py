@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, event, text
 from app.services.incidents import IncidentFilters, encode_cursor, list_incidents
 from app.store.database import Database
 from app.store.migrate import upgrade
-from tests.conftest import POSTGRES_URL, with_search_path
+from tests.support.databases import POSTGRES_URL, with_search_path
 
 
 @pytest.fixture(scope="module")

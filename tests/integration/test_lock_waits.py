@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select, text
 
 from app import create_app
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.spool import drain_spool
 from app.store.models import Base, Incident
 from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
@@ -51,8 +51,8 @@ def test_a_lock_wait_past_the_deadline_spools_one_delivery_without_tripping_the_
     bridge: Bridge = pg_app.extensions["bridge"]
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, "Payments", now)
-        made = admin.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
+        service = catalog.create_service(session, "Payments", now)
+        made = catalog.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
     url = f"/api/integrations/sentry?integrationId={made.integration.id}"
     client = pg_app.test_client()
     first = _event("s3cr3t", 1_790_000_000)
@@ -111,8 +111,8 @@ def test_sqlites_write_lock_held_past_the_deadline_spools_without_tripping_the_g
     bridge: Bridge = sqlite_app.extensions["bridge"]
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, "Payments", now)
-        made = admin.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
+        service = catalog.create_service(session, "Payments", now)
+        made = catalog.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
     url = f"/api/integrations/sentry?integrationId={made.integration.id}"
     client = sqlite_app.test_client()
 
@@ -149,8 +149,8 @@ def test_an_admitted_delivery_never_runs_past_its_senders_second(
     pg_app.extensions["bridge_admission"] = AdmissionControl(slots=4, wait_seconds=1.0)
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, "Payments", now)
-        made = admin.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
+        service = catalog.create_service(session, "Payments", now)
+        made = catalog.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
     url = f"/api/integrations/sentry?integrationId={made.integration.id}"
     client = pg_app.test_client()
     first = _event("s3cr3t", 1_790_000_000)

@@ -16,7 +16,7 @@ from app import create_app
 from app.extensions import Bridge
 from app.store.models import Delivery
 from config.settings import Settings
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 
 

@@ -17,7 +17,7 @@ from app.cli import main
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user
 from app.store.notify_models import NotificationChannel
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import outbox, send_sentry
 
 Make = Callable[..., MadeIntegration]

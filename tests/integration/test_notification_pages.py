@@ -13,12 +13,11 @@ from sqlalchemy import select
 
 from app.extensions import Bridge
 from app.services.accounts import Role, create_user
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import make_channel, outbox, send_sentry
+from tests.support.pages import PASSWORD, csrf_token
 
 Make = Callable[..., MadeIntegration]
-PASSWORD = "correct horse battery staple"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 T0 = 1_790_000_000
 
 
@@ -26,15 +25,9 @@ def log_in(client: FlaskClient, bridge: Bridge, role: Role) -> str:
     email = f"{role.value}@example.com"
     with bridge.database.transaction() as session:
         create_user(session, email, PASSWORD, role, datetime.now(UTC))
-    token = csrf(client, "/login")
+    token = csrf_token(client, "/login")
     client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
     return email
-
-
-def csrf(client: FlaskClient, path: str) -> str:
-    match = CSRF.search(client.get(path).get_data(as_text=True))
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
 
 
 def test_admins_create_channels_see_them_masked_send_tests_and_disable_them(
@@ -48,7 +41,7 @@ def test_admins_create_channels_see_them_masked_send_tests_and_disable_them(
         service = queries.get_service_by_name(session, integration.service)
         assert service is not None
         service_id = service.id
-    token = csrf(client, "/admin/channels")
+    token = csrf_token(client, "/admin/channels")
 
     created = client.post(
         "/admin/channels",
@@ -92,7 +85,7 @@ def test_silence_this_issue_holds_its_notifications_for_the_hours_chosen(
 
     answer = client.post(
         f"/incidents/{incident_id}/silence",
-        data={"csrf_token": csrf(client, f"/incidents/{incident_id}"), "hours": str(hours)},
+        data={"csrf_token": csrf_token(client, f"/incidents/{incident_id}"), "hours": str(hours)},
     )
     send_sentry(client, integration, "resolved", at=T0 + 60)
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import Bridge
 from app.jobs.notify import NotificationSender
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import FakeSend, make_channel, outbox, send_sentry
 
 Make = Callable[..., MadeIntegration]

@@ -17,7 +17,7 @@ from app.services import notification_outbox, silences
 from app.store import queries
 from app.store.models import TimelineEntry
 from app.store.notify_models import Notification
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import Clock, FakeSend, make_channel, outbox, send_sentry
 
 Make = Callable[..., MadeIntegration]

@@ -20,7 +20,7 @@ from app.services import notification_outbox
 from app.services.incidents import act_on_incident
 from app.store.models import TimelineEntry
 from app.store.notify_models import Notification
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import Clock, FakeSend, attempts, make_channel, outbox, send_sentry
 
 Make = Callable[..., MadeIntegration]

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.observability import configure_logging
-from tests.conftest import MadeIntegration
+from app.web.observability import configure_logging
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 
 

@@ -4,7 +4,6 @@ migration that let notifications address contact methods keeps SQLite's attempt 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,10 +20,11 @@ from app.store.database import make_engine
 from app.store.migrate import upgrade
 from app.store.models import ContactMethod, User
 from app.store.notify_models import Notification
+from tests.support import pages
 from tests.support.notify import FakeSend
-from tests.support.oncall import PASSWORD, ApiCaller, api_token, make_people
+from tests.support.oncall import ApiCaller, api_token, make_people
+from tests.support.pages import csrf_token
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
@@ -41,14 +41,9 @@ def queued_tests(bridge: Bridge) -> list[Notification]:
 
 
 def log_in(client: FlaskClient, email: str) -> str:
-    page = client.get("/login").get_data(as_text=True)
-    match = CSRF.search(page)
-    assert match
-    data = {"email": email, "password": PASSWORD, "csrf_token": match.group(1)}
-    assert client.post("/login", data=data).status_code == 302
-    found = CSRF.search(client.get("/contact-methods").get_data(as_text=True))
-    assert found
-    return found.group(1)
+    """Log in; the CSRF token of the contact-methods page."""
+    assert pages.log_in(client, email) == 302
+    return csrf_token(client, "/contact-methods")
 
 
 def test_the_button_queues_a_test_to_ones_own_method_only(

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
 
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role, create_user
 from app.store.models import EscalationPolicy, Schedule, ScheduleOverride, Service
-from tests.support.oncall import PASSWORD, make_people
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+from tests.support.oncall import make_people
+from tests.support.pages import PASSWORD, csrf_token, log_in
 
 
 @pytest.fixture
@@ -25,19 +23,8 @@ def people(bridge: Bridge) -> None:
         make_people(session, now, "a@x.example", "b@x.example")
 
 
-def token(client: FlaskClient, path: str) -> str:
-    match = CSRF.search(client.get(path).get_data(as_text=True))
-    assert match
-    return match.group(1)
-
-
-def log_in(client: FlaskClient, email: str) -> None:
-    data = {"email": email, "password": PASSWORD, "csrf_token": token(client, "/login")}
-    assert client.post("/login", data=data).status_code == 302
-
-
 def post(client: FlaskClient, path: str, **form: str) -> str:
-    form["csrf_token"] = token(client, "/schedules")
+    form["csrf_token"] = csrf_token(client, "/schedules")
     response = client.post(path, data=form, follow_redirects=True)
     assert response.status_code == 200
     return response.get_data(as_text=True)
@@ -46,7 +33,7 @@ def post(client: FlaskClient, path: str, **form: str) -> str:
 def test_admin_creates_a_schedule_and_reads_who_is_on_call_now(
     client: FlaskClient, people: None
 ) -> None:
-    log_in(client, "admin@x.example")
+    assert log_in(client, "admin@x.example") == 302
     start = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
 
     page = post(
@@ -67,7 +54,7 @@ def test_admin_creates_a_schedule_and_reads_who_is_on_call_now(
 
 
 def test_gaps_in_the_next_two_weeks_are_flagged(client: FlaskClient, people: None) -> None:
-    log_in(client, "admin@x.example")
+    assert log_in(client, "admin@x.example") == 302
     later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
 
     page = post(
@@ -87,7 +74,7 @@ def test_gaps_in_the_next_two_weeks_are_flagged(client: FlaskClient, people: Non
 def test_admin_adds_an_override_and_a_policy(
     client: FlaskClient, bridge: Bridge, people: None
 ) -> None:
-    log_in(client, "admin@x.example")
+    assert log_in(client, "admin@x.example") == 302
     post(client, "/admin/schedules", name="primary", timezone="UTC", members="a@x.example")
     now = datetime.now(UTC)
 
@@ -120,7 +107,7 @@ def test_admin_adds_an_override_and_a_policy(
 
 
 def test_a_bad_form_comes_back_with_the_reason(client: FlaskClient, people: None) -> None:
-    log_in(client, "admin@x.example")
+    assert log_in(client, "admin@x.example") == 302
 
     page = post(client, "/admin/schedules", name="x", timezone="Mars/Base", members="a@x.example")
 
@@ -130,7 +117,7 @@ def test_a_bad_form_comes_back_with_the_reason(client: FlaskClient, people: None
 def test_responders_read_the_page_but_cannot_change_schedules(
     client: FlaskClient, bridge: Bridge, people: None
 ) -> None:
-    log_in(client, "a@x.example")
+    assert log_in(client, "a@x.example") == 302
 
     assert client.get("/schedules").status_code == 200
     refused = post(client, "/admin/schedules", name="x", timezone="UTC", members="a@x.example")
@@ -147,9 +134,9 @@ def test_admin_attaches_a_policy_an_ack_timeout_and_a_threshold_to_a_service(
 ) -> None:
     now = datetime.now(UTC)
     with bridge.database.transaction() as session:
-        service = admin.create_service(session, "Checkout", now)
+        service = catalog.create_service(session, "Checkout", now)
         service_id = service.id
-    log_in(client, "admin@x.example")
+    assert log_in(client, "admin@x.example") == 302
     post(client, "/admin/schedules", name="primary", timezone="UTC", members="a@x.example")
     post(client, "/admin/policies", name="default", steps="0:schedule:primary", repeat="0")
     with bridge.database.reading() as session:

@@ -33,7 +33,7 @@ from app.services.notifications import queue_notifications
 from app.store import queries
 from app.store.models import ContactMethod, Escalation, Incident, TimelineEntry
 from app.store.notify_models import Notification
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.notify import Clock, FakeSend, make_channel, send_sentry
 from tests.support.oncall import make_people
 

@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user
 from app.web.api.openapi import _openapi_path
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 
 UNDOCUMENTED = {"/api/openapi.json"}  # the document does not describe itself

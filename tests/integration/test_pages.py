@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
@@ -13,35 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import Bridge
-from app.services.accounts import Role, create_user
 from app.store.models import Incident, TimelineEntry
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
+from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build
-
-PASSWORD = "correct horse battery staple"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def people(bridge: Bridge) -> None:
-    now = datetime.now(UTC)
-    with bridge.database.transaction() as session:
-        create_user(session, "admin@example.com", PASSWORD, Role.ADMIN, now)
-        create_user(session, "oncall@example.com", PASSWORD, Role.RESPONDER, now)
-
-
-def csrf_token(client: FlaskClient, path: str) -> str:
-    match = CSRF.search(client.get(path).get_data(as_text=True))
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-def log_in(client: FlaskClient, email: str, password: str = PASSWORD) -> int:
-    token = csrf_token(client, "/login")
-    response = client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": token}
-    )
-    return response.status_code
 
 
 def an_incident(client: FlaskClient, make_integration: Callable[..., MadeIntegration]) -> int:

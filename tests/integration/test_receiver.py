@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,82 +12,23 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from werkzeug.test import TestResponse
 
 from app.extensions import Bridge
-from app.store.models import Delivery, Incident, TimelineEntry
-from tests.conftest import MadeIntegration
+from app.store.models import Delivery, TimelineEntry
 from tests.support import payloads
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
+from tests.support.receiver import (
+    T0,
+    deliver_at_once,
+    deliveries,
+    incidents,
+    post,
+    send_issue,
+    timeline_kinds,
+)
 
 Make = Callable[..., MadeIntegration]
-T0 = 1_790_000_000  # a fixed Sentry-Hook-Timestamp base, in the past
-
-
-def post(
-    client: FlaskClient, integration: MadeIntegration, delivery: payloads.Delivery
-) -> TestResponse:
-    return client.post(integration.url, data=delivery.body, headers=delivery.headers)
-
-
-def incidents(bridge: Bridge) -> list[Incident]:
-    with bridge.database.transaction() as session:
-        return list(session.scalars(select(Incident).order_by(Incident.id)))
-
-
-def deliveries(bridge: Bridge) -> list[Delivery]:
-    with bridge.database.transaction() as session:
-        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
-
-
-def timeline_kinds(bridge: Bridge, incident_id: int) -> list[str]:
-    with bridge.database.transaction() as session:
-        return list(
-            session.scalars(
-                select(TimelineEntry.kind)
-                .where(TimelineEntry.incident_id == incident_id)
-                .order_by(TimelineEntry.id)
-            )
-        )
-
-
-def issue(
-    action: str,
-    status: str | None = None,
-    level: str | None = None,
-    last_seen: int | None = None,
-) -> dict[str, Any]:
-    fixture = {
-        "created": "integration_issue_created",
-        "resolved": "integration_issue_resolved",
-        "assigned": "integration_issue_assigned",
-        "ignored": "integration_issue_archived",
-        "archived": "integration_issue_archived_legacy_action",
-        "unresolved": "integration_issue_unresolved",
-    }[action]
-    _resource, payload = load(fixture)
-    if status is not None:
-        payload["data"]["issue"]["status"] = status
-    if level is not None:
-        payload["data"]["issue"]["level"] = level
-    if last_seen is not None:
-        payloads.seen_at(payload, last_seen)
-    return payload
-
-
-def send_issue(
-    client: FlaskClient, integration: MadeIntegration, action: str, at: int, **changes: Any
-) -> dict[str, Any]:
-    delivery = build(
-        issue(action, **changes), resource="issue", secret=integration.secret, timestamp=at
-    )
-    response = post(client, integration, delivery)
-    assert response.status_code == 202, response.get_json()
-    body = response.get_json()
-    assert isinstance(body, dict)
-    return body
-
-
 # ---------------------------------------------------------------- the happy paths
 
 
@@ -508,11 +448,11 @@ def test_previous_secret_stays_valid_during_the_grace_period(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from app.services import admin
+    from app.services import catalog
 
     integration = make_integration(secret="old-secret")
     with bridge.database.transaction() as session:
-        admin.rotate_secret(
+        catalog.rotate_secret(
             session,
             bridge.secrets,
             integration.id,
@@ -527,7 +467,7 @@ def test_previous_secret_stays_valid_during_the_grace_period(
     assert [d.signature_outcome for d in deliveries(bridge)] == ["valid_previous_secret", "valid"]
 
     with bridge.database.transaction() as session:
-        admin.rotate_secret(
+        catalog.rotate_secret(
             session, bridge.secrets, integration.id, datetime.now(UTC), timedelta(0), "newest"
         )
     assert (
@@ -558,11 +498,11 @@ def test_disabled_integration_is_403_and_the_delivery_is_kept(
 ) -> None:
     from datetime import UTC, datetime
 
-    from app.services import admin
+    from app.services import catalog
 
     integration = make_integration()
     with bridge.database.transaction() as session:
-        admin.set_enabled(session, integration.id, False, datetime.now(UTC))
+        catalog.set_enabled(session, integration.id, False, datetime.now(UTC))
     response = post(client, integration, build("integration_issue_created"))
 
     assert response.status_code == 403
@@ -666,29 +606,6 @@ def test_healthz_answers_when_the_database_does(client: FlaskClient) -> None:
 # ---------------------------------------------------------------- concurrency
 
 
-def deliver_at_once(
-    app: Flask, integration: MadeIntegration, make: Callable[[], payloads.Delivery], count: int
-) -> list[tuple[int, dict[str, Any]]]:
-    """`count` deliveries from as many threads, released together; their answers."""
-    barrier = threading.Barrier(count)
-    answers: list[tuple[int, dict[str, Any]]] = []
-
-    def deliver() -> None:
-        client = app.test_client()
-        delivery = make()
-        barrier.wait()
-        response = client.post(integration.url, data=delivery.body, headers=delivery.headers)
-        answers.append((response.status_code, response.get_json()))
-
-    threads = [threading.Thread(target=deliver) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(answers) == count, "a delivery did not finish within 60 s"
-    return answers
-
-
 def test_concurrent_deliveries_of_one_new_issue_make_one_incident(
     app: Flask, bridge: Bridge, make_integration: Make
 ) -> None:
@@ -752,22 +669,6 @@ def test_readyz_reports_database_schema_and_spool(client: FlaskClient, bridge: B
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["migrations"] == "ok"
     assert body["checks"]["spool_pending"] == 0
-
-
-@pytest.fixture
-def unreachable_app(tmp_path: Any, encryption_key: str) -> Flask:
-    """The app pointed at a database that does not answer (nothing listens on port 9)."""
-    from app import create_app
-    from tests.conftest import make_settings
-
-    return create_app(
-        make_settings(
-            "postgresql+psycopg://postgres@127.0.0.1:9/none",
-            tmp_path,
-            encryption_key,
-            database_connect_timeout_seconds=1,
-        )
-    )
 
 
 def test_readyz_and_healthz_say_503_when_the_database_is_gone(unreachable_app: Flask) -> None:

@@ -21,8 +21,9 @@ from sqlalchemy.exc import OperationalError
 from app.extensions import Bridge
 from app.store import receiver_rows as rows
 from app.store.models import TimelineEntry
-from tests.conftest import MadeIntegration
-from tests.integration.test_receiver import (
+from tests.support.integrations import MadeIntegration
+from tests.support.payloads import Delivery, build
+from tests.support.receiver import (
     T0,
     deliver_at_once,
     deliveries,
@@ -30,7 +31,6 @@ from tests.integration.test_receiver import (
     issue,
     send_issue,
 )
-from tests.support.payloads import Delivery, build
 
 Make = Callable[..., MadeIntegration]
 

@@ -1,6 +1,8 @@
-"""Real Sentry, not the docs (issue 12), end to end on SQLite and PostgreSQL: Sentry's own
-retries, a re-sent issue.created, archived substatuses, Seer and activity-alert notes, old
-event payloads and one name per Sentry project."""
+"""Real Sentry, not the docs (issue 12), on SQLite and PostgreSQL: Sentry's own retries, a
+re-sent issue.created, archived substatuses, Seer and activity-alert notes, old event
+payloads and one name per Sentry project. Through the ingest use case where HTTP adds
+nothing (tests/integration/test_receiver.py covers the webhook's answers), over HTTP
+where the point is concurrent requests or a hand-written curl."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app.extensions import Bridge
+from app.services.ingest import IngestOutcome
 from app.store.models import Delivery, Incident, IncidentEvent, TimelineEntry
-from tests.conftest import MadeIntegration
 from tests.support import payloads
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
+from tests.support.receiver import ingest
 
 Make = Callable[..., MadeIntegration]
 T0 = 1_790_000_000
@@ -27,15 +31,15 @@ ISSUE_KEY = "sentry-4512345678"
 
 
 def send(
-    client: FlaskClient,
+    bridge: Bridge,
     integration: MadeIntegration,
     name_or_payload: str | dict[str, Any],
     at: int,
     *,
     resource: str | None = None,
     request_id: str | None = None,
-) -> dict[str, Any]:
-    """One delivery as Sentry makes it, signed; its 202 answer."""
+) -> IngestOutcome:
+    """One delivery as Sentry makes it, signed, through the ingest use case; accepted."""
     delivery = build(
         name_or_payload,
         resource=resource,
@@ -43,11 +47,9 @@ def send(
         timestamp=at,
         request_id=request_id,
     )
-    response = client.post(integration.url, data=delivery.body, headers=delivery.headers)
-    assert response.status_code == 202, response.get_json()
-    answer = response.get_json()
-    assert isinstance(answer, dict)
-    return answer
+    outcome = ingest(bridge, integration, delivery)
+    assert outcome.error is None, outcome.error
+    return outcome
 
 
 def incidents(bridge: Bridge) -> list[Incident]:
@@ -86,21 +88,21 @@ def event_alert_of(issue_id: str) -> dict[str, Any]:
 
 
 def test_a_retried_event_alert_counts_once_and_names_the_first_delivery(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     # Unsigned: a signed body re-sent is caught earlier, by its hash (the test below).
     integration = make_integration(secret=None)
-    send(client, integration, "integration_issue_created", T0)
-    first = send(client, integration, "integration_event_alert_triggered", T0 + 5)
+    send(bridge, integration, "integration_issue_created", T0)
+    first = send(bridge, integration, "integration_event_alert_triggered", T0 + 5)
     # Sentry's retry: minutes later, a new Request-ID and timestamp, the same body.
-    retry = send(client, integration, "integration_event_alert_triggered", T0 + 185)
+    retry = send(bridge, integration, "integration_event_alert_triggered", T0 + 185)
 
-    assert first["action"] == "deduplicated"
-    assert retry["action"] == "duplicate_delivery"
-    assert retry["matched"] is True
-    assert f"delivery {first['delivery_id']}" in retry["reason"]
-    assert "5f0c2b8e9a7d4c3b8e1f6a2d9c4b7e10" in retry["reason"]
-    assert retry["incident"]["event_count"] == 2
+    assert first.action == "deduplicated"
+    assert retry.action == "duplicate_delivery"
+    assert retry.matched is True
+    assert f"delivery {first.delivery.id}" in retry.reason
+    assert "5f0c2b8e9a7d4c3b8e1f6a2d9c4b7e10" in retry.reason
+    assert retry.incident.event_count == 2
     [incident] = incidents(bridge)
     assert incident.event_count == 2
     assert [entry.kind for entry in timeline(bridge, incident.id)] == ["triggered", "retriggered"]
@@ -111,39 +113,39 @@ def test_a_retried_event_alert_counts_once_and_names_the_first_delivery(
     "name", ["integration_error_created", "legacy_webhooks_plugin", "opsknight_event"]
 )
 def test_a_retried_event_that_opened_the_incident_counts_once(
-    client: FlaskClient, bridge: Bridge, make_integration: Make, name: str
+    bridge: Bridge, make_integration: Make, name: str
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, name, T0)
-    retry = send(client, integration, name, T0 + 120, request_id=uuid.uuid4().hex)
+    send(bridge, integration, name, T0)
+    retry = send(bridge, integration, name, T0 + 120, request_id=uuid.uuid4().hex)
 
-    assert retry["action"] == "duplicate_delivery"
+    assert retry.action == "duplicate_delivery"
     [incident] = incidents(bridge)
     assert incident.event_count == 1
 
 
 def test_the_error_and_the_event_alert_of_one_event_count_once(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     """Both webhooks name the same Sentry event: one event, whichever comes first."""
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_error_created", T0)
-    answer = send(client, integration, "integration_event_alert_triggered", T0 + 1)
+    send(bridge, integration, "integration_error_created", T0)
+    answer = send(bridge, integration, "integration_event_alert_triggered", T0 + 1)
 
-    assert answer["action"] == "duplicate_delivery"
+    assert answer.action == "duplicate_delivery"
     assert incidents(bridge)[0].event_count == 1
 
 
 def test_a_retry_after_the_incident_resolved_does_not_reopen_it(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_event_alert_triggered", T0)
-    send(client, integration, "integration_issue_resolved", T0 + 60)
+    send(bridge, integration, "integration_event_alert_triggered", T0)
+    send(bridge, integration, "integration_issue_resolved", T0 + 60)
     # The retry's new Sentry-Hook-Timestamp is after the resolution: only its event id tells.
-    retry = send(client, integration, "integration_event_alert_triggered", T0 + 240)
+    retry = send(bridge, integration, "integration_event_alert_triggered", T0 + 240)
 
-    assert retry["action"] == "duplicate_delivery"
+    assert retry.action == "duplicate_delivery"
     [incident] = incidents(bridge)
     assert (incident.status, incident.reopen_count, incident.event_count) == ("resolved", 0, 1)
 
@@ -154,7 +156,7 @@ def test_retries_racing_each_other_count_once(
 ) -> None:
     integration = make_integration(secret=SECRET)
     if is_open:
-        send(app.test_client(), integration, "integration_issue_created", T0)
+        send(bridge, integration, "integration_issue_created", T0)
     count = 6
     barrier = threading.Barrier(count)
     answers: list[tuple[int, Any]] = []
@@ -183,17 +185,15 @@ def test_retries_racing_each_other_count_once(
         assert len(list(session.scalars(select(IncidentEvent)))) == 1
 
 
-def test_a_replayed_event_delivery_counts_again(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
-) -> None:
+def test_a_replayed_event_delivery_counts_again(bridge: Bridge, make_integration: Make) -> None:
     from app.services.replays import replay_delivery
 
     integration = make_integration(secret=SECRET)
-    first = send(client, integration, "integration_event_alert_triggered", T0)
+    first = send(bridge, integration, "integration_event_alert_triggered", T0)
     with bridge.database.transaction() as session:
         outcome = replay_delivery(
             session,
-            first["delivery_id"],
+            first.delivery.id,
             "admin@example.com",
             bridge.secrets,
             bridge.settings.max_body_bytes,
@@ -205,17 +205,17 @@ def test_a_replayed_event_delivery_counts_again(
 
 
 def test_a_retried_signed_event_alert_is_a_duplicate_of_the_first_delivery(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_issue_created", T0)
-    first = send(client, integration, "integration_event_alert_triggered", T0 + 5)
-    retry = send(client, integration, "integration_event_alert_triggered", T0 + 185)
+    send(bridge, integration, "integration_issue_created", T0)
+    first = send(bridge, integration, "integration_event_alert_triggered", T0 + 5)
+    retry = send(bridge, integration, "integration_event_alert_triggered", T0 + 185)
 
-    assert retry["action"] == "duplicate_delivery"
-    assert retry["matched"] is True
-    assert f"delivery {first['delivery_id']}" in retry["reason"]
-    assert retry["incident"]["event_count"] == 2
+    assert retry.action == "duplicate_delivery"
+    assert retry.matched is True
+    assert f"delivery {first.delivery.id}" in retry.reason
+    assert retry.incident.event_count == 2
     assert incidents(bridge)[0].event_count == 2
     assert decisions(bridge) == ["triggered", "deduplicated", "duplicate_delivery"]
 
@@ -225,34 +225,34 @@ def test_a_retried_signed_event_alert_is_a_duplicate_of_the_first_delivery(
 
 @pytest.mark.parametrize("later", [120, 3 * 3600], ids=["within window", "after window"])
 def test_a_re_sent_issue_created_never_reopens_nor_opens_another(
-    client: FlaskClient, bridge: Bridge, make_integration: Make, later: int
+    bridge: Bridge, make_integration: Make, later: int
 ) -> None:
     integration = make_integration(secret=SECRET, reopen_window_minutes=30)
-    send(client, integration, "integration_issue_created", T0)
-    send(client, integration, "integration_issue_resolved", T0 + 60)
+    send(bridge, integration, "integration_issue_created", T0)
+    send(bridge, integration, "integration_issue_resolved", T0 + 60)
     # Re-sent with a later lastSeen (not byte for byte, which the body hash would catch).
     _, again = load("integration_issue_created")
     payloads.seen_at(again, T0 + later)
-    answer = send(client, integration, again, T0 + later, resource="issue")
+    answer = send(bridge, integration, again, T0 + later, resource="issue")
 
-    assert answer["action"] == "ignored"
-    assert answer["matched"] is True
-    assert "issue.created" in answer["reason"]
-    assert answer["incident"]["status"] == "resolved"
+    assert answer.action == "ignored"
+    assert answer.matched is True
+    assert "issue.created" in answer.reason
+    assert answer.incident.status == "resolved"
     [incident] = incidents(bridge)
     assert (incident.status, incident.reopen_count, incident.event_count) == ("resolved", 0, 1)
 
 
 def test_a_regression_after_the_resolve_still_reopens(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_issue_created", T0)
-    send(client, integration, "integration_issue_resolved", T0 + 60)
-    answer = send(client, integration, "integration_issue_unresolved", T0 + 120)
+    send(bridge, integration, "integration_issue_created", T0)
+    send(bridge, integration, "integration_issue_resolved", T0 + 60)
+    answer = send(bridge, integration, "integration_issue_unresolved", T0 + 120)
 
-    assert answer["action"] == "reopened"
-    assert "regressed" in timeline(bridge, answer["incident"]["id"])[-1].message
+    assert answer.action == "reopened"
+    assert "regressed" in timeline(bridge, answer.incident.id)[-1].message
 
 
 def test_a_hand_written_top_level_created_still_reopens(
@@ -286,47 +286,47 @@ def test_a_hand_written_top_level_created_still_reopens(
     ],
 )
 def test_an_archived_issue_acknowledges_and_the_timeline_says_how(
-    client: FlaskClient, bridge: Bridge, make_integration: Make, substatus: str, words: str
+    bridge: Bridge, make_integration: Make, substatus: str, words: str
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_issue_created", T0)
+    send(bridge, integration, "integration_issue_created", T0)
     resource, archived = load("integration_issue_archived_until_escalating")
     archived["data"]["issue"]["substatus"] = substatus
 
-    answer = send(client, integration, archived, T0 + 60, resource=resource)
+    answer = send(bridge, integration, archived, T0 + 60, resource=resource)
 
-    assert answer["action"] == "acknowledged"
-    assert answer["incident"]["status"] == "acknowledged"
-    entry = timeline(bridge, answer["incident"]["id"])[-1]
+    assert answer.action == "acknowledged"
+    assert answer.incident.status == "acknowledged"
+    entry = timeline(bridge, answer.incident.id)[-1]
     assert entry.kind == "acknowledged"
     assert words in entry.message
     assert entry.data == {"substatus": substatus}
 
 
 def test_an_escalating_issue_reopens_and_the_timeline_says_escalating(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_issue_created", T0)
-    send(client, integration, "integration_issue_resolved", T0 + 60)
-    answer = send(client, integration, "integration_issue_unresolved_escalating", T0 + 120)
+    send(bridge, integration, "integration_issue_created", T0)
+    send(bridge, integration, "integration_issue_resolved", T0 + 60)
+    answer = send(bridge, integration, "integration_issue_unresolved_escalating", T0 + 120)
 
-    assert answer["action"] == "reopened"
-    entry = timeline(bridge, answer["incident"]["id"])[-1]
+    assert answer.action == "reopened"
+    entry = timeline(bridge, answer.incident.id)[-1]
     assert (entry.kind, entry.data["substatus"]) == ("reopened", "escalating")
     assert "escalating" in entry.message
 
 
 def test_an_escalating_archived_issue_counts_and_says_escalating(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_issue_created", T0)
-    send(client, integration, "integration_issue_archived_until_escalating", T0 + 60)
-    answer = send(client, integration, "integration_issue_unresolved_escalating", T0 + 120)
+    send(bridge, integration, "integration_issue_created", T0)
+    send(bridge, integration, "integration_issue_archived_until_escalating", T0 + 60)
+    answer = send(bridge, integration, "integration_issue_unresolved_escalating", T0 + 120)
 
-    assert answer["action"] == "deduplicated"
-    entry = timeline(bridge, answer["incident"]["id"])[-1]
+    assert answer.action == "deduplicated"
+    entry = timeline(bridge, answer.incident.id)[-1]
     assert entry.kind == "retriggered"
     assert "issue unresolved, escalating" in entry.message
 
@@ -344,17 +344,17 @@ def test_an_escalating_archived_issue_counts_and_says_escalating(
     ],
 )
 def test_seer_and_activity_alerts_add_a_note_to_the_open_incident(
-    client: FlaskClient, bridge: Bridge, make_integration: Make, name: str, kind: str, text: str
+    bridge: Bridge, make_integration: Make, name: str, kind: str, text: str
 ) -> None:
     integration = make_integration(secret=SECRET)
-    opened = send(client, integration, "integration_issue_created", T0)
+    opened = send(bridge, integration, "integration_issue_created", T0)
 
-    answer = send(client, integration, name, T0 + 60)
+    answer = send(bridge, integration, name, T0 + 60)
 
-    assert answer["action"] == "commented"
-    assert answer["incident"]["id"] == opened["incident"]["id"]
-    assert answer["incident"]["status"] == "triggered"
-    entry = timeline(bridge, opened["incident"]["id"])[-1]
+    assert answer.action == "commented"
+    assert answer.incident.id == opened.incident.id
+    assert answer.incident.status == "triggered"
+    entry = timeline(bridge, opened.incident.id)[-1]
     assert entry.kind == kind
     assert text in entry.message
     assert isinstance(entry.data, dict) and "links" in entry.data
@@ -365,28 +365,28 @@ def test_seer_and_activity_alerts_add_a_note_to_the_open_incident(
     "name", ["integration_activity_alert_triggered", "integration_seer_pr_created"]
 )
 def test_seer_and_activity_alerts_without_an_open_incident_change_nothing(
-    client: FlaskClient, bridge: Bridge, make_integration: Make, name: str
+    bridge: Bridge, make_integration: Make, name: str
 ) -> None:
     integration = make_integration(secret=SECRET)
 
-    answer = send(client, integration, name, T0)
+    answer = send(bridge, integration, name, T0)
 
-    assert (answer["action"], answer["matched"]) == ("ignored", False)
-    assert answer["reason"]
+    assert (answer.action, answer.matched) == ("ignored", False)
+    assert answer.reason
     assert incidents(bridge) == []
 
 
 @pytest.mark.parametrize("resource", ["preprod_artifact", "size_analysis", "uptime_monitor"])
 def test_resources_that_never_page_are_answered_with_a_reason(
-    client: FlaskClient, bridge: Bridge, make_integration: Make, resource: str
+    bridge: Bridge, make_integration: Make, resource: str
 ) -> None:
     integration = make_integration(secret=SECRET)
     _, payload = load("integration_preprod_artifact_size_analysis_completed")
 
-    answer = send(client, integration, payload, T0, resource=resource)
+    answer = send(bridge, integration, payload, T0, resource=resource)
 
-    assert answer["action"] == "ignored"
-    assert resource in answer["reason"]
+    assert answer.action == "ignored"
+    assert resource in answer.reason
     assert incidents(bridge) == []
 
 
@@ -394,76 +394,76 @@ def test_resources_that_never_page_are_answered_with_a_reason(
 
 
 def test_an_event_alert_from_before_2022_joins_its_issues_incident(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    opened = send(client, integration, "integration_issue_created", T0)
+    opened = send(bridge, integration, "integration_issue_created", T0)
 
-    answer = send(client, integration, "integration_error_created_2021", T0 + 5)
+    answer = send(bridge, integration, "integration_error_created_2021", T0 + 5)
 
-    assert answer["action"] == "deduplicated"
-    assert answer["incident"]["id"] == opened["incident"]["id"]
-    assert answer["dedup_key"] == ISSUE_KEY
+    assert answer.action == "deduplicated"
+    assert answer.incident.id == opened.incident.id
+    assert answer.dedup_key == ISSUE_KEY
 
 
 def test_a_slug_only_delivery_uses_the_name_an_earlier_delivery_gave_the_project(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_issue_created", T0)  # names "Payments API"
+    send(bridge, integration, "integration_issue_created", T0)  # names "Payments API"
 
-    answer = send(client, integration, event_alert_of("4512345999"), T0 + 5, resource="event_alert")
+    answer = send(bridge, integration, event_alert_of("4512345999"), T0 + 5, resource="event_alert")
 
-    assert answer["action"] == "triggered"
-    assert answer["incident"]["source"] == "Sentry - Payments API"
+    assert answer.action == "triggered"
+    assert answer.incident.source == "Sentry - Payments API"
 
 
 def test_an_incident_named_by_slug_takes_the_name_when_its_issue_names_it(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    first = send(client, integration, "integration_event_alert_triggered", T0)
-    assert first["incident"]["source"] == "Sentry - payments-api"  # nothing learnt yet
+    first = send(bridge, integration, "integration_event_alert_triggered", T0)
+    assert first.incident.source == "Sentry - payments-api"  # nothing learnt yet
 
-    named = send(client, integration, "integration_issue_created", T0 + 1)
-    other = send(client, integration, event_alert_of("4512345999"), T0 + 5, resource="event_alert")
+    named = send(bridge, integration, "integration_issue_created", T0 + 1)
+    other = send(bridge, integration, event_alert_of("4512345999"), T0 + 5, resource="event_alert")
 
-    assert named["incident"]["source"] == "Sentry - Payments API"
-    assert other["incident"]["source"] == "Sentry - Payments API"
+    assert named.incident.source == "Sentry - Payments API"
+    assert other.incident.source == "Sentry - Payments API"
     assert {incident.source for incident in incidents(bridge)} == {"Sentry - Payments API"}
 
 
 def test_learnt_project_names_belong_to_their_service(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     payments = make_integration(service="Payments", secret=SECRET)
     search = make_integration(service="Search", secret=SECRET)
-    send(client, payments, "integration_issue_created", T0)
+    send(bridge, payments, "integration_issue_created", T0)
 
-    answer = send(client, search, "integration_event_alert_triggered", T0 + 5)
+    answer = send(bridge, search, "integration_event_alert_triggered", T0 + 5)
 
-    assert answer["incident"]["source"] == "Sentry - payments-api"
+    assert answer.incident.source == "Sentry - payments-api"
 
 
 def test_a_metric_alert_uses_the_learnt_name_of_its_rules_project(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret=SECRET)
-    send(client, integration, "integration_issue_created", T0)
+    send(bridge, integration, "integration_issue_created", T0)
 
-    answer = send(client, integration, "integration_metric_alert_critical", T0 + 5)
+    answer = send(bridge, integration, "integration_metric_alert_critical", T0 + 5)
 
-    assert answer["incident"]["source"] == "Sentry - Payments API"
-    assert answer["incident"]["title"] == "Zahlungsfehler-Rate zu hoch (Überwachung)"
+    assert answer.incident.source == "Sentry - Payments API"
+    assert answer.incident.title == "Zahlungsfehler-Rate zu hoch (Überwachung)"
 
 
 def test_a_sentry9_plugin_event_opens_an_incident_titled_by_its_exception(
-    client: FlaskClient, bridge: Bridge, make_integration: Make
+    bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration()
 
-    answer = send(client, integration, "legacy_webhooks_plugin_sentry9", T0)
+    answer = send(bridge, integration, "legacy_webhooks_plugin_sentry9", T0)
 
-    assert answer["action"] == "triggered"
-    assert answer["incident"]["title"].startswith("RefundRejected: Erstattung abgelehnt")
-    assert answer["incident"]["source"] == "Sentry - Payments API"
+    assert answer.action == "triggered"
+    assert answer.incident.title.startswith("RefundRejected: Erstattung abgelehnt")
+    assert answer.incident.source == "Sentry - Payments API"

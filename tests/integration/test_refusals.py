@@ -18,11 +18,11 @@ from app import create_app
 from app.domain.body_record import PREFIX_BYTES
 from app.domain.errors import Conflict
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.replays import replay_delivery
 from app.store.models import Delivery, Incident
 from config.settings import Settings
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, issue_event, load
 
 Make = Callable[..., MadeIntegration]
@@ -138,7 +138,7 @@ def test_a_disabled_integration_is_rate_limited_too(
 ) -> None:
     integration = make_integration()
     with bridge.database.transaction() as session:
-        admin.set_enabled(session, integration.id, False, datetime.now(UTC))
+        catalog.set_enabled(session, integration.id, False, datetime.now(UTC))
     client = limited_app.test_client()
     d = build("integration_issue_created")
 

@@ -21,9 +21,9 @@ from app.extensions import Bridge
 from app.services.replays import replay_delivery
 from app.services.retention import prune_deliveries
 from app.store.models import DeliveryBodyClaim
-from tests.conftest import MadeIntegration
-from tests.integration.test_receiver import deliver_at_once, deliveries, incidents, issue, post
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import Delivery, build
+from tests.support.receiver import deliver_at_once, deliveries, incidents, issue, post
 
 Make = Callable[..., MadeIntegration]
 SECRET = "s3cr3t-for-replays"

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user
-from tests.conftest import MadeIntegration
-from tests.integration.test_pages import PASSWORD, csrf_token, log_in
+from tests.support.integrations import MadeIntegration
+from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build
 
 Make = Callable[..., MadeIntegration]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from app.extensions import Bridge
 from app.jobs.prune import run_prune
 from app.store.models import Delivery, DeliveryClaim, Incident, TimelineEntry
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 
 

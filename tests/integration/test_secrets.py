@@ -18,8 +18,8 @@ from werkzeug.test import TestResponse
 
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user
-from tests.conftest import MadeIntegration
-from tests.integration.test_pages import csrf_token
+from tests.support.integrations import MadeIntegration
+from tests.support.pages import csrf_token
 from tests.support.payloads import build, sign
 
 SECRET = "first-client-secret-0123456789abcdef"

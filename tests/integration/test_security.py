@@ -18,8 +18,8 @@ from app.extensions import Bridge
 from app.services.accounts import Role, create_user
 from app.web.security import NOTHING_POLICY, PAGE_POLICY
 from config.settings import Settings
-from tests.conftest import MadeIntegration
-from tests.integration.test_pages import PASSWORD, csrf_token, log_in
+from tests.support.integrations import MadeIntegration
+from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build
 
 COMMON = {

@@ -15,7 +15,7 @@ from app import cli
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user
 from config.settings import Settings
-from tests.integration.test_pages import PASSWORD, csrf_token, log_in
+from tests.support.pages import PASSWORD, csrf_token, log_in
 
 NEW_PASSWORD = "a different long passphrase"
 

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY
 
 from app import create_app
 from app.extensions import Bridge
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role, create_user
 from app.store.rate_limits import RateLimitStore
 from app.store.shared_limits import RedisRateLimitStore
@@ -31,7 +31,7 @@ from app.web.security import rate_limits
 from config.settings import Settings, SettingsError, load_settings
 from tests.conftest import MadeIntegration
 from tests.e2e.conftest import free_port
-from tests.integration.test_pages import PASSWORD, csrf_token, log_in
+from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build, issue_event
 
 Make = Callable[..., MadeIntegration]
@@ -288,7 +288,7 @@ def test_refused_unknown_and_disabled_buckets_are_shared_too(
     ]
     plain = make_integration(service="Search")
     with bridge.database.transaction() as session:
-        admin.set_enabled(session, plain.id, False, datetime.now(UTC))
+        catalog.set_enabled(session, plain.id, False, datetime.now(UTC))
     disabled = [
         nodes[n % 2].post(plain.url, data=d.body, headers=d.headers).status_code
         for n, d in enumerate(issue_event(n) for n in range(6))

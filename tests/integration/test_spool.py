@@ -15,8 +15,8 @@ from app.services.spool import drain_spool, spool_delivery
 from app.store.database import Database
 from app.store.models import Delivery, Incident
 from app.store.spool import Spool
-from tests.conftest import MadeIntegration
 from tests.support.inbound import inbound_for
+from tests.support.integrations import MadeIntegration
 
 
 def test_spool_keeps_deliveries_in_arrival_order(tmp_path: Path) -> None:

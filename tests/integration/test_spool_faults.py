@@ -14,13 +14,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.extensions import Bridge
 from app.services.spool import drain_spool, spool_delivery
 from app.store import spool as spool_module
 from app.store.spool import Spool, SpoolWriteFailed
-from tests.conftest import MadeIntegration, make_settings
 from tests.support.inbound import inbound_for
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 
 _real_write = os.write
@@ -33,19 +32,6 @@ def _short_writes(fd: int, data: Any) -> int:
 
 def _disk_full(fd: int, data: Any) -> int:
     raise OSError(errno.ENOSPC, "No space left on device")
-
-
-@pytest.fixture
-def unreachable_app(tmp_path: Path, encryption_key: str) -> Flask:
-    """The app pointed at a database that does not answer (nothing listens on port 9)."""
-    return create_app(
-        make_settings(
-            "postgresql+psycopg://postgres@127.0.0.1:9/none",
-            tmp_path,
-            encryption_key,
-            database_connect_timeout_seconds=1,
-        )
-    )
 
 
 def test_short_writes_are_completed_so_the_spooled_file_is_whole(

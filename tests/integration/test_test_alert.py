@@ -16,10 +16,10 @@ from flask.testing import FlaskClient
 from app.domain.lifecycle import HumanAction
 from app.extensions import Bridge
 from app.services.accounts import Role, create_user
+from app.services.alert_probe import sample_delivery
 from app.services.incidents import act_on_incident
-from app.services.test_alerts import sample_delivery
-from tests.conftest import MadeIntegration
-from tests.integration.test_pages import PASSWORD, csrf_token, log_in
+from tests.support.integrations import MadeIntegration
+from tests.support.pages import PASSWORD, csrf_token, log_in
 
 Make = Callable[..., MadeIntegration]
 REMOTE_BODY = b"REMOTE-BODY-THAT-MUST-NOT-SHOW"

@@ -10,12 +10,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role, create_token, create_user
 from app.services.escalation_targets import PageTarget
 from app.store.models import ContactMethod, EscalationStep, Incident, Service
-
-PASSWORD = "correct horse battery staple"
+from tests.support.pages import PASSWORD
 
 
 def make_people(session: Session, now: datetime, *emails: str, verified: bool = True) -> None:
@@ -52,7 +51,7 @@ def make_incident(
 
 
 def make_service(session: Session, now: datetime, name: str = "Payments") -> Service:
-    return admin.create_service(session, name, now)
+    return catalog.create_service(session, name, now)
 
 
 @dataclass

@@ -1210,3 +1210,58 @@ def test_parse_time_never_raises_on_any_string(value: str) -> None:
     parsed = parse_time(value)
 
     assert parsed is None or parsed.utcoffset() == timedelta(0)
+
+
+def test_alert_rule_settings_read_the_same_from_a_list_or_a_dict() -> None:
+    # One reader of alert-rule settings, for the webhook (issue_alert.settings) and the
+    # UI components (alert-rule action, issue-link fields).
+    from app.domain.payload_values import settings_values
+
+    listed = [
+        {"name": "service", "value": " checkout "},
+        {"name": "empty", "value": ""},
+        {"name": "flag", "value": True},
+        "not an item",
+        {"value": "nameless"},
+    ]
+    assert settings_values(listed) == {"service": "checkout"}
+    assert settings_values({"service": "checkout", "incident": 42, "none": None}) == {
+        "service": "checkout",
+        "incident": "42",
+    }
+    assert settings_values({"service": "x" * 2000})["service"] == "x" * 1000
+    assert settings_values("neither") == {}
+
+
+def test_a_wrong_type_in_any_field_of_any_fixture_reads_as_an_alert_or_a_clear_refusal() -> None:
+    # The parsing half of tests/integration/test_limits.py's "never a 500", for every case
+    # and without a database: an Alert whose texts PostgreSQL can store, or a BridgeError
+    # (answered 400), never another exception.
+    from dataclasses import fields
+
+    from app.domain.errors import BridgeError
+    from app.domain.json_body import decode_json
+    from tests.support.hostile import hostile_cases
+
+    failures = []
+    for name, resource, body in hostile_cases():
+        try:
+            alert = read_alert(decode_json(body), resource)
+        except BridgeError:
+            continue
+        except Exception as error:  # what the receiver would have answered with a 500
+            failures.append((name, repr(error), body[:200]))
+            continue
+        for field in fields(alert):
+            value = getattr(alert, field.name)
+            if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
+                failures.append((name, field.name, body[:200]))
+    assert failures == []
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

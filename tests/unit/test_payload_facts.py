@@ -15,7 +15,7 @@ from app.domain.alerts import (
     TEST_ISSUE_PREFIX,
     read_alert,
 )
-from app.services.test_alerts import sample_issue_payload
+from app.services.alert_probe import sample_issue_payload
 from tests.support.payloads import load
 
 ISSUE_CULPRIT = "payments.service in charge_card"

@@ -8,7 +8,7 @@ import pytest
 import requests
 import responses
 
-from app.sentry.client import SentryClient, parse_links
+from app.sentry.client import SentryClient
 from app.sentry.errors import (
     SentryBadResponse,
     SentryGrantRejected,
@@ -223,46 +223,3 @@ def test_a_refused_grant_names_the_condition_but_not_the_code_or_secret(
 
     assert "code-secret-1" not in raised.value.message
     assert "client-secret-1" not in raised.value.message
-
-
-def test_link_header_is_parsed_with_its_results_flag() -> None:
-    header = (
-        '<https://s/api/0/x/?cursor=0:0:1>; rel="previous"; results="false"; cursor="0:0:1", '
-        '<https://s/api/0/x/?cursor=0:100:0>; rel="next"; results="true"; cursor="0:100:0"'
-    )
-
-    links = parse_links(header)
-
-    assert links["next"] == ("https://s/api/0/x/?cursor=0:100:0", True)
-    assert links["previous"] == ("https://s/api/0/x/?cursor=0:0:1", False)
-    assert parse_links(None) == {}
-
-
-@responses.activate
-def test_pagination_follows_next_only_while_results_is_true(client: SentryClient) -> None:
-    url = f"{BASE}/api/0/organizations/acme/projects/"
-
-    def link(cursor: str, results: str) -> dict[str, str]:
-        return {"Link": f'<{url}?cursor={cursor}>; rel="next"; results="{results}"; cursor="c"'}
-
-    responses.get(url, json=[{"slug": "a"}], headers=link("0:1:0", "true"))
-    responses.get(url, json=[{"slug": "b"}], headers=link("0:2:0", "false"))
-    responses.get(url, json=[{"slug": "never"}])
-
-    assert [p["slug"] for p in client.list_projects("tok", "acme")] == ["a", "b"]
-    assert len(responses.calls) == 2
-    assert responses.calls[1].request.url.endswith("cursor=0:1:0")
-
-
-@responses.activate
-def test_pagination_never_sends_the_token_to_another_host(client: SentryClient) -> None:
-    url = f"{BASE}/api/0/organizations/acme/projects/"
-    responses.get(
-        url,
-        json=[{"slug": "a"}],
-        headers={"Link": '<https://evil.test/steal?cursor=1>; rel="next"; results="true"'},
-    )
-
-    with pytest.raises(SentryBadResponse):
-        client.list_projects("tok", "acme")
-    assert len(responses.calls) == 1

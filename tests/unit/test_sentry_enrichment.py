@@ -62,3 +62,14 @@ def test_odd_shapes_are_left_out_rather_than_guessed() -> None:
     )
 
     assert summary == {"issue_id": "7"}
+
+
+def test_summary_text_drops_nul_and_lone_surrogates_like_every_sentry_reader() -> None:
+    # The summary is stored in PostgreSQL text (no NUL) and served as UTF-8 (no lone
+    # surrogate): the same guarded reader as the webhook's, not a copy without the guards.
+    issue = {**fixture("issue"), "title": "Type\x00Error \ud800here", "culprit": "\x00"}
+    summary = summarise(issue, None)
+
+    assert summary["title"] == "TypeError ?here"
+    assert "culprit" not in summary  # nothing left of it: left out, like a missing field
+    summary["title"].encode("utf-8")

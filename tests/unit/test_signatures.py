@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.sentry.signatures import is_valid_signature, sign
+from app.sentry.signatures import is_valid_signature, sign, signing_secret_index
 from tests.support.payloads import load, sentry_bytes
 
 SECRET = "9f2c4e6a8b0d1f3e5a7c9b1d3f5e7a9c0b2d4f6e8a1c3e5b7d9f1a3c5e7b9d1f"
@@ -138,3 +138,15 @@ def test_empty_body_signature_verifies_for_select_requests() -> None:
 
     assert sign(SECRET, b"") == expected
     assert is_valid_signature(SECRET, b"", expected) is True
+
+
+def test_signing_secret_index_names_the_first_secret_that_signed_the_body() -> None:
+    body = b'{"action": "created"}'
+    signature = sign("previous", body)
+
+    assert signing_secret_index(["current", "previous"], body, signature) == 1
+    assert signing_secret_index(["previous", "previous"], body, signature) == 0
+    assert signing_secret_index([None, "", "previous"], body, signature) == 2
+    assert signing_secret_index(["current", None], body, signature) is None
+    assert signing_secret_index([], body, signature) is None
+    assert signing_secret_index(["previous"], body + b" ", signature) is None

@@ -9,7 +9,7 @@ from flask import Response, jsonify, request
 
 from app.extensions import bridge
 from app.served_url import served_base_url
-from app.services import admin
+from app.services import catalog
 from app.services.accounts import Role
 from app.web.api import blueprint
 from app.web.api.docs import documented, json_body
@@ -40,7 +40,7 @@ def _integration_schema(**kwargs: Any) -> IntegrationSchema:
 )
 def list_services() -> Response:
     with bridge().database.transaction() as session:
-        return jsonify(ServiceSchema(many=True).dump(admin.list_services(session)))
+        return jsonify(ServiceSchema(many=True).dump(catalog.list_services(session)))
 
 
 @blueprint.post("/services")
@@ -56,7 +56,7 @@ def list_services() -> Response:
 def create_service() -> tuple[Response, int]:
     data = json_body(ServiceInputSchema())
     with bridge().database.transaction() as session:
-        service = admin.create_service(
+        service = catalog.create_service(
             session, data["name"], datetime.now(UTC), data["reopen_window_minutes"]
         )
         return jsonify(ServiceSchema().dump(service)), 201
@@ -67,7 +67,7 @@ def create_service() -> tuple[Response, int]:
 @documented(summary="One service", tag="admin", response=ServiceSchema, errors=(*ADMIN_ERRORS, 404))
 def show_service(service_id: int) -> Response:
     with bridge().database.transaction() as session:
-        return jsonify(ServiceSchema().dump(admin.get_service(session, service_id)))
+        return jsonify(ServiceSchema().dump(catalog.get_service(session, service_id)))
 
 
 @blueprint.patch("/services/<int:service_id>")
@@ -82,7 +82,7 @@ def show_service(service_id: int) -> Response:
 def update_service(service_id: int) -> Response:
     data = json_body(ServiceUpdateSchema())
     with bridge().database.transaction() as session:
-        service = admin.update_service(
+        service = catalog.update_service(
             session, service_id, data.get("name"), data.get("reopen_window_minutes")
         )
         return jsonify(ServiceSchema().dump(service))
@@ -98,7 +98,7 @@ def update_service(service_id: int) -> Response:
 )
 def list_integrations() -> Response:
     with bridge().database.transaction() as session:
-        return jsonify(_integration_schema(many=True).dump(admin.list_integrations(session)))
+        return jsonify(_integration_schema(many=True).dump(catalog.list_integrations(session)))
 
 
 @blueprint.post("/integrations")
@@ -114,8 +114,8 @@ def list_integrations() -> Response:
 def create_integration() -> tuple[Response, int]:
     data = json_body(IntegrationInputSchema())
     with bridge().database.transaction() as session:
-        service = admin.get_service(session, data["service_id"])
-        created = admin.create_integration(
+        service = catalog.get_service(session, data["service_id"])
+        created = catalog.create_integration(
             session,
             bridge().secrets,
             service,
@@ -141,7 +141,7 @@ def create_integration() -> tuple[Response, int]:
 )
 def show_integration(integration_id: str) -> Response:
     with bridge().database.transaction() as session:
-        return jsonify(_integration_schema().dump(admin.get_integration(session, integration_id)))
+        return jsonify(_integration_schema().dump(catalog.get_integration(session, integration_id)))
 
 
 @blueprint.patch("/integrations/<integration_id>")
@@ -156,7 +156,7 @@ def show_integration(integration_id: str) -> Response:
 def update_integration(integration_id: str) -> Response:
     data = json_body(IntegrationUpdateSchema())
     with bridge().database.transaction() as session:
-        integration = admin.update_integration(
+        integration = catalog.update_integration(
             session, integration_id, datetime.now(UTC), data.get("name"), data.get("enabled")
         )
         return jsonify(_integration_schema().dump(integration))
@@ -178,11 +178,11 @@ def set_secret(integration_id: str) -> Response:
     now = datetime.now(UTC)
     grace = timedelta(seconds=app_bridge.settings.secret_grace_seconds)
     with app_bridge.database.transaction() as session:
-        had_secret = admin.get_integration(session, integration_id).has_secret
-        secret = admin.rotate_secret(
+        had_secret = catalog.get_integration(session, integration_id).has_secret
+        secret = catalog.rotate_secret(
             session, app_bridge.secrets, integration_id, now, grace, data.get("secret")
         )
-        integration = admin.get_integration(session, integration_id)
+        integration = catalog.get_integration(session, integration_id)
         return jsonify(
             {
                 "integration": _integration_schema().dump(integration),
@@ -205,5 +205,5 @@ def set_secret(integration_id: str) -> Response:
 )
 def remove_secret(integration_id: str) -> Response:
     with bridge().database.transaction() as session:
-        integration = admin.remove_secret(session, integration_id, datetime.now(UTC))
+        integration = catalog.remove_secret(session, integration_id, datetime.now(UTC))
         return jsonify(_integration_schema().dump(integration))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Response, jsonify, request
 
 from app.extensions import bridge
-from app.services import admin, channels, notification_outbox, silences
+from app.services import catalog, channels, notification_outbox, silences
 from app.services.accounts import Role
 from app.web.api import blueprint
 from app.web.api.docs import documented, json_body, query_args
@@ -59,7 +59,7 @@ def create_channel() -> tuple[Response, int]:
         created = channels.create_channel(
             session,
             app_bridge.secrets,
-            admin.get_service(session, data["service_id"]),
+            catalog.get_service(session, data["service_id"]),
             datetime.now(UTC),
             kind=data["kind"],
             name=data["name"],
@@ -197,7 +197,7 @@ def create_silence() -> tuple[Response, int]:
     with bridge().database.transaction() as session:
         created = silences.create_silence(
             session,
-            admin.get_service(session, data["service_id"]),
+            catalog.get_service(session, data["service_id"]),
             now,
             until=until,
             reason=data["reason"],

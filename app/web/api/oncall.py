@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from app.extensions import bridge
-from app.services import admin, contacts, escalation_policies, notification_outbox, schedules
+from app.services import catalog, contacts, escalation_policies, notification_outbox, schedules
 from app.services.accounts import Role
 from app.store.models import Schedule
 from app.web.api import blueprint
@@ -225,7 +225,7 @@ def show_policy(policy_id: int) -> Response:
 def update_service_paging(service_id: int) -> Response:
     data = json_body(ServicePagingInputSchema())
     with bridge().database.transaction() as session:
-        service = admin.get_service(session, service_id)
+        service = catalog.get_service(session, service_id)
         changes: dict[str, object] = {}
         if "escalation_policy_id" in data:
             policy_id = data["escalation_policy_id"]

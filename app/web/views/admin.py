@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from app.domain.errors import InvalidInput
 from app.extensions import bridge
 from app.served_url import ServedUrl, served_base_url
-from app.services import admin, deliveries, escalation_policies
+from app.services import catalog, deliveries, escalation_policies
+from app.services.alert_probe import own_webhook_base, send_test_alert
 from app.services.deliveries import DeliveryFilters
 from app.services.replays import replay_delivery
-from app.services.test_alerts import own_webhook_base, send_test_alert
 from app.store.models import Integration
 from app.web.errors import answer_status
 from app.web.views import blueprint
@@ -71,7 +71,7 @@ def _form_int(name: str, default: int | None = None) -> int:
 @admin_required
 def services() -> str:
     with bridge().database.transaction() as session:
-        found = admin.list_services(session)
+        found = catalog.list_services(session)
         policies = escalation_policies.list_policies(session)
         return render_template(
             "admin/services.html",
@@ -85,7 +85,7 @@ def services() -> str:
 @admin_required
 def create_service() -> Response:
     with bridge().database.transaction() as session:
-        service = admin.create_service(
+        service = catalog.create_service(
             session,
             request.form.get("name", ""),
             datetime.now(UTC),
@@ -100,7 +100,7 @@ def create_service() -> Response:
 @admin_required
 def update_service(service_id: int) -> Response:
     with bridge().database.transaction() as session:
-        service = admin.update_service(
+        service = catalog.update_service(
             session,
             service_id,
             request.form.get("name") or None,
@@ -118,7 +118,7 @@ def update_service_paging(service_id: int) -> Response:
     policy_id = request.form.get("policy_id", "").strip()
     timeout = request.form.get("ack_timeout_minutes", "").strip()
     with bridge().database.transaction() as session:
-        service = admin.get_service(session, service_id)
+        service = catalog.get_service(session, service_id)
         escalation_policies.update_service_paging(
             session,
             service,
@@ -140,10 +140,10 @@ def update_service_paging(service_id: int) -> Response:
 @admin_required
 def integrations() -> str:
     with bridge().database.transaction() as session:
-        found = admin.list_integrations(session)
+        found = catalog.list_integrations(session)
         for integration in found:
             _ = integration.service.name
-        services_found = admin.list_services(session)
+        services_found = catalog.list_services(session)
     return render_template(
         "admin/integrations.html",
         integrations=found,
@@ -171,8 +171,8 @@ def _show_secret(integration_id: str, secret: str | None, what: str, pasted: boo
 def create_integration() -> str:
     mode = request.form.get("secret_mode", "none")
     with bridge().database.transaction() as session:
-        service = admin.get_service(session, _form_int("service_id"))
-        created = admin.create_integration(
+        service = catalog.get_service(session, _form_int("service_id"))
+        created = catalog.create_integration(
             session,
             bridge().secrets,
             service,
@@ -193,7 +193,7 @@ def rotate_secret(integration_id: str) -> str:
     settings = bridge().settings
     pasted = request.form.get("secret") if request.form.get("secret_mode") == "paste" else None
     with bridge().database.transaction() as session:
-        secret = admin.rotate_secret(
+        secret = catalog.rotate_secret(
             session,
             bridge().secrets,
             integration_id,
@@ -215,7 +215,7 @@ def rotate_secret(integration_id: str) -> str:
 def set_enabled(integration_id: str) -> Response:
     enabled = request.form.get("enabled") == "1"
     with bridge().database.transaction() as session:
-        integration = admin.update_integration(
+        integration = catalog.update_integration(
             session, integration_id, datetime.now(UTC), enabled=enabled
         )
         name = integration.name
@@ -227,7 +227,7 @@ def set_enabled(integration_id: str) -> Response:
 @admin_required
 def test_alert(integration_id: str) -> Response:
     with bridge().database.transaction() as session:
-        secret = admin.integration_secret(session, bridge().secrets, integration_id)
+        secret = catalog.integration_secret(session, bridge().secrets, integration_id)
     # Sent after the transaction: no database transaction stays open across HTTP.
     with requests.Session() as http:
         try:
@@ -294,7 +294,7 @@ class IntegrationLabel:
 def _integration_labels(session: Session) -> dict[str, IntegrationLabel]:
     return {
         found.id: IntegrationLabel(found.id, found.name, found.service.name)
-        for found in admin.list_integrations(session)
+        for found in catalog.list_integrations(session)
     }
 
 

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from app.domain.lifecycle import HumanAction
 from app.extensions import bridge
-from app.services import accounts, admin, incidents
+from app.services import accounts, catalog, incidents
 from app.services.incidents import IncidentFilters
 from app.web.security import same_site_path
 from app.web.views import blueprint
@@ -67,7 +67,7 @@ def _page(state: dict[str, Any]) -> tuple[incidents.Page, list[Any], int]:
     )
     with bridge().database.reading() as session:
         page = incidents.list_incidents(session, filters, PAGE_SIZE, state["cursor"])
-        services = admin.list_services(session)
+        services = catalog.list_services(session)
         triggered = incidents.count_triggered(session)
         # Touch what the template reads while the session is open.
         for incident in page.items:

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from app.domain.errors import InvalidInput
 from app.extensions import bridge
-from app.services import admin, channels, notification_outbox, silences
+from app.services import catalog, channels, notification_outbox, silences
 from app.web.views import blueprint
 from app.web.views.admin import admin_required
 
@@ -30,7 +30,7 @@ def channel_list() -> str:
         for channel in found:
             _ = channel.service.name
         failed = notification_outbox.list_notifications(session, "failed", 50)
-        services = admin.list_services(session)
+        services = catalog.list_services(session)
     return render_template("admin/channels.html", channels=found, failed=failed, services=services)
 
 
@@ -47,7 +47,7 @@ def create_channel() -> str:
         created = channels.create_channel(
             session,
             app_bridge.secrets,
-            admin.get_service(session, service_id),
+            catalog.get_service(session, service_id),
             datetime.now(UTC),
             kind=form.get("kind", ""),
             name=form.get("name", ""),

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import Bridge
 from app.jobs.sentry import run_sentry_outbox
-from app.services import admin
 from app.services.accounts import Role, create_token, create_user
 from app.services.sentry_gateway import SentryGateway
-from app.store import queries
-from app.store.models import Base, User
+from app.store.models import User
 from config.settings import Settings
 from tests.fakes.sentry_server import (
     APP_UUID,
@@ -26,8 +23,8 @@ from tests.fakes.sentry_server import (
     FakeSentry,
     start_fake_sentry,
 )
-
-APP_SLUG = "sentry-incident-bridge-4f1a2b"
+from tests.support.integrations import MadeIntegration
+from tests.support.sentry import APP_SLUG, Person
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +42,8 @@ def fake(fake_server: FakeSentry) -> Iterator[FakeSentry]:
 
 
 @pytest.fixture(scope="session")
-def sentry_app(settings: Settings, fake_server: FakeSentry) -> Iterator[Flask]:
+def app(settings: Settings, fake_server: FakeSentry) -> Iterator[Flask]:
+    """tests/conftest.py's app, wired to the fake Sentry (the fixtures built on it follow)."""
     application = create_app(
         replace(
             settings,
@@ -64,48 +62,31 @@ def sentry_app(settings: Settings, fake_server: FakeSentry) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def waits(sentry_app: Flask) -> list[float]:
+def waits(app: Flask) -> list[float]:
     """Every wait the Sentry client asks for (429, backoff), recorded instead of slept."""
     recorded: list[float] = []
-    sentry_app.extensions["sentry_gateway"].client.sleep = recorded.append
+    app.extensions["bridge"].sentry_gateway.client.sleep = recorded.append
     return recorded
 
 
 @pytest.fixture
-def sbridge(sentry_app: Flask, fake: FakeSentry, waits: list[float]) -> Iterator[Bridge]:
-    found: Bridge = sentry_app.extensions["bridge"]
-    yield found
-    with found.database.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(table.delete())
+def bridge(bridge: Bridge, fake: FakeSentry, waits: list[float]) -> Bridge:
+    """tests/conftest.py's (tables emptied after the test) of the app wired to the fake,
+    with the fake reset and the client's waits recorded."""
+    return bridge
 
 
 @pytest.fixture
-def gateway(sentry_app: Flask, sbridge: Bridge) -> SentryGateway:
-    found: SentryGateway = sentry_app.extensions["sentry_gateway"]
+def gateway(app: Flask, bridge: Bridge) -> SentryGateway:
+    found: SentryGateway = app.extensions["bridge"].sentry_gateway
     return found
 
 
 @pytest.fixture
-def web(sentry_app: Flask, sbridge: Bridge) -> FlaskClient:
-    return sentry_app.test_client()
-
-
-@dataclass(frozen=True)
-class Person:
-    id: int
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@pytest.fixture
-def make_person(sbridge: Bridge) -> Callable[..., Person]:
+def make_person(bridge: Bridge) -> Callable[..., Person]:
     def make(email: str = "admin@example.com", role: Role = Role.ADMIN) -> Person:
         now = datetime.now(UTC)
-        with sbridge.database.transaction() as session:
+        with bridge.database.transaction() as session:
             user: User = create_user(session, email, "correct horse battery staple", role, now)
             issued = create_token(session, email, "test", now)
             return Person(user.id, issued.token)
@@ -118,30 +99,12 @@ def admin_person(make_person: Callable[..., Person]) -> Person:
     return make_person()
 
 
-@dataclass(frozen=True)
-class Hook:
-    id: str
-    secret: str
-
-    @property
-    def url(self) -> str:
-        return f"/api/integrations/sentry?integrationId={self.id}"
-
-
 @pytest.fixture
-def hook(sbridge: Bridge) -> Hook:
+def hook(make_integration: Callable[..., MadeIntegration]) -> MadeIntegration:
     """A bridge integration signed with the public app's client secret, as Sentry signs."""
-    now = datetime.now(UTC)
-    with sbridge.database.transaction() as session:
-        service = queries.get_service_by_name(session, "Payments") or admin.create_service(
-            session, "Payments", now
-        )
-        created = admin.create_integration(
-            session, sbridge.secrets, service, now, secret=CLIENT_SECRET
-        )
-        return Hook(created.integration.id, CLIENT_SECRET)
+    return make_integration(secret=CLIENT_SECRET)
 
 
 @pytest.fixture
-def run_jobs(sbridge: Bridge, gateway: SentryGateway) -> Callable[[], int]:
-    return lambda: run_sentry_outbox(sbridge, gateway)
+def run_jobs(bridge: Bridge, gateway: SentryGateway) -> Callable[[], int]:
+    return lambda: run_sentry_outbox(bridge, gateway)

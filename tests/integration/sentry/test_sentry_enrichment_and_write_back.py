@@ -18,8 +18,9 @@ from app.extensions import Bridge
 from app.services import sentry_jobs
 from app.store.models import Incident, SentryJob, TimelineEntry
 from tests.fakes.sentry_server import APP_UUID, FakeSentry
-from tests.integration.sentry.conftest import Hook, Person
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
+from tests.support.sentry import Person
 
 API = "/api/v2/integrations/sentry"
 ORG = "acme-gmbh"
@@ -33,13 +34,15 @@ def api_fixture(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def connected(web: FlaskClient, fake: FakeSentry, admin_person: Person, hook: Hook) -> str:
+def connected(
+    client: FlaskClient, fake: FakeSentry, admin_person: Person, hook: MadeIntegration
+) -> str:
     """The org is connected through the public integration; its issue 4512345678 exists."""
     installed = fake.install(ORG, uuid="7a3c9f2e-5b1d-4e8a-9c6f-2d4b8e1a0f37")
-    state = web.post(
+    state = client.post(
         f"{API}/initiate", json={"integration_id": hook.id}, headers=admin_person.headers
     ).get_json()["data"]["state"]
-    answer = web.get(
+    answer = client.get(
         f"{API}/oauth/callback",
         query_string={
             "code": installed.code,
@@ -57,12 +60,14 @@ def connected(web: FlaskClient, fake: FakeSentry, admin_person: Person, hook: Ho
     return installed.uuid
 
 
-def deliver(web: FlaskClient, hook: Hook, name: str, **changes: Any) -> dict[str, Any]:
+def deliver(
+    client: FlaskClient, hook: MadeIntegration, name: str, **changes: Any
+) -> dict[str, Any]:
     resource, payload = load(name)
     for key, value in changes.items():
         payload[key] = value
     delivery = build(payload, resource=resource, secret=hook.secret)
-    response = web.post(hook.url, data=delivery.body, headers=delivery.headers)
+    response = client.post(hook.url, data=delivery.body, headers=delivery.headers)
     assert response.status_code == 202, response.get_json()
     document: dict[str, Any] = response.get_json()
     return document
@@ -96,21 +101,21 @@ def enrich_jobs(bridge: Bridge) -> list[SentryJob]:
 
 
 def test_a_new_incident_is_answered_first_and_enriched_by_the_jobs_process(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
 ) -> None:
     fake.requests.clear()
 
-    answer = deliver(web, hook, "integration_issue_created")
+    answer = deliver(client, hook, "integration_issue_created")
 
     incident_id = answer["incident"]["id"]
     # Answered without calling Sentry; the job row was committed with the incident.
     assert fake.requests == []
-    [job] = enrich_jobs(sbridge)
+    [job] = enrich_jobs(bridge)
     assert (job.status, job.incident_id, job.installation_uuid) == (
         "pending",
         incident_id,
@@ -119,7 +124,7 @@ def test_a_new_incident_is_answered_first_and_enriched_by_the_jobs_process(
 
     assert run_jobs() == 1
 
-    enriched = incident(sbridge, incident_id).enrichment
+    enriched = incident(bridge, incident_id).enrichment
     assert enriched is not None
     assert enriched["event_count"] == 1284 and enriched["user_count"] == 311
     assert enriched["first_seen"] == "2026-11-23T08:12:44.120000Z"
@@ -129,12 +134,12 @@ def test_a_new_incident_is_answered_first_and_enriched_by_the_jobs_process(
     assert enriched["tags"]["environment"] == "production"
     assert enriched["permalink"] == "https://acme-gmbh.sentry.io/issues/4512345678/"
     # The payload's own facts stay; enrichment fills only what the issue webhook left out.
-    found = incident(sbridge, incident_id)
+    found = incident(bridge, incident_id)
     assert found.culprit == "payments.service in charge_card"  # the payload's word
     assert found.sentry_count == 1284  # counts only grow: the later fetch is newer
     assert found.release == "checkout@2026.11.3" and found.environment == "production"
-    assert kinds(sbridge, incident_id)[-1] == "enriched"
-    assert [j.status for j in enrich_jobs(sbridge)] == ["done"]
+    assert kinds(bridge, incident_id)[-1] == "enriched"
+    assert [j.status for j in enrich_jobs(bridge)] == ["done"]
     calls = [c.path for c in fake.requests]
     assert calls == [
         f"/api/0/organizations/{ORG}/issues/4512345678/",
@@ -143,28 +148,28 @@ def test_a_new_incident_is_answered_first_and_enriched_by_the_jobs_process(
 
 
 def test_a_repeated_event_does_not_queue_another_enrichment(
-    web: FlaskClient, sbridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
-    deliver(web, hook, "integration_issue_created")
-    deliver(web, hook, "integration_issue_created")
+    deliver(client, hook, "integration_issue_created")
+    deliver(client, hook, "integration_issue_created")
 
-    assert len(enrich_jobs(sbridge)) == 1
+    assert len(enrich_jobs(bridge)) == 1
 
 
 def test_an_expired_token_is_refreshed_once_on_401_and_the_call_retried(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
 ) -> None:
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
     fake.expire_all_tokens()
 
     assert run_jobs() == 1
 
-    assert incident(sbridge, incident_id).enrichment is not None
+    assert incident(bridge, incident_id).enrichment is not None
     refreshes = [
         c
         for c in fake.calls("POST", "/authorizations/$")
@@ -176,117 +181,117 @@ def test_an_expired_token_is_refreshed_once_on_401_and_the_call_retried(
 
 
 def test_a_429_with_retry_after_is_waited_out_in_place(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
     waits: list[float],
 ) -> None:
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
     fake.fail("GET", ISSUE_PATH, 429, headers={"Retry-After": "2"})
 
     assert run_jobs() == 1
 
     assert waits == [2.0]
-    assert incident(sbridge, incident_id).enrichment is not None
+    assert incident(bridge, incident_id).enrichment is not None
 
 
 def test_a_long_rate_limit_reschedules_the_job_at_the_reset_time(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
     waits: list[float],
 ) -> None:
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
     reset = time.time() + 600
     fake.fail("GET", ISSUE_PATH, 429, headers={"X-Sentry-Rate-Limit-Reset": f"{reset:.0f}"})
 
     assert run_jobs() == 0
 
-    [job] = enrich_jobs(sbridge)
+    [job] = enrich_jobs(bridge)
     assert job.status == "pending" and job.attempts == 1
     assert job.run_after >= datetime.fromtimestamp(reset, UTC) - timedelta(seconds=5)
     assert waits == []  # not slept in place: beyond SENTRY_MAX_WAIT_SECONDS
-    assert incident(sbridge, incident_id).enrichment is None
+    assert incident(bridge, incident_id).enrichment is None
 
 
 def test_5xx_is_retried_with_backoff_within_one_run(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
     waits: list[float],
 ) -> None:
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
     fake.fail("GET", ISSUE_PATH, 503, times=2)
 
     assert run_jobs() == 1
 
     assert waits == [0.5, 1.0]
-    assert incident(sbridge, incident_id).enrichment is not None
+    assert incident(bridge, incident_id).enrichment is not None
 
 
 def test_a_failing_sentry_never_loses_the_incident_and_the_job_gives_up_in_the_end(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     run_jobs: Callable[[], int],
 ) -> None:
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
     fake.fail("GET", ISSUE_PATH, 500, times=100)
     statuses = []
     for _attempt in range(3):  # SENTRY_JOB_MAX_ATTEMPTS is 3 in these tests
         assert run_jobs() == 0
-        [job] = enrich_jobs(sbridge)
+        [job] = enrich_jobs(bridge)
         statuses.append(job.status)
         assert job.last_error is not None and "500" in job.last_error
-        with sbridge.database.transaction() as session:  # skip the backoff wait
+        with bridge.database.transaction() as session:  # skip the backoff wait
             session.execute(update(SentryJob).values(run_after=datetime.now(UTC)))
 
     assert statuses == ["pending", "pending", "failed"]
-    kept = incident(sbridge, incident_id)
+    kept = incident(bridge, incident_id)
     assert kept.status == "triggered" and kept.enrichment is None
 
 
 def test_write_back_resolves_the_sentry_issue_and_its_echo_is_not_applied_twice(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     admin_person: Person,
     run_jobs: Callable[[], int],
 ) -> None:
-    switched = web.post(
+    switched = client.post(
         f"{API}/write-back",
         json={"integration_id": hook.id, "enabled": True},
         headers=admin_person.headers,
     )
     assert switched.get_json()["data"]["write_back"] is True
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
     run_jobs()
 
-    resolved = web.post(f"/api/incidents/{incident_id}/resolve", headers=admin_person.headers)
+    resolved = client.post(f"/api/incidents/{incident_id}/resolve", headers=admin_person.headers)
     assert resolved.status_code == 200, resolved.get_json()
-    assert [j.kind for j in jobs(sbridge) if j.status == "pending"] == ["write_back"]
+    assert [j.kind for j in jobs(bridge) if j.status == "pending"] == ["write_back"]
     assert run_jobs() == 1
 
     assert fake.issues[(ORG, "4512345678")]["status"] == "resolved"
     [update_call] = fake.calls("PUT", ISSUE_PATH)
     assert update_call.body == {"status": "resolved"}
-    entries_before = kinds(sbridge, incident_id)
+    entries_before = kinds(bridge, incident_id)
 
     echo = deliver(
-        web,
+        client,
         hook,
         "integration_issue_resolved",
         actor={"type": "application", "id": APP_UUID, "name": "Sentry Incident Bridge"},
@@ -294,31 +299,31 @@ def test_write_back_resolves_the_sentry_issue_and_its_echo_is_not_applied_twice(
 
     assert echo["action"] == "ignored"
     assert "echo" in echo["reason"]
-    assert kinds(sbridge, incident_id) == entries_before
+    assert kinds(bridge, incident_id) == entries_before
 
 
 def test_acknowledging_ignores_the_sentry_issue_and_without_write_back_nothing_is_sent(
-    web: FlaskClient,
-    sbridge: Bridge,
+    client: FlaskClient,
+    bridge: Bridge,
     fake: FakeSentry,
-    hook: Hook,
+    hook: MadeIntegration,
     connected: str,
     admin_person: Person,
     run_jobs: Callable[[], int],
 ) -> None:
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
     run_jobs()
-    web.post(f"/api/incidents/{incident_id}/acknowledge", headers=admin_person.headers)
-    assert not [j for j in jobs(sbridge) if j.kind == "write_back"]  # write-back is off
+    client.post(f"/api/incidents/{incident_id}/acknowledge", headers=admin_person.headers)
+    assert not [j for j in jobs(bridge) if j.kind == "write_back"]  # write-back is off
 
-    web.post(
+    client.post(
         f"{API}/write-back",
         json={"integration_id": hook.id, "enabled": True},
         headers=admin_person.headers,
     )
-    web.post(f"/api/incidents/{incident_id}/resolve", headers=admin_person.headers)
-    web.post(f"/api/incidents/{incident_id}/reopen", headers=admin_person.headers)
-    web.post(f"/api/incidents/{incident_id}/acknowledge", headers=admin_person.headers)
+    client.post(f"/api/incidents/{incident_id}/resolve", headers=admin_person.headers)
+    client.post(f"/api/incidents/{incident_id}/reopen", headers=admin_person.headers)
+    client.post(f"/api/incidents/{incident_id}/acknowledge", headers=admin_person.headers)
     run_jobs()
 
     assert [c.body for c in fake.calls("PUT", ISSUE_PATH)] == [
@@ -328,26 +333,26 @@ def test_acknowledging_ignores_the_sentry_issue_and_without_write_back_nothing_i
 
 
 def test_a_user_resolving_in_sentry_is_still_applied(
-    web: FlaskClient, sbridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
-    incident_id = deliver(web, hook, "integration_issue_created")["incident"]["id"]
+    incident_id = deliver(client, hook, "integration_issue_created")["incident"]["id"]
 
-    answer = deliver(web, hook, "integration_issue_resolved")
+    answer = deliver(client, hook, "integration_issue_resolved")
 
     assert answer["action"] == "resolved"
-    assert incident(sbridge, incident_id).status == "resolved"
+    assert incident(bridge, incident_id).status == "resolved"
 
 
 def test_claimed_jobs_are_not_claimed_again_while_their_lease_runs(
-    web: FlaskClient, sbridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
-    deliver(web, hook, "integration_issue_created")
+    deliver(client, hook, "integration_issue_created")
     now = datetime.now(UTC)
-    with sbridge.database.transaction() as session:
+    with bridge.database.transaction() as session:
         first = sentry_jobs.claim_due(session, now, 10, timedelta(minutes=5))
-    with sbridge.database.transaction() as session:
+    with bridge.database.transaction() as session:
         second = sentry_jobs.claim_due(session, now, 10, timedelta(minutes=5))
-    with sbridge.database.transaction() as session:
+    with bridge.database.transaction() as session:
         after_lease = sentry_jobs.claim_due(
             session, now + timedelta(minutes=6), 10, timedelta(minutes=5)
         )
@@ -359,11 +364,11 @@ def test_claimed_jobs_are_not_claimed_again_while_their_lease_runs(
 # SKIP LOCKED is PostgreSQL's; SQLite serialises writers at BEGIN, so only PostgreSQL runs it.
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
-    web: FlaskClient, sbridge: Bridge, hook: Hook, connected: str
+    client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
 ) -> None:
-    assert sbridge.database.is_postgresql
+    assert bridge.database.is_postgresql
     now = datetime.now(UTC)
-    with sbridge.database.transaction() as session:
+    with bridge.database.transaction() as session:
         for _ in range(2):
             sentry_jobs.enqueue(session, sentry_jobs.JobKind.ENRICH, now)
     holding = threading.Event()
@@ -371,7 +376,7 @@ def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
     claimed_by_first: list[int] = []
 
     def first_worker() -> None:
-        with sbridge.database.transaction() as session:
+        with bridge.database.transaction() as session:
             claimed_by_first.extend(
                 j.id for j in sentry_jobs.claim_due(session, now, 1, timedelta(minutes=5))
             )
@@ -383,7 +388,7 @@ def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
     assert holding.wait(10)
     try:
         started = time.monotonic()
-        with sbridge.database.transaction() as session:
+        with bridge.database.transaction() as session:
             session.execute(text("SET LOCAL lock_timeout = '3s'"))
             second = [j.id for j in sentry_jobs.claim_due(session, now, 10, timedelta(minutes=5))]
         waited = time.monotonic() - started
@@ -396,13 +401,13 @@ def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
     assert waited < 2  # skipped the locked row instead of waiting for it
 
 
-def test_the_jobs_process_schedules_the_outbox_and_the_token_refresh(sbridge: Bridge) -> None:
+def test_the_jobs_process_schedules_the_outbox_and_the_token_refresh(bridge: Bridge) -> None:
     from app.jobs.scheduler import build_scheduler
 
-    scheduler = build_scheduler(sbridge)
+    scheduler = build_scheduler(bridge)
 
     jobs_by_id = {job.id: job for job in scheduler.get_jobs()}
     assert {"prune_deliveries", "sentry_outbox", "sentry_token_refresh"} <= set(jobs_by_id)
     assert jobs_by_id["sentry_outbox"].trigger.interval == timedelta(
-        seconds=sbridge.settings.sentry_job_poll_seconds
+        seconds=bridge.settings.sentry_job_poll_seconds
     )

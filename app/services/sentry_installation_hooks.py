@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.domain.payload_values import mapping as _dict
 from app.domain.payload_values import sentry_id, text
 from app.services import sentry_installations as installs
 from app.services.sentry_jobs import enqueue
@@ -14,10 +15,6 @@ from app.store import installations
 from app.store.encryption import SecretBox
 from app.store.models import Integration
 from app.store.sentry_outbox import JobKind
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def on_installation_webhook(

@@ -155,12 +155,14 @@ def set_enabled(session: Session, integration_id: str, enabled: bool, now: datet
     return integration
 
 
-def list_incidents(
+def all_incidents(
     session: Session,
     service: Service | None = None,
     status: str | None = None,
     filters: IncidentFilters | None = None,
 ) -> list[Incident]:
+    """Every incident (of one service, in one status), oldest first and unpaged: what
+    `bridge incident list` prints. The API and pages page through incidents.list_incidents."""
     query = select(Incident).order_by(Incident.id)
     if filters is not None:  # search, assignee, test alerts: as the API reads them
         # Imported here: app.services.incidents imports write_back, which imports this.

@@ -1,7 +1,10 @@
-"""Notification metrics, read from the outbox when /metrics is scraped.
+"""The Prometheus metrics /metrics serves: webhook counters, job lag, notifications.
 
-The sender runs in the jobs process, apart from the gunicorn workers that serve /metrics,
-so in-process counters would never reach the scrape; the attempts table is the record.
+Webhook counters live in prometheus-client's multiprocess mode under gunicorn (the config
+sets PROMETHEUS_MULTIPROC_DIR before workers start), so a scrape sums every worker.
+Notification metrics are read from the outbox when scraped: the sender runs in the jobs
+process, apart from the gunicorn workers that serve /metrics, so in-process counters would
+never reach the scrape; the attempts table is the record.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -19,12 +23,69 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 
+from app.extensions import Bridge
 from app.services.notification_outbox import backlog
 from app.store.database import Database
-from app.store.models import ContactMethod
+from app.store.models import ContactMethod, SentryJob
 from app.store.notify_models import Notification, NotificationAttempt, NotificationChannel
 
 DELAY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+DELIVERIES = Counter(
+    "bridge_deliveries_total", "Webhook deliveries by outcome (action or error code).", ["outcome"]
+)
+INGEST_SECONDS = Histogram(
+    "bridge_ingest_seconds",
+    "Time to answer a webhook delivery.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+SIGNATURE_FAILURES = Counter(
+    "bridge_signature_failures_total", "Deliveries refused for their signature.", ["reason"]
+)
+
+
+def registry(app_bridge: Bridge) -> CollectorRegistry:
+    """What one scrape reports: every worker's counters, the job lag, the notifications."""
+    found = CollectorRegistry()
+    if app_bridge.settings.metrics_multiprocess:
+        multiprocess.MultiProcessCollector(found)  # type: ignore[no-untyped-call]
+    else:
+        for metric in (DELIVERIES, INGEST_SECONDS, SIGNATURE_FAILURES):
+            found.register(metric)
+    found.register(LagCollector(app_bridge))
+    found.register(NotificationCollector(app_bridge.database))
+    return found
+
+
+class LagCollector(Collector):
+    """Job lag, measured when scraped: how long the oldest waiting work has waited."""
+
+    def __init__(self, app_bridge: Bridge) -> None:
+        self.bridge = app_bridge
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "bridge_job_lag_seconds", "Age of the oldest waiting item, by queue.", labels=["queue"]
+        )
+        lag.add_metric(["spool"], self.bridge.spool.oldest_age_seconds())
+        quarantined = GaugeMetricFamily(
+            "bridge_spool_quarantined_files",
+            "Spool files moved aside as unreadable (truncated or corrupt); look at them.",
+        )
+        quarantined.add_metric([], self.bridge.spool.quarantined())
+        yield quarantined
+        now = datetime.now(UTC)
+        try:
+            with self.bridge.database.transaction() as session:
+                oldest = session.scalar(
+                    select(func.min(SentryJob.run_after)).where(
+                        SentryJob.status == "pending", SentryJob.run_after <= now
+                    )
+                )
+        except Exception:  # the database being down is reported by /readyz, not here
+            oldest = None
+        lag.add_metric(["sentry_jobs"], (now - oldest).total_seconds() if oldest else 0.0)
+        yield lag
 
 
 class NotificationCollector(Collector):

@@ -1,52 +1,27 @@
-"""Operations: JSON logs that carry a request id, and Prometheus metrics at /metrics.
+"""Operations at the edge: JSON logs that carry a request id, and GET /metrics.
 
-Metrics live in prometheus-client's multiprocess mode under gunicorn (the config sets
-PROMETHEUS_MULTIPROC_DIR before workers start), so /metrics sums every worker.
+What the metrics are and how a scrape collects them is app/metrics.py.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, g, has_request_context, request
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pythonjsonlogger.json import JsonFormatter
-from sqlalchemy import func, select
 
-from app.extensions import Bridge, bridge
+from app.extensions import bridge
+from app.metrics import DELIVERIES, INGEST_SECONDS, SIGNATURE_FAILURES, registry
 from app.web.errors import error_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 WEBHOOK_ENDPOINT = "webhooks.receive_sentry"
-
-DELIVERIES = Counter(
-    "bridge_deliveries_total", "Webhook deliveries by outcome (action or error code).", ["outcome"]
-)
-INGEST_SECONDS = Histogram(
-    "bridge_ingest_seconds",
-    "Time to answer a webhook delivery.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-)
-SIGNATURE_FAILURES = Counter(
-    "bridge_signature_failures_total", "Deliveries refused for their signature.", ["reason"]
-)
 
 blueprint = Blueprint("observability", __name__)
 
@@ -92,53 +67,6 @@ def _request_id() -> str:
 # ---------------------------------------------------------------- metrics
 
 
-class _LagCollector(Collector):
-    """Job lag, measured when scraped: how long the oldest waiting work has waited."""
-
-    def __init__(self, app_bridge: Bridge) -> None:
-        self.bridge = app_bridge
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from app.store.models import SentryJob
-
-        lag = GaugeMetricFamily(
-            "bridge_job_lag_seconds", "Age of the oldest waiting item, by queue.", labels=["queue"]
-        )
-        lag.add_metric(["spool"], self.bridge.spool.oldest_age_seconds())
-        quarantined = GaugeMetricFamily(
-            "bridge_spool_quarantined_files",
-            "Spool files moved aside as unreadable (truncated or corrupt); look at them.",
-        )
-        quarantined.add_metric([], self.bridge.spool.quarantined())
-        yield quarantined
-        now = datetime.now(UTC)
-        try:
-            with self.bridge.database.transaction() as session:
-                oldest = session.scalar(
-                    select(func.min(SentryJob.run_after)).where(
-                        SentryJob.status == "pending", SentryJob.run_after <= now
-                    )
-                )
-        except Exception:  # the database being down is reported by /readyz, not here
-            oldest = None
-        lag.add_metric(["sentry_jobs"], (now - oldest).total_seconds() if oldest else 0.0)
-        yield lag
-
-
-def _registry(app_bridge: Bridge) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        for metric in (DELIVERIES, INGEST_SECONDS, SIGNATURE_FAILURES):
-            registry.register(metric)
-    registry.register(_LagCollector(app_bridge))
-    from app.notify_metrics import NotificationCollector
-
-    registry.register(NotificationCollector(app_bridge.database))
-    return registry
-
-
 @blueprint.get("/metrics")
 def metrics() -> Response:
     app_bridge = bridge()
@@ -151,7 +79,7 @@ def metrics() -> Response:
         )
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
-    body = generate_latest(_registry(app_bridge))
+    body = generate_latest(registry(app_bridge))
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 

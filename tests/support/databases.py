@@ -1,0 +1,39 @@
+"""Databases and settings as the tests make them (the fixtures are in tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from config.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def with_search_path(url: str, schema: str) -> str:
+    return (
+        make_url(url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+
+
+def make_settings(
+    database_url: str, instance_path: Path, key: str, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "instance_path": instance_path,
+        "encryption_keys": (key,),
+        "log_level": "WARNING",
+        # Admission control off (room for every test's concurrent deliveries): the tests
+        # of it (tests/integration/test_admission.py) install their own.
+        "apply_concurrency": 64,
+        "admission_wait_ms": 10_000,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
