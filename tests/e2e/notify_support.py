@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, text
 from app.extensions import Bridge
 from app.services import catalog, channels
 from config.settings import load_settings
-from tests.e2e.conftest import BIN, ROOT, Stack, post
 from tests.support.payloads import build, load, parse_iso, seen_at
+from tests.support.stack import BIN, ROOT, Stack, post
 
 ISSUE_BASE = 4_800_000_000
 # The environment every notification test runs gunicorn and the jobs process with: the

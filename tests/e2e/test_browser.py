@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Stack, post
 from tests.support.browser import create_user, log_in, screenshot
 from tests.support.pages import PASSWORD
 from tests.support.payloads import build, issue_event, load
+from tests.support.stack import Stack, post
 
 pytestmark = pytest.mark.e2e
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.conftest import Stack, post
 from tests.support.browser import create_user as _user
 from tests.support.browser import log_in as _login
 from tests.support.payloads import build, load, seen_at
+from tests.support.stack import Stack, post
 
 pytestmark = pytest.mark.e2e
 TOKYO = ZoneInfo("Asia/Tokyo")

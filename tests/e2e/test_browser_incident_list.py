@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from app.store.migrate import upgrade
-from tests.e2e.conftest import BIN, ROOT, Stack, free_port, post, stop, wait_until_healthy
 from tests.support.payloads import build, load
+from tests.support.stack import BIN, ROOT, Stack, free_port, post, stop, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Stack, post
 from tests.e2e.notify_support import (
     NOTIFY_ENV,
     deliver,
@@ -23,6 +22,7 @@ from tests.e2e.notify_support import (
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support.browser import create_user, log_in, screenshot
 from tests.support.payloads import build, load
+from tests.support.stack import Stack, post
 
 pytestmark = pytest.mark.e2e
 

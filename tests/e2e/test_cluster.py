@@ -34,7 +34,8 @@ from sqlalchemy import create_engine, text
 from app.extensions import Bridge
 from app.services import catalog
 from config.settings import load_settings
-from tests.e2e.conftest import (
+from tests.support.payloads import build, load
+from tests.support.stack import (
     BIN,
     ROOT,
     Stack,
@@ -44,7 +45,6 @@ from tests.e2e.conftest import (
     stop,
     wait_until_healthy,
 )
-from tests.support.payloads import build, load
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import BIN, ROOT, Stack, post
 from tests.support.payloads import build
+from tests.support.stack import BIN, ROOT, Stack, post
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"

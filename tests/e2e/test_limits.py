@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Stack
 from tests.support.payloads import build, issue_event
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Stack
 from tests.e2e.notify_support import (
     NOTIFY_ENV,
     deliver,
@@ -31,6 +30,7 @@ from tests.e2e.notify_support import (
 )
 from tests.fakes.smtp import FakeSmtpServer
 from tests.fakes.webhook_receiver import WebhookReceiver, verify_standard_webhook
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

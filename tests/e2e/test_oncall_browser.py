@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import Stack
 from tests.support.browser import create_user
 from tests.support.pages import PASSWORD
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -25,11 +25,11 @@ from app.domain.schedule import ShiftUnit
 from app.extensions import Bridge
 from app.services import catalog, escalation_policies, schedules
 from config.settings import load_settings
-from tests.e2e.conftest import BIN, ROOT, Stack, post, stop, wait_until_healthy
 from tests.fakes.fixtures import smtp_server  # noqa: F401
 from tests.fakes.smtp import FakeSmtpServer, ReceivedMail
 from tests.support.oncall import make_people
 from tests.support.payloads import build, load
+from tests.support.stack import BIN, ROOT, Stack, post, stop, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 MINUTE_SECONDS = 2

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.e2e.conftest import BIN, ROOT, Stack, post, stop, wait_until_healthy
 from tests.support.payloads import build, load, seen_at
+from tests.support.stack import BIN, ROOT, Stack, post, stop, wait_until_healthy
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.e2e

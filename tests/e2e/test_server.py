@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import BIN, ROOT, Stack, drain_spool, post
 from tests.support.payloads import build, issue_event
+from tests.support.stack import BIN, ROOT, Stack, drain_spool, post
 
 pytestmark = pytest.mark.e2e
 

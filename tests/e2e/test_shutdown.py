@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BIN, ROOT, Stack, drain_spool, post, wait_until_healthy
 from tests.support.payloads import build, load
+from tests.support.stack import BIN, ROOT, Stack, drain_spool, post, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Stack, post
 from tests.support.payloads import build
+from tests.support.stack import Stack, post
 
 pytestmark = pytest.mark.e2e
 SLOW_CLIENTS = 50

@@ -30,9 +30,9 @@ from app.store.shared_limits import RedisRateLimitStore
 from app.web.security import rate_limits
 from config.settings import Settings, SettingsError, load_settings
 from tests.conftest import MadeIntegration
-from tests.e2e.conftest import free_port
 from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build, issue_event
+from tests.support.stack import free_port
 
 Make = Callable[..., MadeIntegration]
 Node = Callable[[], Flask]

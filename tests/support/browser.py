@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tests.support.pages import PASSWORD
 
 if TYPE_CHECKING:
-    from tests.e2e.conftest import Stack
+    from tests.support.stack import Stack
 
 
 def create_user(server: Stack, email: str, *flags: str) -> None:

@@ -43,14 +43,14 @@ def test_no_test_module_imports_another_test_module() -> None:
     assert offending == []
 
 
-def test_no_module_imports_the_unit_or_integration_conftests() -> None:
-    # pytest loads conftests itself; what tests share beyond fixtures is in tests/support/.
-    # (tests/e2e/conftest.py is still imported for its server harness: Stack, post, BIN.)
+def test_no_module_imports_a_conftest() -> None:
+    # pytest loads conftests itself; what tests share beyond fixtures is in tests/support/
+    # (the e2e server harness too: tests/support/stack.py).
     offending = [
         f"{path.relative_to(ROOT)}:{line} imports {module}"
         for path in sorted(TESTS.rglob("*.py"))
         for line, module in _imported_modules(path.read_text(encoding="utf-8"), path)
-        if module.endswith(".conftest") and not module.startswith("tests.e2e")
+        if module.endswith(".conftest")
     ]
     assert offending == []
 
