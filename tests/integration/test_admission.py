@@ -18,7 +18,7 @@ from app.extensions import Bridge
 from app.services.spool import drain_spool
 from app.store.models import Delivery, Incident
 from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load, seen_at
 
 

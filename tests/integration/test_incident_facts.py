@@ -20,7 +20,7 @@ from app.cli import main
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user, find_user, set_active
 from app.services.alert_probe import sample_delivery
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load, seen_at
 
 Make = Callable[..., MadeIntegration]

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from app.extensions import Bridge
 from app.store.models import Incident, TimelineEntry
-from tests.conftest import MadeIntegration
 from tests.support.api import trigger
+from tests.support.integrations import MadeIntegration
 from tests.support.pages import csrf_token, log_in
 
 pytestmark = pytest.mark.usefixtures("people")

@@ -20,7 +20,7 @@ from app.services import catalog
 from app.services.spool import drain_spool
 from app.store.models import Base, Incident
 from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
-from tests.conftest import make_settings
+from tests.support.databases import make_settings
 from tests.support.payloads import build, load, seen_at
 
 

@@ -29,7 +29,7 @@ from app.store.rate_limits import RateLimitStore
 from app.store.shared_limits import RedisRateLimitStore
 from app.web.security import rate_limits
 from config.settings import Settings, SettingsError, load_settings
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build, issue_event
 from tests.support.stack import free_port

@@ -17,8 +17,8 @@ from app.services import spool as spool_service
 from app.services.spool import drain_spool, spool_delivery
 from app.store.models import Delivery, Incident
 from app.store.spool import Spool
-from tests.conftest import MadeIntegration
 from tests.support.inbound import inbound_for
+from tests.support.integrations import MadeIntegration
 
 BASE = 1_790_000_000
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from app.extensions import Bridge
 from app.services.refusals import human_size
 from app.store.models import Delivery, Incident
-from tests.conftest import MadeIntegration
+from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, sign
 
 Make = Callable[..., MadeIntegration]

@@ -83,7 +83,13 @@ def test_only_config_reads_the_environment() -> None:
     reads = []
     for path in sorted([*(ROOT / "app").rglob("*.py"), ROOT / "wsgi.py"]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"}:
+            # os.environ, not a WSGI request's environ (request.environ is the request).
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"environ", "getenv", "environb"}
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+            ):
                 reads.append(f"{path.relative_to(ROOT)}:{node.lineno} os.{node.attr}")
             if isinstance(node, ast.ImportFrom) and node.module == "os":
                 names = {alias.name for alias in node.names}
