@@ -585,7 +585,7 @@ def spool_status() -> None:
 @spool.command("drain")
 def spool_drain() -> None:
     """Apply spooled deliveries now, oldest first (the jobs process does this on its own)."""
-    from app.jobs.spool import run_spool_drain
+    from app.jobs.spool_drain import run_spool_drain
 
     bridge = _bridge()
     report = run_spool_drain(bridge, hold_while_spooling=False)

@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from app.services.sentry_gateway import SentryGateway, make_client
 from app.store.database import Database
 from app.store.encryption import SecretBox, load_or_create_key_file
-from app.store.spool import Spool
+from app.store.spool_files import Spool
 from app.store.time_scale import use_minute
 from config.settings import Settings
 

@@ -18,7 +18,7 @@ from app.jobs.notify import start_sender
 from app.jobs.periodic import first_firing, run_once_per_interval
 from app.jobs.prune import run_prune
 from app.jobs.sentry import run_sentry_outbox, run_token_refresh
-from app.jobs.spool import run_spool_drain
+from app.jobs.spool_drain import run_spool_drain
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from app.domain.errors import BridgeError
 from app.extensions import bridge
 from app.services.delivery_records import InboundDelivery, record_failed_delivery
 from app.services.ingest import ingest_delivery
-from app.services.spool import spool_delivery
+from app.services.spooled_deliveries import spool_delivery
 from app.store.database import is_busy, is_unavailable
 from app.web.admission import AdmissionControl, arrived_at, spooled_for_lock_wait
 from app.web.api.docs import documented

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import Bridge
-from app.services.spool import drain_spool
+from app.services.spooled_deliveries import drain_spool
 from app.store.models import Delivery, Incident
 from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
 from tests.support.integrations import MadeIntegration

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from app.extensions import Bridge
 from app.services import catalog
-from app.services.spool import drain_spool
+from app.services.spooled_deliveries import drain_spool
 from app.store.models import Base, Incident
 from tests.support.databases import make_settings
 from tests.support.payloads import build

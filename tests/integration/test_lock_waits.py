@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, select, text
 from app import create_app
 from app.extensions import Bridge
 from app.services import catalog
-from app.services.spool import drain_spool
+from app.services.spooled_deliveries import drain_spool
 from app.store.models import Base, Incident
 from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
 from tests.support.databases import make_settings

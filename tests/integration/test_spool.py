@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from app.extensions import Bridge
 from app.services.delivery_records import InboundDelivery
-from app.services.spool import drain_spool, spool_delivery
+from app.services.spooled_deliveries import drain_spool, spool_delivery
 from app.store.database import Database
 from app.store.models import Delivery, Incident
-from app.store.spool import Spool
+from app.store.spool_files import Spool
 from tests.support.inbound import inbound_for
 from tests.support.integrations import MadeIntegration
 

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import Bridge
-from app.jobs.spool import run_spool_drain
-from app.services import spool as spool_service
-from app.services.spool import drain_spool, spool_delivery
+from app.jobs.spool_drain import run_spool_drain
+from app.services import spooled_deliveries as spool_service
+from app.services.spooled_deliveries import drain_spool, spool_delivery
 from app.store.models import Delivery, Incident
-from app.store.spool import Spool
+from app.store.spool_files import Spool
 from tests.support.inbound import inbound_for
 from tests.support.integrations import MadeIntegration
 

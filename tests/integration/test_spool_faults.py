@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.extensions import Bridge
-from app.services.spool import drain_spool, spool_delivery
-from app.store import spool as spool_module
-from app.store.spool import Spool, SpoolWriteFailed
+from app.services.spooled_deliveries import drain_spool, spool_delivery
+from app.store import spool_files as spool_module
+from app.store.spool_files import Spool, SpoolWriteFailed
 from tests.support.inbound import inbound_for
 from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build

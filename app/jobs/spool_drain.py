@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from app.extensions import Bridge
-from app.services.spool import DrainReport, drain_spool
+from app.services.spooled_deliveries import DrainReport, drain_spool
 
 log = logging.getLogger(__name__)
 # While the web workers are still spooling (admission control under overload), the drain

@@ -18,7 +18,7 @@ from app.services.ingest import ingest_delivery
 from app.store.database import Database, is_busy, is_unavailable
 from app.store.encryption import SecretBox
 from app.store.models import Delivery
-from app.store.spool import Spool, SpoolFileUnreadable, SpoolWriteFailed
+from app.store.spool_files import Spool, SpoolFileUnreadable, SpoolWriteFailed
 
 log = logging.getLogger(__name__)
 
