@@ -66,7 +66,7 @@ class DrainReport:
     seconds: float = 0.0
     # Transactions the batches needed (a failed batch is applied one by one).
     transactions: int = 0
-    # The periodic drain held off: deliveries were still being spooled (app/jobs/spool.py).
+    # The periodic drain held off: deliveries were still being spooled (app/jobs/spool_drain.py).
     held: bool = False
 
     @property
