@@ -14,7 +14,7 @@ from app.domain.errors import (
     UnsupportedContentType,
 )
 from app.domain.json_body import decode_json
-from app.sentry.signatures import is_valid_signature
+from app.sentry.signatures import signing_secret_index
 from app.services.delivery_records import Findings, InboundDelivery, clip
 from app.store.encryption import SecretBox
 from app.store.receiver_rows import Receiver
@@ -89,18 +89,18 @@ def _authenticate(
             "Sentry-Hook-Signature header: the lowercase hex HMAC-SHA256 of the raw body, "
             "keyed with the secret. In Sentry, the secret is the integration's Client Secret."
         )
-    if is_valid_signature(secrets.decrypt(receiver.secret_ciphertext), body, inbound.signature):
-        findings.signature_outcome = "valid"
-        return
+    previous: str | None = None  # a rotated secret counts until it expires
     if (
         receiver.previous_secret_ciphertext is not None
         and receiver.previous_secret_expires_at is not None
         and inbound.received_at < receiver.previous_secret_expires_at
-        and is_valid_signature(
-            secrets.decrypt(receiver.previous_secret_ciphertext), body, inbound.signature
-        )
     ):
-        findings.signature_outcome = "valid_previous_secret"
+        previous = secrets.decrypt(receiver.previous_secret_ciphertext)
+    current = secrets.decrypt(receiver.secret_ciphertext)
+    # Both candidates are checked (each in constant time); the current secret wins a tie.
+    signed_by = signing_secret_index((current, previous), body, inbound.signature)
+    if signed_by is not None:
+        findings.signature_outcome = ("valid", "valid_previous_secret")[signed_by]
         return
     findings.signature_outcome = "mismatch"
     raise SignatureMismatch(
