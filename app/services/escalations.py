@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.domain import escalation as domain
@@ -284,13 +284,3 @@ def has_run_since(session: Session, incident_id: int, since: datetime) -> bool:
         .limit(1)
     )
     return found is not None
-
-
-def pending_for(session: Session, incident_id: int) -> list[EscalationRow]:
-    return list(
-        session.scalars(
-            select(EscalationRow)
-            .where(and_(EscalationRow.incident_id == incident_id, EscalationRow.status == PENDING))
-            .order_by(EscalationRow.due_at)
-        )
-    )
