@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, literal, or_, select, true, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.orm import Session
 
 from app.domain.errors import BridgeError, IllegalTransition, InvalidInput, NotFound
 from app.domain.incident import Assignment, PersonAction, change_incident
 from app.domain.lifecycle import HumanAction, Status
-from app.domain.severity import Severity
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
 from app.services.write_back import enqueue_write_back
@@ -24,17 +23,11 @@ from app.store import incidents as store
 from app.store import queries
 from app.store.database import Database
 from app.store.models import Delivery, Incident, TimelineEntry, User
-from app.store.types import UTCDateTime
 
-# "urgency" is the on-call order: triggered, then acknowledged, then resolved; critical
-# first within each; newest first within that. "-severity" is critical first, then newest;
-# "severity" the reverse of that.
+# The orders are described in app/store/incidents.py ("urgency" is the on-call order).
 SORTS = ("-id", "id", "-last_event_at", "last_event_at", "urgency", "-severity", "severity")
 # `status` filter values: one status, or "open" (triggered and acknowledged).
-OPEN_STATUSES = (Status.TRIGGERED.value, Status.ACKNOWLEDGED.value)
 STATUS_FILTERS = (*(status.value for status in Status), "open")
-STATUS_ORDER = (Status.TRIGGERED.value, Status.ACKNOWLEDGED.value, Status.RESOLVED.value)
-SEVERITY_ORDER = tuple(severity.value for severity in Severity)  # critical first
 MAX_NOTE_LENGTH = 10_000
 
 
@@ -88,7 +81,7 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError("naive time")
-        elif sort in _SEGMENTED:
+        elif sort in store.SEGMENTED_SORTS:
             value = _segment_of_cursor(sort, value)
     except (ValueError, KeyError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput(
@@ -98,92 +91,17 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
     return value, row_id
 
 
-# ---------------------------------------------------------------- segmented sorts
-#
-# The urgency and severity orders rank text columns. Rather than sort every matching row
-# by a computed rank, a page is read one segment at a time in rank order: one (status,
-# severity) pair (urgency) or one severity, each in id order from the (status, severity,
-# id) and (severity, id) indexes. A page costs at most one short query per segment (12 at
-# most) and never a sort of the whole filtered set, on SQLite and PostgreSQL alike.
-
-_SEGMENTED = ("urgency", "-severity", "severity")
-Segment = tuple[str | None, str]  # (status or None, severity)
-
-
-def _segments(filters: IncidentFilters) -> list[Segment]:
-    """The segments of the sort in page order, narrowed by the status/severity filters."""
-    severities = [s for s in SEVERITY_ORDER if filters.severity in (None, s)]
-    if filters.sort == "severity":
-        return [(None, severity) for severity in reversed(severities)]
-    if filters.sort == "-severity":
-        return [(None, severity) for severity in severities]
-    statuses = [s for s in STATUS_ORDER if _status_matches(filters.status, s)]
-    return [(status, severity) for status in statuses for severity in severities]
-
-
-def _status_matches(wanted: str | None, status: str) -> bool:
-    if wanted is None:
-        return True
-    return status in OPEN_STATUSES if wanted == "open" else status == wanted
-
-
-def _segment_of_cursor(sort: str, value: Any) -> Segment:
+def _segment_of_cursor(sort: str, value: Any) -> store.Segment:
     if sort == "urgency":
         status, severity = value
-        if status not in STATUS_ORDER:
+        if status not in store.STATUS_ORDER:
             raise ValueError("unknown status")
     else:
         (severity,) = value
         status = None
-    if severity not in SEVERITY_ORDER:
+    if severity not in store.SEVERITY_ORDER:
         raise ValueError("unknown severity")
     return status, severity
-
-
-def _segment_of(sort: str, incident: Incident) -> list[str]:
-    return [incident.status, incident.severity] if sort == "urgency" else [incident.severity]
-
-
-def _list_segmented(
-    session: Session,
-    query: Select[Incident],
-    filters: IncidentFilters,
-    limit: int,
-    cursor: str | None,
-) -> Page:
-    segments = _segments(filters)
-    ascending = filters.sort == "severity"
-    start, after_id = 0, None
-    if cursor:
-        segment, after_id = decode_cursor(cursor, filters.sort)
-        if segment not in segments:
-            raise InvalidInput(
-                "The cursor is not one this list gave out (or the filters changed since).",
-                fields={"cursor": ["invalid cursor for these filters"]},
-            )
-        start = segments.index(segment)
-    rows: list[Incident] = []
-    for index in range(start, len(segments)):
-        status, severity = segments[index]
-        part = query.where(Incident.severity == severity)
-        if status is not None:
-            part = part.where(Incident.status == status)
-        if index == start and after_id is not None:
-            part = part.where(Incident.id > after_id if ascending else Incident.id < after_id)
-        part = part.order_by(Incident.id.asc() if ascending else Incident.id.desc())
-        rows.extend(session.scalars(part.limit(limit + 1 - len(rows))))
-        if len(rows) > limit:
-            break
-    items = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = encode_cursor(filters.sort, _segment_of(filters.sort, last), last.id)
-    return Page(items, next_cursor)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # ---------------------------------------------------------------- reading
@@ -200,31 +118,24 @@ def list_incidents(
             f"Unknown status {filters.status!r}.",
             fields={"status": [f"one of {STATUS_FILTERS}"]},
         )
-    query: Select[Incident] = select(Incident).options(selectinload(Incident.service))
-    query = query.where(*_conditions(session, filters))
-    if filters.sort in _SEGMENTED:
-        return _list_segmented(session, query, filters, limit, cursor)
-    descending = filters.sort.startswith("-")
-    column: Any = Incident.id if filters.sort.lstrip("-") == "id" else Incident.last_event_at
+    wanted = _wanted(session, filters)
+    after = None
     if cursor:
-        value, row_id = decode_cursor(cursor, filters.sort)
-        if column is Incident.id:
-            query = query.where(Incident.id < row_id if descending else Incident.id > row_id)
-        else:
-            key = tuple_(Incident.last_event_at, Incident.id)
-            bound = tuple_(literal(value, UTCDateTime()), literal(row_id))
-            query = query.where(key < bound if descending else key > bound)
-    order: list[Any] = [column.desc() if descending else column.asc()]
-    if column is not Incident.id:
-        order.append(Incident.id.desc() if descending else Incident.id.asc())
-    rows: list[Incident] = list(session.scalars(query.order_by(*order).limit(limit + 1)))
-    items = rows[:limit]
+        after = decode_cursor(cursor, filters.sort)
+        segment = after[0]
+        if filters.sort in store.SEGMENTED_SORTS and segment not in store.sort_segments(
+            wanted, filters.sort
+        ):
+            raise InvalidInput(
+                "The cursor is not one this list gave out (or the filters changed since).",
+                fields={"cursor": ["invalid cursor for these filters"]},
+            )
+    rows = store.incidents_page(session, wanted, filters.sort, after, limit)
     next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        value = last.id if filters.sort.lstrip("-") == "id" else last.last_event_at
-        next_cursor = encode_cursor(filters.sort, value, last.id)
-    return Page(items, next_cursor)
+    if rows.more:
+        last = rows.items[-1]
+        next_cursor = encode_cursor(filters.sort, store.sort_key_of(filters.sort, last), last.id)
+    return Page(rows.items, next_cursor)
 
 
 def count_triggered(session: Session) -> int:
@@ -233,16 +144,9 @@ def count_triggered(session: Session) -> int:
     return int(session.scalar(query.where(Incident.status == Status.TRIGGERED.value)) or 0)
 
 
-def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.status == "open":
-        # Not IN (triggered, acknowledged): that reads two index ranges and sorts them;
-        # "not resolved" is the same set and lets an index serve the order.
-        conditions.append(Incident.status != Status.RESOLVED.value)
-    elif filters.status:
-        conditions.append(Incident.status == filters.status)
-    if filters.severity:
-        conditions.append(Incident.severity == filters.severity)
+def _wanted(session: Session, filters: IncidentFilters) -> store.IncidentQuery:
+    """The filters in the store's terms: the service named resolved to its id."""
+    service_id = None
     if filters.service:
         service = queries.get_service_by_name(session, filters.service)
         if service is None:
@@ -250,38 +154,23 @@ def _conditions(session: Session, filters: IncidentFilters) -> list[ColumnElemen
                 f"No service named {filters.service!r}.",
                 fields={"service": ["unknown service"]},
             )
-        conditions.append(Incident.service_id == service.id)
-    if filters.dedup_key:
-        conditions.append(Incident.dedup_key == filters.dedup_key)
-    if filters.text:
-        pattern = f"%{_escape_like(filters.text)}%"
-        conditions.append(
-            or_(
-                Incident.title.ilike(pattern, escape="\\"),
-                Incident.source.ilike(pattern, escape="\\"),
-                # Sentry's short id (CHECKOUT-77), as people say it, in any case.
-                Incident.sentry_short_id.ilike(pattern, escape="\\"),
-                Incident.dedup_key.ilike(pattern, escape="\\"),
-                # An issue id is pasted whole (from Sentry's URL): matched exactly.
-                Incident.sentry_issue_id == filters.text,
-            )
-        )
-    if filters.assignee:
-        conditions.append(func.lower(Incident.assignee) == filters.assignee.strip().lower())
-    if filters.test == "hide":
-        conditions.append(Incident.is_test.is_(false()))
-    elif filters.test == "only":
-        conditions.append(Incident.is_test.is_(true()))
-    if filters.since:
-        conditions.append(Incident.last_event_at >= filters.since)
-    if filters.until:
-        conditions.append(Incident.last_event_at < filters.until)
-    return conditions
+        service_id = service.id
+    return store.IncidentQuery(
+        status=filters.status,
+        severity=filters.severity,
+        service_id=service_id,
+        dedup_key=filters.dedup_key,
+        text=filters.text,
+        assignee=filters.assignee,
+        test=filters.test,
+        since=filters.since,
+        until=filters.until,
+    )
 
 
 def filter_conditions(session: Session, filters: IncidentFilters) -> list[ColumnElement[bool]]:
     """The WHERE conditions of `filters`, for other listings (the CLI's) to share."""
-    return _conditions(session, filters)
+    return store.incident_conditions(_wanted(session, filters))
 
 
 def get_incident(session: Session, incident_id: int, lock: bool = False) -> Incident:
@@ -379,7 +268,7 @@ def _assignable_user(session: Session, name: str) -> User:
     found = session.scalar(select(User).where(User.email == wanted)) if wanted else None
     if found is None and wanted and "@" not in wanted:
         # "alice" for alice@example.com, when only one user's address begins so.
-        pattern = f"{_escape_like(wanted)}@%"
+        pattern = f"{store.escape_like(wanted)}@%"
         named = list(session.scalars(select(User).where(User.email.like(pattern, escape="\\"))))
         found = named[0] if len(named) == 1 else None
     if found is not None and found.is_active:
