@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
 from app.domain.errors import BridgeError, IllegalTransition, InvalidInput, NotFound
@@ -140,8 +140,7 @@ def list_incidents(
 
 def count_triggered(session: Session) -> int:
     """How many incidents are triggered (no one has acknowledged them), in every service."""
-    query = select(func.count()).select_from(Incident)
-    return int(session.scalar(query.where(Incident.status == Status.TRIGGERED.value)) or 0)
+    return store.triggered_count(session)
 
 
 def _wanted(session: Session, filters: IncidentFilters) -> store.IncidentQuery:

@@ -78,6 +78,12 @@ def open_incidents_matching(
     return list(session.scalars(statement))
 
 
+def triggered_count(session: Session) -> int:
+    """How many incidents are triggered (no one has acknowledged them), in every service."""
+    query = select(func.count()).select_from(Incident)
+    return int(session.scalar(query.where(Incident.status == Status.TRIGGERED.value)) or 0)
+
+
 def ack_timeout_candidates(session: Session, acknowledged_before: datetime, limit: int) -> Any:
     """Acknowledged incidents of services with an acknowledgement timeout, acknowledged
     before the given time, oldest first: rows of (id, acknowledged_at, ack_timeout_minutes)."""
