@@ -57,8 +57,14 @@ def test_the_rate_limit_is_shared_by_all_workers(limited_server: Stack) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda d: _post_with_headers(url, d.body, d.headers), deliveries))
 
-    statuses = sorted(status for status, _body, _retry in answers)
-    assert statuses == [202] * LIMIT + [429] * LIMIT
+    # A delivery that waited past its deadline for SQLite's write lock (a loaded host) is
+    # spooled, answered 202 "spooled", and spends no bucket (docs/reliability.md): the
+    # limit holds exactly for the others, which all reached the limiter.
+    spooled = [b for status, b, _r in answers if status == 202 and b["action"] == "spooled"]
+    statuses = sorted(
+        status for status, body, _r in answers if status != 202 or body["action"] != "spooled"
+    )
+    assert statuses == [202] * LIMIT + [429] * (LIMIT - len(spooled))
     for status, body, retry_after in answers:
         if status == 429:
             assert body["error"]["code"] == "rate_limited"
@@ -76,7 +82,7 @@ def test_the_rate_limit_is_shared_by_all_workers(limited_server: Stack) -> None:
             ).fetchall()
         )
     # Every delivery is recorded, the refused ones with their code and status.
-    assert kept == {"triggered": 1, "deduplicated": LIMIT - 1, "refused": LIMIT}
+    assert kept == {"triggered": 1, "deduplicated": LIMIT - 1, "refused": LIMIT - len(spooled)}
 
 
 def _raw_status(server: Stack, path: str, headers: list[tuple[str, str]]) -> int:
