@@ -238,18 +238,23 @@ def receive_claiming(
     receiver = Receiver(
         id_, enabled, secret, previous, expires, ServiceRef(service_id, service_name, window)
     )
-    delivery_id, matched_id, by_request, by_body = row[8:12]
+    delivery_id, matched_id, by_request, by_body, request_holder, body_holder = row[8:14]
     if matched_id is None:
         return Claimed(receiver, delivery_id, False, None, None)
-    incident = IncidentRow(*row[12:]) if lock is not None and row[12] is not None else None
-    taken = _taken_claim(
-        connection,
-        receiver.id,
-        request_id,
-        body_sha256,
-        has_request=by_request is not None,
-        has_body=by_body is not None,
-    )
+    incident = IncidentRow(*row[14:]) if lock is not None and row[14] is not None else None
+    if by_request is None and request_id is not None and request_holder is not None:
+        taken: TakenClaim | None = TakenClaim("request_id", request_holder)
+    elif by_body is None and body_sha256 is not None and body_holder is not None:
+        taken = TakenClaim("body", body_holder)
+    else:  # none taken, or taken by a delivery committed while this one waited on it
+        taken = _taken_claim(
+            connection,
+            receiver.id,
+            request_id,
+            body_sha256,
+            has_request=by_request is not None,
+            has_body=by_body is not None,
+        )
     return Claimed(receiver, delivery_id, True, taken, incident, lock is not None)
 
 
@@ -355,6 +360,32 @@ def _receive_claiming_statement(
         columns.append(body_claimed.c.delivery_id.label("by_body"))
     else:
         columns.append(null().label("by_body"))
+    # Who holds a claim this delivery did not get, as of the statement's snapshot: a
+    # repeat of a delivery committed before it (Sentry's retries, a replayed capture) is
+    # told which one without another round trip. A NULL here when the claim was refused
+    # means its holder committed during the wait: the caller asks again.
+    columns.append(
+        select(_claims.c.delivery_id)
+        .where(
+            _claims.c.integration_id == bindparam("integration_id"),
+            _claims.c.request_id == bindparam("request_id"),
+        )
+        .scalar_subquery()
+        .label("request_holder")
+        if has_request
+        else null().label("request_holder")
+    )
+    columns.append(
+        select(_body_claims.c.delivery_id)
+        .where(
+            _body_claims.c.integration_id == bindparam("integration_id"),
+            _body_claims.c.body_sha256 == bindparam("body_sha256"),
+        )
+        .scalar_subquery()
+        .label("body_holder")
+        if has_body
+        else null().label("body_holder")
+    )
     if has_lock:
         locked = _LOCK_OPEN_INCIDENT.subquery("locked")
         source = source.outerjoin(locked, true())

@@ -159,3 +159,29 @@ def test_an_event_of_an_open_incident_with_channels_costs_nothing_more(
     # signed body's claim).
     expected = 3 if bridge.database.is_postgresql else 10
     assert len(sent) == expected
+
+
+def test_a_repeated_delivery_is_told_its_first_without_a_look_up(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    """Sentry's retry of a delivery already applied: the claim that fails names the
+    delivery that holds it in the same statement (PostgreSQL; SQLite asks separately)."""
+    integration = make_integration(secret="s3cr3t")
+    send_issue(client, integration, "created", T0)
+    later_event = build(
+        issue("created", last_seen=T0 + 60), resource="issue", secret="s3cr3t", timestamp=T0 + 60
+    )
+    first = post(client, integration, later_event).get_json()
+
+    with statements(bridge) as sent:
+        again = post(client, integration, later_event).get_json()
+
+    assert again["action"] == "duplicate_delivery"
+    assert f"(delivery {first['delivery_id']})" in again["reason"]
+    if bridge.database.is_postgresql:
+        assert sent == ["WITH", "UPDATE", "COMMIT"]
+    else:
+        # The Request-ID's claim refused, its holder looked up, the incident read.
+        assert sent == [
+            "BEGIN", "SELECT", "INSERT", "INSERT", "SELECT", "SELECT", "UPDATE", "COMMIT",
+        ]  # fmt: skip
