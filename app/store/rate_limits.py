@@ -2,8 +2,11 @@
 
 Kept out of the main database on purpose: a per-request write to an integration's row
 would serialise a whole alert storm on that one row (and on PostgreSQL add a round trip
-to every delivery). The file lives in the instance folder; WAL and BEGIN IMMEDIATE make
-the read-decide-write of one key atomic across processes.
+to every delivery). The file lives in the instance folder; the read-decide-write of one
+key is a single upsert statement, atomic across processes (SQLite's write lock), in WAL
+mode with synchronous=NORMAL: no fsync per request, and a process crash loses nothing.
+synchronous=OFF measured no faster here (docs/benchmarks.md) and could corrupt the file
+on power loss, after which every check would fail open: not worth it.
 
 The algorithm is GCRA (a token bucket kept as one number per key, the "theoretical
 arrival time"): `limit` requests may arrive at once, then one more every
