@@ -113,12 +113,24 @@ def ingest_delivery(
             "integration: /api/integrations/sentry?integrationId=<id>."
         )
     connection = session.connection()
+    # With a prepared reading, the statement that stores the delivery checks the copy it
+    # was read with (and on PostgreSQL claims it too); `still`: the copy held.
     claimed = None
+    still = False
+    received: tuple[Receiver, int] | None = None
     if prepared is not None and connection.dialect.name == "postgresql":
         claimed = _receive_claiming(session, inbound, prepared)
         received = (claimed.receiver, claimed.delivery_id) if claimed is not None else None
+        still = claimed is not None and claimed.claims_made
     else:
-        received = rows.receive(connection, inbound.integration_id, received_columns(inbound))
+        if prepared is not None:
+            stored = rows.insert_if_unchanged(
+                connection, received_columns(inbound), prepared.receiver
+            )
+            if stored is not None:
+                received, still = (prepared.receiver, stored), True
+        if received is None:
+            received = rows.receive(connection, inbound.integration_id, received_columns(inbound))
     if received is None:
         if receivers is not None:
             receivers.forget(inbound.integration_id)
@@ -133,11 +145,6 @@ def ingest_delivery(
         receivers.put(receiver)
     delivery = RecordedDelivery(delivery_id, receiver.id, inbound.received_at)
     status_of = answer_status or not_answered
-    # The prepared reading stands if the integration is still the copy it was made with
-    # (on PostgreSQL the statement said so, and then claimed the delivery too).
-    still = prepared is not None and (
-        claimed.claims_made if claimed is not None else prepared.receiver == receiver
-    )
     findings = prepared.findings if prepared is not None and still else Findings()
     try:
         if prepared is not None and still:

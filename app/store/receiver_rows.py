@@ -393,6 +393,57 @@ def _receive_claiming_statement(
     return select(*columns).select_from(source)
 
 
+def insert_if_unchanged(
+    connection: Connection, delivery: dict[str, Any], read_with: Receiver
+) -> int | None:
+    """SQLite: store a delivery read with a cached copy of its integration, in one
+    statement, only if the integration row (and its service) still equals `read_with`:
+    the new delivery's id, or None (nothing stored: unknown now, or edited since)."""
+    names = tuple(delivery)
+    statement = _INSERT_IF_UNCHANGED.get(names)
+    if statement is None:
+        statement = _INSERT_IF_UNCHANGED[names] = _insert_if_unchanged_statement(names)
+    params = {
+        "integration_id": read_with.id,
+        **{f"v_{name}": value for name, value in delivery.items()},
+        **_fingerprint(read_with),
+    }
+    delivery_id: int | None = connection.execute(statement, params).scalar()
+    return delivery_id
+
+
+_INSERT_IF_UNCHANGED: dict[tuple[str, ...], Any] = {}
+
+
+def _insert_if_unchanged_statement(names: tuple[str, ...]) -> Any:
+    current = {
+        "enabled": _integrations.c.enabled,
+        "secret_ciphertext": _integrations.c.secret_ciphertext,
+        "previous_secret_ciphertext": _integrations.c.previous_secret_ciphertext,
+        "previous_secret_expires_at": _integrations.c.previous_secret_expires_at,
+        "service_id": _services.c.id,
+        "service_name": _services.c.name,
+        "reopen_window_minutes": _services.c.reopen_window_minutes,
+    }
+    same = [
+        column.is_not_distinct_from(bindparam(f"f_{name}", type_=column.type))
+        for name, column in current.items()
+    ]
+    return (
+        _deliveries.insert()
+        .from_select(
+            ["integration_id", *names],
+            select(
+                _integrations.c.id,
+                *(bindparam(f"v_{name}", type_=_deliveries.c[name].type) for name in names),
+            )
+            .join_from(_integrations, _services, _services.c.id == _integrations.c.service_id)
+            .where(_integrations.c.id == bindparam("integration_id"), *same),
+        )
+        .returning(_deliveries.c.id)
+    )
+
+
 def find_service(connection: Connection, name: str) -> ServiceRef | None:
     """A service by name or slug (an alert rule may name either)."""
     row = connection.execute(
