@@ -41,9 +41,7 @@ def cli(bridge: Bridge, encryption_key: str, tmp_path: Path) -> Cli:
 
 
 def _send(client: FlaskClient, integration: MadeIntegration, at: int, secret: str | None) -> int:
-    delivery = build(
-        issue("created", last_seen=at), resource="issue", secret=secret, timestamp=at
-    )
+    delivery = build(issue("created", last_seen=at), resource="issue", secret=secret, timestamp=at)
     return post(client, integration, delivery).status_code
 
 
