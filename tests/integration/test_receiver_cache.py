@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from app.cli import main
 from app.extensions import Bridge
 from app.services.receiver_cache import ReceiverCache
+from app.store.receiver_rows import Receiver, ServiceRef
 from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 from tests.support.receiver import T0, deliveries, incidents, issue, post
@@ -126,7 +127,6 @@ def test_a_warm_copy_still_claims_request_ids_and_bodies(
 
 def test_the_copy_forgets_an_id_that_no_longer_exists() -> None:
     cache = ReceiverCache(max_entries=2)
-    from app.store.receiver_rows import Receiver, ServiceRef
 
     def receiver(name: str) -> Receiver:
         return Receiver(name, True, None, None, None, ServiceRef(1, "Payments", 30))
