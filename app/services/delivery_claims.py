@@ -30,6 +30,27 @@ class DeliveryClaim:
         return self.looked[0] if self.looked is not None else None
 
 
+@dataclass(frozen=True)
+class ClaimPlan:
+    """What a delivery claims: its Request-ID and signed body's hash (either may be None),
+    and the (service id, dedup key) whose open incident is locked with them."""
+
+    request_id: str | None
+    body_sha256: str | None
+    lock: tuple[int, str] | None
+
+
+def claim_plan(
+    inbound: InboundDelivery, body_sha256: str | None, lock: tuple[int, str] | None
+) -> ClaimPlan | None:
+    """None when there is nothing to claim. A person's replay claims nothing: the point
+    of it is to apply the delivery again."""
+    request_id = clip(inbound.request_id, 255) or None
+    if inbound.replay_of_id is not None or not (request_id or body_sha256):
+        return None
+    return ClaimPlan(request_id, body_sha256, lock)
+
+
 def claim_delivery(
     connection: Connection,
     receiver_id: str,
@@ -39,21 +60,30 @@ def claim_delivery(
     lock: tuple[int, str] | None,
 ) -> DeliveryClaim:
     """Claim the delivery's Request-ID and signed body, locking the open incident of `lock`
-    (service id, dedup key) in the same round trip. A person's replay claims nothing: the
-    point of it is to apply the delivery again."""
-    request_id = clip(inbound.request_id, 255) or None
-    if inbound.replay_of_id is not None or not (request_id or body_sha256):
+    (service id, dedup key) in the same round trip."""
+    plan = claim_plan(inbound, body_sha256, lock)
+    if plan is None:
         return DeliveryClaim()
     taken, open_incident = rows.claim_delivery(
         connection,
         receiver_id,
         delivery.id,
         inbound.received_at,
-        request_id=request_id,
-        body_sha256=body_sha256,
-        lock=lock,
+        request_id=plan.request_id,
+        body_sha256=plan.body_sha256,
+        lock=plan.lock,
     )
-    looked: Looked = (open_incident,) if lock is not None else None
+    return claimed_result(inbound, taken, open_incident, lock is not None)
+
+
+def claimed_result(
+    inbound: InboundDelivery,
+    taken: rows.TakenClaim | None,
+    open_incident: IncidentRow | None,
+    looked_for: bool,
+) -> DeliveryClaim:
+    """The claim's answer from what its statement found (`looked_for`: it locked)."""
+    looked: Looked = (open_incident,) if looked_for else None
     if taken is None:
         return DeliveryClaim(looked=looked)
     reason = (

@@ -35,7 +35,14 @@ from app.domain.lifecycle import (
     decide_trigger,
 )
 from app.domain.sentry_news import news_time
-from app.services.delivery_claims import Looked, claim_delivery, counted_before
+from app.services.delivery_claims import (
+    DeliveryClaim,
+    Looked,
+    claim_delivery,
+    claim_plan,
+    claimed_result,
+    counted_before,
+)
 from app.services.delivery_records import (
     AnswerStatus,
     Findings,
@@ -51,6 +58,7 @@ from app.services.delivery_records import (
 from app.services.incident_changes import changed_incident, incident_state, open_incident
 from app.services.notifications import queue_notifications
 from app.services.project_names import learn_adopted_name, with_project_name
+from app.services.receiver_cache import Prepared, ReceiverCache
 from app.services.refusals import read_delivery
 from app.services.routing import routed_service
 from app.services.sentry_installation_hooks import on_installation_webhook
@@ -85,6 +93,8 @@ def ingest_delivery(
     max_body_bytes: int,
     limits: Admission | None = None,
     answer_status: AnswerStatus | None = None,
+    prepared: Prepared | None = None,
+    receivers: ReceiverCache | None = None,
 ) -> IngestOutcome:
     """Record the delivery, authenticate it, and apply it to the incidents of its service.
 
@@ -92,6 +102,10 @@ def ingest_delivery(
     its integration's budget; one refused before applying spends only the refused bucket
     (so forgeries never crowd out genuine deliveries); an unknown id, its address's. Past a
     limit the answer is RateLimited, recorded as refused like any other refusal.
+
+    `prepared`: the delivery already read, and its budget spent, with `receivers`' copy of
+    the integration (receiver_cache.prepare_delivery); used only if the integration is
+    still that copy. `receivers` learns the integration as this transaction read it.
     """
     if not inbound.integration_id:
         raise IntegrationIdMissing(
@@ -99,8 +113,27 @@ def ingest_delivery(
             "integration: /api/integrations/sentry?integrationId=<id>."
         )
     connection = session.connection()
-    received = rows.receive(connection, inbound.integration_id, received_columns(inbound))
+    # With a prepared reading, the statement that stores the delivery checks the copy it
+    # was read with (and on PostgreSQL claims it too); `still`: the copy held.
+    claimed = None
+    still = False
+    received: tuple[Receiver, int] | None = None
+    if prepared is not None and connection.dialect.name == "postgresql":
+        claimed = _receive_claiming(session, inbound, prepared)
+        received = (claimed.receiver, claimed.delivery_id) if claimed is not None else None
+        still = claimed is not None and claimed.claims_made
+    else:
+        if prepared is not None:
+            stored = rows.insert_if_unchanged(
+                connection, received_columns(inbound), prepared.receiver
+            )
+            if stored is not None:
+                received, still = (prepared.receiver, stored), True
+        if received is None:
+            received = rows.receive(connection, inbound.integration_id, received_columns(inbound))
     if received is None:
+        if receivers is not None:
+            receivers.forget(inbound.integration_id)
         if limits is not None:
             limits.admit_unknown(inbound.client_address, inbound.received_at)
         raise IntegrationNotFound(
@@ -108,20 +141,28 @@ def ingest_delivery(
             "Sentry against the one the bridge shows for the integration."
         )
     receiver, delivery_id = received
+    if receivers is not None:
+        receivers.put(receiver)
     delivery = RecordedDelivery(delivery_id, receiver.id, inbound.received_at)
     status_of = answer_status or not_answered
-    findings = Findings()
+    findings = prepared.findings if prepared is not None and still else Findings()
     try:
-        try:
-            payload, alert = read_delivery(receiver, inbound, secrets, max_body_bytes, findings)
-        except BridgeError:
-            if limits is not None:  # past the refused bucket: RateLimited instead
-                limits.admit_refused(receiver.id, inbound.received_at)
-            raise
-        if limits is not None:
-            limits.admit(receiver.id, inbound.received_at)
+        if prepared is not None and still:
+            payload, alert = prepared.payload, prepared.alert
+        else:
+            try:
+                payload, alert = read_delivery(receiver, inbound, secrets, max_body_bytes, findings)
+            except BridgeError:
+                if limits is not None:  # past the refused bucket: RateLimited instead
+                    limits.admit_refused(receiver.id, inbound.received_at)
+                raise
+            if limits is not None and prepared is None:  # a prepared one was admitted
+                limits.admit(receiver.id, inbound.received_at)
         digest = signed_body_digest(findings, inbound)
-        outcome = _apply(session, receiver, delivery, inbound, secrets, payload, alert, digest)
+        made = _claim_of(inbound, claimed) if claimed is not None and claimed.claims_made else None
+        outcome = _apply(
+            session, receiver, delivery, inbound, secrets, payload, alert, digest, made
+        )
     except BridgeError as error:
         # Every refusal comes before the first write to incidents (installation handling,
         # the one exception, keeps its own savepoint): only the delivery record is left.
@@ -155,6 +196,38 @@ def ingest_delivery(
     return outcome
 
 
+def _target(
+    session: Session, receiver: Receiver, alert: Alert
+) -> tuple[ServiceRef, tuple[int, str] | None]:
+    """The service the alert goes to, and the (service, key) whose open incident to lock."""
+    service = receiver.service
+    if alert.intent is Intent.TRIGGER:
+        service = routed_service(session, receiver, alert)
+    lock = (service.id, alert.dedup_key) if alert.intent in _KEYED and alert.dedup_key else None
+    return service, lock
+
+
+def _receive_claiming(
+    session: Session, inbound: InboundDelivery, prepared: Prepared
+) -> rows.Claimed | None:
+    """PostgreSQL: the delivery's row, its claims and its incident's lock in one round trip,
+    for a delivery read with the cached integration (the claims only if it is unchanged)."""
+    _service, lock = _target(session, prepared.receiver, prepared.alert)
+    plan = claim_plan(inbound, signed_body_digest(prepared.findings, inbound), lock)
+    return rows.receive_claiming(
+        session.connection(),
+        received_columns(inbound),
+        prepared.receiver,
+        request_id=plan.request_id if plan is not None else None,
+        body_sha256=plan.body_sha256 if plan is not None else None,
+        lock=plan.lock if plan is not None else None,
+    )
+
+
+def _claim_of(inbound: InboundDelivery, claimed: rows.Claimed) -> DeliveryClaim:
+    return claimed_result(inbound, claimed.taken, claimed.incident, claimed.locked)
+
+
 # ---------------------------------------------------------------- applying
 
 
@@ -167,19 +240,22 @@ def _apply(
     payload: Any,
     alert: Alert,
     body_sha256: str | None = None,
+    made: DeliveryClaim | None = None,
 ) -> IngestOutcome:
+    """`made`: the claims already made with the delivery's row (receive_claiming)."""
     connection = session.connection()
     outcome = IngestOutcome(delivery=delivery, action=Step.IGNORE.value, dedup_key=alert.dedup_key)
     if inbound.replay_of_id is not None:
         # A replay applies the delivery again on purpose: its event counts again too.
         alert = replace(alert, event_id=None)
-    service = receiver.service
-    if alert.intent is Intent.TRIGGER:
-        service = routed_service(session, receiver, alert)
+    service, lock = _target(session, receiver, alert)
     # The open incident the delivery acts on is locked with the Request-ID and body claims
     # (one round trip); `looked` says whether that happened.
-    lock = (service.id, alert.dedup_key) if alert.intent in _KEYED and alert.dedup_key else None
-    claim = claim_delivery(connection, receiver.id, delivery, inbound, body_sha256, lock)
+    claim = (
+        made
+        if made is not None
+        else claim_delivery(connection, receiver.id, delivery, inbound, body_sha256, lock)
+    )
     if claim.duplicate_reason is not None:
         outcome.action = "duplicate_delivery"
         outcome.incident = claim.open_incident

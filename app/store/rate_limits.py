@@ -2,8 +2,11 @@
 
 Kept out of the main database on purpose: a per-request write to an integration's row
 would serialise a whole alert storm on that one row (and on PostgreSQL add a round trip
-to every delivery). The file lives in the instance folder; WAL and BEGIN IMMEDIATE make
-the read-decide-write of one key atomic across processes.
+to every delivery). The file lives in the instance folder; the read-decide-write of one
+key is a single upsert statement, atomic across processes (SQLite's write lock), in WAL
+mode with synchronous=NORMAL: no fsync per request, and a process crash loses nothing.
+synchronous=OFF measured no faster here (docs/benchmarks.md) and could corrupt the file
+on power loss, after which every check would fail open: not worth it.
 
 The algorithm is GCRA (a token bucket kept as one number per key, the "theoretical
 arrival time"): `limit` requests may arrive at once, then one more every
@@ -31,6 +34,17 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS buckets_tat ON buckets (tat)",
 )
 BUSY_TIMEOUT_SECONDS = 5.0
+_PRUNE_EVERY_SECONDS = 1.0
+# GCRA in one statement: a new bucket starts at now; an existing one moves on from
+# max(tat, now) by one interval, unless that is more than the period ahead (refused: no
+# row returned, nothing changed). ?1 key, ?2 now, ?3 interval, ?4 period.
+_TAKE = (
+    "INSERT INTO buckets (key, tat) VALUES (?1, ?2 + ?3) "
+    "ON CONFLICT (key) DO UPDATE SET tat = max(buckets.tat, ?2) + ?3 "
+    "WHERE max(buckets.tat, ?2) + ?3 - ?2 <= ?4 "
+    "RETURNING tat"
+)
+_TAT = "SELECT tat FROM buckets WHERE key = ?"
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ class RateLimitStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._pruned_at = -math.inf
 
     @property
     def label(self) -> str:
@@ -91,32 +106,32 @@ class RateLimitStore:
         return connection
 
     def acquire(self, key: str, limit: int, period_seconds: float, now: float) -> Verdict:
-        """Take one request from the bucket `key` (`limit` per `period_seconds`) at `now`."""
+        """Take one request from the bucket `key` (`limit` per `period_seconds`) at `now`.
+
+        One statement, atomic on its own (an autocommitted upsert that changes the bucket
+        only if the request fits): every delivery pays this, and BEGIN, SELECT, write and
+        COMMIT each cost a call and a turn at the file's write lock."""
         interval = period_seconds / limit
         hashed = hash_key(key)
         connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            row = connection.execute("SELECT tat FROM buckets WHERE key = ?", (hashed,)).fetchone()
-            tat = max(row[0] if row else now, now)
-            new_tat = tat + interval
-            if new_tat - now > period_seconds + 1e-9:
-                connection.execute("ROLLBACK")
-                wait = new_tat - period_seconds - now
-                return Verdict(False, max(1, math.ceil(wait)))
-            connection.execute(
-                "INSERT INTO buckets (key, tat) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
-                (hashed, new_tat),
-            )
-            # A bucket whose time has passed is the same as no bucket: keep the file small.
-            connection.execute("DELETE FROM buckets WHERE tat < ?", (now,))
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        return Verdict(True)
+        admitted = connection.execute(_TAKE, (hashed, now, interval, period_seconds + 1e-9))
+        # fetchall: the statement (and its implicit transaction) ends only once read out.
+        if admitted.fetchall():
+            self._prune(connection, now)
+            return Verdict(True)
+        row = connection.execute(_TAT, (hashed,)).fetchone()
+        tat = max(row[0] if row else now, now)
+        wait = tat + interval - period_seconds - now
+        return Verdict(False, max(1, math.ceil(wait)))
+
+    def _prune(self, connection: sqlite3.Connection, now: float) -> None:
+        # A bucket whose time has passed is the same as no bucket: keep the file small, in
+        # a sweep at most once a second per process rather than a write per request (two
+        # threads racing past the check both sweep: harmless).
+        if now - self._pruned_at < _PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        connection.execute("DELETE FROM buckets WHERE tat < ?", (now,))
 
     def clear(self, key: str, limit: int = 0, period_seconds: float = 0.0) -> None:
         """Forget the bucket `key` (e.g. after a successful login); one bucket per key here."""

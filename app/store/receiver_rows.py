@@ -182,6 +182,268 @@ def _receive_statement(names: tuple[str, ...]) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What `receive_claiming` stored and found: the integration as it is now, the new
+    delivery's id, whether the claims were made (only when the integration still is the
+    one the delivery was read with), the claim an earlier delivery holds, if one does,
+    and the open incident locked for `lock`."""
+
+    receiver: Receiver
+    delivery_id: int
+    claims_made: bool
+    taken: TakenClaim | None
+    incident: IncidentRow | None
+    # Whether the statement looked for (and locked) the open incident of `lock`.
+    locked: bool = False
+
+
+def receive_claiming(
+    connection: Connection,
+    delivery: dict[str, Any],
+    read_with: Receiver,
+    *,
+    request_id: str | None,
+    body_sha256: str | None,
+    lock: tuple[int, str] | None,
+) -> Claimed | None:
+    """PostgreSQL: store a delivery read (and authenticated) with a cached copy of its
+    integration, claim its Request-ID and signed body, and lock the open incident of
+    `lock`, in one statement. The claims are made only if the integration row (and its
+    service) still equals `read_with` when the statement runs: an edit made by any process
+    is seen by the very next delivery, at no extra round trip. Otherwise `claims_made` is
+    False (the lock may still have been taken: harmless, it ends with the transaction) and
+    the caller reads the delivery again with `receiver` and claims it as usual.
+    None, and nothing stored, when no integration has the id."""
+    names = tuple(delivery)
+    shape = (names, request_id is not None, body_sha256 is not None, lock is not None)
+    statement = _RECEIVE_CLAIMING_STATEMENTS.get(shape)
+    if statement is None:
+        statement = _RECEIVE_CLAIMING_STATEMENTS[shape] = _receive_claiming_statement(*shape)
+    params: dict[str, Any] = {
+        "integration_id": read_with.id,
+        "request_id": request_id,
+        "body_sha256": body_sha256,
+        "claimed_at": delivery["received_at"],
+        **{f"v_{name}": value for name, value in delivery.items()},
+        **_fingerprint(read_with),
+    }
+    if lock is not None:
+        params.update(service_id=lock[0], dedup_key=lock[1])
+    row = connection.execute(statement, params).one_or_none()
+    if row is None:
+        return None
+    # By position: the receiver's and the incident's columns share names (id, service_id).
+    (id_, enabled, secret, previous, expires, service_id, service_name, window) = row[:8]
+    receiver = Receiver(
+        id_, enabled, secret, previous, expires, ServiceRef(service_id, service_name, window)
+    )
+    delivery_id, matched_id, by_request, by_body, request_holder, body_holder = row[8:14]
+    if matched_id is None:
+        return Claimed(receiver, delivery_id, False, None, None)
+    incident = IncidentRow(*row[14:]) if lock is not None and row[14] is not None else None
+    if by_request is None and request_id is not None and request_holder is not None:
+        taken: TakenClaim | None = TakenClaim("request_id", request_holder)
+    elif by_body is None and body_sha256 is not None and body_holder is not None:
+        taken = TakenClaim("body", body_holder)
+    else:  # none taken, or taken by a delivery committed while this one waited on it
+        taken = _taken_claim(
+            connection,
+            receiver.id,
+            request_id,
+            body_sha256,
+            has_request=by_request is not None,
+            has_body=by_body is not None,
+        )
+    return Claimed(receiver, delivery_id, True, taken, incident, lock is not None)
+
+
+def _fingerprint(receiver: Receiver) -> dict[str, Any]:
+    return {
+        "f_enabled": receiver.enabled,
+        "f_secret_ciphertext": receiver.secret_ciphertext,
+        "f_previous_secret_ciphertext": receiver.previous_secret_ciphertext,
+        "f_previous_secret_expires_at": receiver.previous_secret_expires_at,
+        "f_service_id": receiver.service.id,
+        "f_service_name": receiver.service.name,
+        "f_reopen_window_minutes": receiver.service.reopen_window_minutes,
+    }
+
+
+_RECEIVE_CLAIMING_STATEMENTS: dict[Any, Any] = {}
+
+
+def _receive_claiming_statement(
+    names: tuple[str, ...], has_request: bool, has_body: bool, has_lock: bool
+) -> Any:
+    receiver = _SELECT_RECEIVER.cte("receiver")
+    stored = (
+        _deliveries.insert()
+        .from_select(
+            ["integration_id", *names],
+            select(
+                receiver.c.id,
+                *(bindparam(f"v_{name}", type_=_deliveries.c[name].type) for name in names),
+            ),
+        )
+        .returning(_deliveries.c.id)
+        .cte("stored")
+    )
+    # Every column a delivery is read with, compared with the copy it was read with.
+    same = [
+        receiver.c[column].is_not_distinct_from(
+            bindparam(f"f_{column}", type_=receiver.c[column].type)
+        )
+        for column in (
+            "enabled",
+            "secret_ciphertext",
+            "previous_secret_ciphertext",
+            "previous_secret_expires_at",
+            "service_id",
+            "service_name",
+            "reopen_window_minutes",
+        )
+    ]
+    matched = (
+        select(stored.c.id.label("id"))
+        .select_from(stored.join(receiver, true()))
+        .where(*same)
+        .cte("matched")
+    )
+    source: Any = receiver.join(stored, true()).outerjoin(matched, true())
+    columns: list[Any] = [
+        *receiver.c,
+        stored.c.id.label("delivery_id"),
+        matched.c.id.label("matched_id"),
+    ]
+    claimed = None
+    if has_request:
+        claimed = (
+            postgresql_insert(_claims)
+            .from_select(
+                ["integration_id", "request_id", "delivery_id", "claimed_at"],
+                select(
+                    bindparam("integration_id"),
+                    bindparam("request_id"),
+                    matched.c.id,
+                    bindparam("claimed_at", type_=_claims.c.claimed_at.type),
+                ),
+            )
+            .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
+            .returning(_claims.c.delivery_id)
+            .cte("claimed")
+        )
+        source = source.outerjoin(claimed, true())
+        columns.append(claimed.c.delivery_id.label("by_request"))
+    else:
+        columns.append(null().label("by_request"))
+    if has_body:
+        # Only when the Request-ID was claimed (or there is none): a repeat never takes
+        # the hash. A data-modifying CTE sees the other's RETURNING.
+        body_id = claimed.c.delivery_id if claimed is not None else matched.c.id
+        body_claimed = (
+            postgresql_insert(_body_claims)
+            .from_select(
+                ["integration_id", "body_sha256", "delivery_id", "claimed_at"],
+                select(
+                    bindparam("integration_id"),
+                    bindparam("body_sha256"),
+                    body_id,
+                    bindparam("claimed_at", type_=_body_claims.c.claimed_at.type),
+                ),
+            )
+            .on_conflict_do_nothing(index_elements=["integration_id", "body_sha256"])
+            .returning(_body_claims.c.delivery_id)
+            .cte("body_claimed")
+        )
+        source = source.outerjoin(body_claimed, true())
+        columns.append(body_claimed.c.delivery_id.label("by_body"))
+    else:
+        columns.append(null().label("by_body"))
+    # Who holds a claim this delivery did not get, as of the statement's snapshot: a
+    # repeat of a delivery committed before it (Sentry's retries, a replayed capture) is
+    # told which one without another round trip. A NULL here when the claim was refused
+    # means its holder committed during the wait: the caller asks again.
+    columns.append(
+        select(_claims.c.delivery_id)
+        .where(
+            _claims.c.integration_id == bindparam("integration_id"),
+            _claims.c.request_id == bindparam("request_id"),
+        )
+        .scalar_subquery()
+        .label("request_holder")
+        if has_request
+        else null().label("request_holder")
+    )
+    columns.append(
+        select(_body_claims.c.delivery_id)
+        .where(
+            _body_claims.c.integration_id == bindparam("integration_id"),
+            _body_claims.c.body_sha256 == bindparam("body_sha256"),
+        )
+        .scalar_subquery()
+        .label("body_holder")
+        if has_body
+        else null().label("body_holder")
+    )
+    if has_lock:
+        locked = _LOCK_OPEN_INCIDENT.subquery("locked")
+        source = source.outerjoin(locked, true())
+        columns.extend(locked.c)
+    return select(*columns).select_from(source)
+
+
+def insert_if_unchanged(
+    connection: Connection, delivery: dict[str, Any], read_with: Receiver
+) -> int | None:
+    """SQLite: store a delivery read with a cached copy of its integration, in one
+    statement, only if the integration row (and its service) still equals `read_with`:
+    the new delivery's id, or None (nothing stored: unknown now, or edited since)."""
+    names = tuple(delivery)
+    statement = _INSERT_IF_UNCHANGED.get(names)
+    if statement is None:
+        statement = _INSERT_IF_UNCHANGED[names] = _insert_if_unchanged_statement(names)
+    params = {
+        "integration_id": read_with.id,
+        **{f"v_{name}": value for name, value in delivery.items()},
+        **_fingerprint(read_with),
+    }
+    delivery_id: int | None = connection.execute(statement, params).scalar()
+    return delivery_id
+
+
+_INSERT_IF_UNCHANGED: dict[tuple[str, ...], Any] = {}
+
+
+def _insert_if_unchanged_statement(names: tuple[str, ...]) -> Any:
+    current = {
+        "enabled": _integrations.c.enabled,
+        "secret_ciphertext": _integrations.c.secret_ciphertext,
+        "previous_secret_ciphertext": _integrations.c.previous_secret_ciphertext,
+        "previous_secret_expires_at": _integrations.c.previous_secret_expires_at,
+        "service_id": _services.c.id,
+        "service_name": _services.c.name,
+        "reopen_window_minutes": _services.c.reopen_window_minutes,
+    }
+    same = [
+        column.is_not_distinct_from(bindparam(f"f_{name}", type_=column.type))
+        for name, column in current.items()
+    ]
+    return (
+        _deliveries.insert()
+        .from_select(
+            ["integration_id", *names],
+            select(
+                _integrations.c.id,
+                *(bindparam(f"v_{name}", type_=_deliveries.c[name].type) for name in names),
+            )
+            .join_from(_integrations, _services, _services.c.id == _integrations.c.service_id)
+            .where(_integrations.c.id == bindparam("integration_id"), *same),
+        )
+        .returning(_deliveries.c.id)
+    )
+
+
 def find_service(connection: Connection, name: str) -> ServiceRef | None:
     """A service by name or slug (an alert rule may name either)."""
     row = connection.execute(
@@ -262,13 +524,34 @@ def claim_delivery(
             has_body = connection.execute(_CLAIM_BODY["sqlite"], params).scalar() is not None
         if lock is not None:
             incident = lock_open_incident(connection, *lock)
+    taken = _taken_claim(
+        connection,
+        integration_id,
+        request_id,
+        body_sha256,
+        has_request=has_request,
+        has_body=has_body,
+    )
+    return taken, incident
+
+
+def _taken_claim(
+    connection: Connection,
+    integration_id: str,
+    request_id: str | None,
+    body_sha256: str | None,
+    *,
+    has_request: bool,
+    has_body: bool,
+) -> TakenClaim | None:
+    """The claim an earlier delivery holds, when this one's INSERT found it taken."""
     if request_id is not None and not has_request:
         earlier = connection.execute(
             select(_claims.c.delivery_id).where(
                 _claims.c.integration_id == integration_id, _claims.c.request_id == request_id
             )
         ).scalar()
-        return TakenClaim("request_id", earlier if earlier is not None else -1), incident
+        return TakenClaim("request_id", earlier if earlier is not None else -1)
     if body_sha256 is not None and not has_body:
         earlier = connection.execute(
             select(_body_claims.c.delivery_id).where(
@@ -276,8 +559,8 @@ def claim_delivery(
                 _body_claims.c.body_sha256 == body_sha256,
             )
         ).scalar()
-        return TakenClaim("body", earlier if earlier is not None else -1), incident
-    return None, incident
+        return TakenClaim("body", earlier if earlier is not None else -1)
+    return None
 
 
 def _claim(insert: Any, table: Table, key: str) -> Any:

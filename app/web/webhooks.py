@@ -13,6 +13,7 @@ from app.domain.errors import BridgeError
 from app.extensions import bridge
 from app.services.delivery_records import InboundDelivery, record_failed_delivery
 from app.services.ingest import ingest_delivery
+from app.services.receiver_cache import ReceiverCache, prepare_delivery
 from app.services.spooled_deliveries import spool_delivery
 from app.store.database import is_busy, is_unavailable
 from app.web.admission import AdmissionControl, arrived_at, spooled_for_lock_wait
@@ -132,10 +133,24 @@ def _admission() -> AdmissionControl:
     return found
 
 
+def _receivers() -> ReceiverCache:
+    """This worker process's copy of the integrations (one per app, made at first use)."""
+    found = current_app.extensions.setdefault("bridge_receivers", ReceiverCache())
+    assert isinstance(found, ReceiverCache)
+    return found
+
+
 def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
     database = app_bridge.database
+    receivers = _receivers()
+    # Read (HMAC, JSON) and rate-limited with this worker's copy of the integration before
+    # the transaction: no lock is held meanwhile, and on PostgreSQL the delivery's row and
+    # its claims then go out as one statement, which checks the copy (receiver_cache.py).
+    prepared = prepare_delivery(
+        inbound, receivers, app_bridge.secrets, settings.max_body_bytes, rate_limits().deliveries
+    )
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     try:
@@ -149,6 +164,8 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
                 settings.max_body_bytes,
                 limits=rate_limits().deliveries,
                 answer_status=answer_status,
+                prepared=prepared,
+                receivers=receivers,
             )
     except Exception as error:
         if is_busy(error):

@@ -41,7 +41,7 @@ def statements(bridge: Bridge) -> Iterator[list[str]]:
         event.remove(engine, "commit", on_commit)
 
 
-def test_an_event_of_an_open_incident_costs_three_statements(
+def test_an_event_of_an_open_incident_costs_two_statements_on_postgresql(
     client: FlaskClient, bridge: Bridge, make_integration: Make
 ) -> None:
     integration = make_integration(secret="s3cr3t")
@@ -56,16 +56,18 @@ def test_an_event_of_an_open_incident_costs_three_statements(
 
     assert answer["action"] == "deduplicated"
     if bridge.database.is_postgresql:
-        # receive (integration + delivery row), claim the Request-ID and the signed body's
-        # hash + lock the incident, finish (delivery decision + incident + timeline);
-        # psycopg's BEGIN is implicit.
-        assert sent == ["WITH", "WITH", "WITH", "COMMIT"]
+        # The delivery was read with the worker's copy of the integration before the
+        # transaction, so one statement stores it, checks the copy, claims the Request-ID
+        # and the signed body's hash and locks the incident; then finish (delivery decision
+        # + incident + timeline); psycopg's BEGIN is implicit.
+        assert sent == ["WITH", "WITH", "COMMIT"]
     else:
-        # SQLite has no data-modifying CTEs: the same steps one statement each (the body
-        # claim is the second INSERT after the delivery's).
+        # SQLite has no data-modifying CTEs: the same steps one statement each (the
+        # delivery's INSERT checks the worker's copy of the integration; the body claim is
+        # the second INSERT after the delivery's).
         assert sent == [
-            "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT",
-            "UPDATE", "COMMIT",
+            "BEGIN", "INSERT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT", "UPDATE",
+            "COMMIT",
         ]  # fmt: skip
 
 
@@ -108,11 +110,11 @@ def test_a_sentry_event_costs_one_statement_more_for_its_event_id(
 
     assert answer["action"] == "deduplicated"
     if bridge.database.is_postgresql:
-        assert sent == ["WITH", "WITH", "INSERT", "WITH", "COMMIT"]
+        assert sent == ["WITH", "INSERT", "WITH", "COMMIT"]
     else:
         assert sent == [
-            "BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "SELECT", "INSERT", "UPDATE",
-            "INSERT", "UPDATE", "COMMIT",
+            "BEGIN", "INSERT", "INSERT", "INSERT", "SELECT", "INSERT", "UPDATE", "INSERT",
+            "UPDATE", "COMMIT",
         ]  # fmt: skip
 
 
@@ -156,5 +158,31 @@ def test_an_event_of_an_open_incident_with_channels_costs_nothing_more(
     assert answer["action"] == "deduplicated"
     # No incident event, so no notification work at all (SQLite: one INSERT more, for the
     # signed body's claim).
-    expected = 4 if bridge.database.is_postgresql else 10
+    expected = 3 if bridge.database.is_postgresql else 9
     assert len(sent) == expected
+
+
+def test_a_repeated_delivery_is_told_its_first_without_a_look_up(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    """Sentry's retry of a delivery already applied: the claim that fails names the
+    delivery that holds it in the same statement (PostgreSQL; SQLite asks separately)."""
+    integration = make_integration(secret="s3cr3t")
+    send_issue(client, integration, "created", T0)
+    later_event = build(
+        issue("created", last_seen=T0 + 60), resource="issue", secret="s3cr3t", timestamp=T0 + 60
+    )
+    first = post(client, integration, later_event).get_json()
+
+    with statements(bridge) as sent:
+        again = post(client, integration, later_event).get_json()
+
+    assert again["action"] == "duplicate_delivery"
+    assert f"(delivery {first['delivery_id']})" in again["reason"]
+    if bridge.database.is_postgresql:
+        assert sent == ["WITH", "UPDATE", "COMMIT"]
+    else:
+        # The Request-ID's claim refused, its holder looked up, the incident read.
+        assert sent == [
+            "BEGIN", "INSERT", "INSERT", "SELECT", "SELECT", "UPDATE", "COMMIT",
+        ]  # fmt: skip
