@@ -40,7 +40,7 @@ class Settings:
     # Deliveries that arrive while the database is unreachable wait here (default:
     # instance/spool) and are applied in order by the jobs process every few seconds.
     spool_path: Path | None = None
-    spool_drain_seconds: int = 2
+    spool_drain_seconds: int = 1
     database_connect_timeout_seconds: int = 3
     # PostgreSQL statement timeout (server and client side), and the tighter client-side
     # deadline of each statement of a webhook delivery: past it the delivery is spooled.
@@ -181,7 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sql_echo=env.get("BRIDGE_SQL_ECHO", "") in {"1", "true", "yes"},
         session_secret=env.get("BRIDGE_SECRET_KEY") or None,
         spool_path=Path(env["BRIDGE_SPOOL_PATH"]) if env.get("BRIDGE_SPOOL_PATH") else None,
-        spool_drain_seconds=_int(env, "BRIDGE_SPOOL_DRAIN_SECONDS", 2, minimum=1),
+        spool_drain_seconds=_int(env, "BRIDGE_SPOOL_DRAIN_SECONDS", 1, minimum=1),
         database_connect_timeout_seconds=_int(env, "BRIDGE_DB_CONNECT_TIMEOUT_SECONDS", 3, 1),
         database_statement_timeout_ms=_int(env, "BRIDGE_DB_STATEMENT_TIMEOUT_MS", 10_000, 100),
         database_delivery_timeout_ms=_int(env, "BRIDGE_DB_DELIVERY_TIMEOUT_MS", 500, 50),

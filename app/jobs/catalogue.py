@@ -25,7 +25,7 @@ JOBS: tuple[JobDescription, ...] = (
     ),
     JobDescription(
         "spool_drain",
-        "every BRIDGE_SPOOL_DRAIN_SECONDS (2 s)",
+        "every BRIDGE_SPOOL_DRAIN_SECONDS (1 s)",
         "applies deliveries spooled on disk during a database outage, oldest first",
     ),
     JobDescription(

@@ -146,3 +146,20 @@ def test_a_batch_commits_early_when_its_time_is_up_and_the_rest_follow_in_order(
         order = list(session.scalars(select(Delivery.spool_id).order_by(Delivery.id)))
         assert session.scalars(select(Incident.event_count)).one() == 4
     assert order == names
+
+
+def test_a_sustained_burst_holds_no_spooled_alert_back_more_than_a_second(
+    bridge: Bridge, make_integration: Callable[..., MadeIntegration], monkeypatch: Any
+) -> None:
+    # Deliveries still arriving (the newest is fresh), but the oldest has waited past the
+    # hold: it is an alert nobody has been paged for yet, so the drain goes ahead.
+    integration = make_integration(secret="s3cr3t")
+    spool_delivery(bridge.spool, inbound_for(integration, "created", BASE))
+    monkeypatch.setattr(type(bridge.spool), "newest_age_seconds", lambda self: 0.1)
+    monkeypatch.setattr(type(bridge.spool), "oldest_age_seconds", lambda self: 1.2)
+    try:
+        report = run_spool_drain(bridge)
+        assert (report.held, report.applied, report.remaining) == (False, 1, 0)
+    finally:
+        for path in bridge.spool.pending():
+            bridge.spool.remove(path)

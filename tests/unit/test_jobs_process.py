@@ -49,7 +49,7 @@ def test_jobs_run_help_lists_every_job_with_its_interval(scheduled_ids: list[str
     for job_id in scheduled_ids:
         assert f"{job_id}:" in result.output
     assert "BRIDGE_PRUNE_INTERVAL_MINUTES (60 min)" in result.output
-    assert "BRIDGE_SPOOL_DRAIN_SECONDS (2 s)" in result.output
+    assert "BRIDGE_SPOOL_DRAIN_SECONDS (1 s)" in result.output
     # click keeps each job's own lines (the \b marker), so ids never run into each other.
     assert "\n  spool_drain:\n" in result.output
 
