@@ -19,7 +19,7 @@ from app.domain.lifecycle import Status
 from app.services.notification_documents import incident_fields
 from app.services.notifications import queue_notifications
 from app.store import incidents
-from app.store.models import Service, TimelineEntry
+from app.store.models import Service
 from app.store.time_scale import minute_of
 
 ACTOR = "escalation"
@@ -55,19 +55,7 @@ def retrigger_unanswered(session: Session, now: datetime, limit: int = 50) -> li
             continue  # resolved or re-acknowledged meanwhile
         cause = JobAction(incident.acknowledged_at, service.ack_timeout_minutes, ACTOR)
         change = change_incident(incident_fields(incident), cause, now, now)
-        for name, value in change.fields.items():
-            setattr(incident, name, value)
-        for note in change.notes:
-            session.add(
-                TimelineEntry(
-                    incident_id=incident.id,
-                    at=now,
-                    kind=note.kind,
-                    actor=note.actor,
-                    message=note.message,
-                    data=note.data,
-                )
-            )
+        incidents.apply_change(session, incident, change, now)
         session.flush()
         if change.events:
             queue_notifications(

@@ -211,19 +211,7 @@ def act_on_incident(
                 open_incident_id=other.id,
             )
     change = change_incident(incident_fields(incident), PersonAction(action, actor, via), now, now)
-    for name, value in change.fields.items():
-        setattr(incident, name, value)
-    for note in change.notes:
-        session.add(
-            TimelineEntry(
-                incident_id=incident.id,
-                at=now,
-                kind=note.kind,
-                actor=note.actor,
-                message=note.message,
-                data=note.data,
-            )
-        )
+    store.apply_change(session, incident, change, now)
     if action in (HumanAction.ACKNOWLEDGE, HumanAction.RESOLVE):
         # Write-back (when the integration asks for it) is a job row in this transaction.
         enqueue_write_back(session, incident, action.value, now)
@@ -242,19 +230,7 @@ def assign_incident(
     incident = get_incident(session, incident_id, lock=True)
     assignee = None if user is None else _assignable_user(session, user).email
     change = change_incident(incident_fields(incident), Assignment(assignee, actor), now, now)
-    for name, value in change.fields.items():
-        setattr(incident, name, value)
-    for note in change.notes:
-        session.add(
-            TimelineEntry(
-                incident_id=incident.id,
-                at=now,
-                kind=note.kind,
-                actor=note.actor,
-                message=note.message,
-                data=note.data,
-            )
-        )
+    store.apply_change(session, incident, change, now)
     session.flush()
     return incident
 

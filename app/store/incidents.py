@@ -14,10 +14,30 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.orm import Session, selectinload
 
+from app.domain.incident import Change
 from app.domain.lifecycle import Status
 from app.domain.severity import Severity
 from app.store.models import Delivery, Incident, Service, TimelineEntry
 from app.store.types import UTCDateTime
+
+
+def apply_change(session: Session, incident: Incident, change: Change, at: datetime) -> None:
+    """Write what `change_incident` decided onto a loaded incident: its new fields, and a
+    timeline entry per note, stamped `at` (people's and jobs' changes; the receiver writes
+    its own rows in app/store/receiver_rows.py)."""
+    for name, value in change.fields.items():
+        setattr(incident, name, value)
+    for note in change.notes:
+        session.add(
+            TimelineEntry(
+                incident_id=incident.id,
+                at=at,
+                kind=note.kind,
+                actor=note.actor,
+                message=note.message,
+                data=note.data,
+            )
+        )
 
 
 def find_incident(session: Session, incident_id: int, lock: bool = False) -> Incident | None:

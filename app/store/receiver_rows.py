@@ -318,21 +318,7 @@ def _receive_claiming_statement(
     ]
     claimed = None
     if has_request:
-        claimed = (
-            postgresql_insert(_claims)
-            .from_select(
-                ["integration_id", "request_id", "delivery_id", "claimed_at"],
-                select(
-                    bindparam("integration_id"),
-                    bindparam("request_id"),
-                    matched.c.id,
-                    bindparam("claimed_at", type_=_claims.c.claimed_at.type),
-                ),
-            )
-            .on_conflict_do_nothing(index_elements=["integration_id", "request_id"])
-            .returning(_claims.c.delivery_id)
-            .cte("claimed")
-        )
+        claimed = _claim_for(_claims, "request_id", matched.c.id).cte("claimed")
         source = source.outerjoin(claimed, true())
         columns.append(claimed.c.delivery_id.label("by_request"))
     else:
@@ -341,21 +327,7 @@ def _receive_claiming_statement(
         # Only when the Request-ID was claimed (or there is none): a repeat never takes
         # the hash. A data-modifying CTE sees the other's RETURNING.
         body_id = claimed.c.delivery_id if claimed is not None else matched.c.id
-        body_claimed = (
-            postgresql_insert(_body_claims)
-            .from_select(
-                ["integration_id", "body_sha256", "delivery_id", "claimed_at"],
-                select(
-                    bindparam("integration_id"),
-                    bindparam("body_sha256"),
-                    body_id,
-                    bindparam("claimed_at", type_=_body_claims.c.claimed_at.type),
-                ),
-            )
-            .on_conflict_do_nothing(index_elements=["integration_id", "body_sha256"])
-            .returning(_body_claims.c.delivery_id)
-            .cte("body_claimed")
-        )
+        body_claimed = _claim_for(_body_claims, "body_sha256", body_id).cte("body_claimed")
         source = source.outerjoin(body_claimed, true())
         columns.append(body_claimed.c.delivery_id.label("by_body"))
     else:
@@ -573,6 +545,25 @@ def _claim(insert: Any, table: Table, key: str) -> Any:
     )
 
 
+def _claim_for(table: Table, key: str, delivery_id: Any) -> Any:
+    """PostgreSQL: claim `key` for the delivery id another part of the same statement
+    gives (a CTE's column), or nothing when that part is empty."""
+    return (
+        postgresql_insert(table)
+        .from_select(
+            ["integration_id", key, "delivery_id", "claimed_at"],
+            select(
+                bindparam("integration_id"),
+                bindparam(key),
+                delivery_id,
+                bindparam("claimed_at", type_=table.c.claimed_at.type),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["integration_id", key])
+        .returning(table.c.delivery_id)
+    )
+
+
 # Built once per dialect: the INSERTs that claim a Request-ID or a body, or claim nothing.
 _INSERTS = (("postgresql", postgresql_insert), ("sqlite", sqlite_insert))
 _CLAIM_REQUEST = {name: _claim(insert, _claims, "request_id") for name, insert in _INSERTS}
@@ -622,20 +613,7 @@ def _claims_statement(has_request: bool, has_body: bool, has_lock: bool) -> Any:
         if claimed is not None:
             # Only when the Request-ID was claimed: a data-modifying CTE sees the other's
             # RETURNING, so an empty `claimed` inserts nothing here.
-            body = (
-                postgresql_insert(_body_claims)
-                .from_select(
-                    ["integration_id", "body_sha256", "delivery_id", "claimed_at"],
-                    select(
-                        bindparam("integration_id"),
-                        bindparam("body_sha256"),
-                        claimed.c.delivery_id,
-                        bindparam("claimed_at", type_=_body_claims.c.claimed_at.type),
-                    ),
-                )
-                .on_conflict_do_nothing(index_elements=["integration_id", "body_sha256"])
-                .returning(_body_claims.c.delivery_id)
-            )
+            body = _claim_for(_body_claims, "body_sha256", claimed.c.delivery_id)
         body_claimed = body.cte("body_claimed")
         source = source.outerjoin(body_claimed, true())
         columns.append(body_claimed.c.delivery_id.label("by_body"))
