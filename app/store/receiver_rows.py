@@ -163,9 +163,10 @@ def receive(
 _RECEIVE_STATEMENTS: dict[tuple[str, ...], Any] = {}
 
 
-def _receive_statement(names: tuple[str, ...]) -> Any:
-    receiver = _SELECT_RECEIVER.cte("receiver")
-    stored = (
+def _stored_delivery(receiver: Any, names: tuple[str, ...]) -> Any:
+    """The CTE that inserts the delivery row for the integration `receiver` found (none
+    when it found none), from the `v_<column>` parameters."""
+    return (
         _deliveries.insert()
         .from_select(
             ["integration_id", *names],
@@ -177,6 +178,11 @@ def _receive_statement(names: tuple[str, ...]) -> Any:
         .returning(_deliveries.c.id)
         .cte("stored")
     )
+
+
+def _receive_statement(names: tuple[str, ...]) -> Any:
+    receiver = _SELECT_RECEIVER.cte("receiver")
+    stored = _stored_delivery(receiver, names)
     return select(receiver, stored.c.id.label("delivery_id")).select_from(
         receiver.join(stored, true())
     )
@@ -277,18 +283,7 @@ def _receive_claiming_statement(
     names: tuple[str, ...], has_request: bool, has_body: bool, has_lock: bool
 ) -> Any:
     receiver = _SELECT_RECEIVER.cte("receiver")
-    stored = (
-        _deliveries.insert()
-        .from_select(
-            ["integration_id", *names],
-            select(
-                receiver.c.id,
-                *(bindparam(f"v_{name}", type_=_deliveries.c[name].type) for name in names),
-            ),
-        )
-        .returning(_deliveries.c.id)
-        .cte("stored")
-    )
+    stored = _stored_delivery(receiver, names)
     # Every column a delivery is read with, compared with the copy it was read with.
     same = [
         receiver.c[column].is_not_distinct_from(

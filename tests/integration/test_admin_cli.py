@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from app.cli import main
 from app.extensions import Bridge
+from tests.support.databases import cli_env
 from tests.support.payloads import build
 
 
@@ -34,12 +35,7 @@ Cli = Callable[..., Done]
 
 @pytest.fixture
 def cli(bridge: Bridge, encryption_key: str, tmp_path: Path) -> Cli:
-    env = {
-        "DATABASE_URL": bridge.database.url,
-        "BRIDGE_ENCRYPTION_KEYS": encryption_key,
-        "BRIDGE_INSTANCE_PATH": str(tmp_path),
-        "BRIDGE_PUBLIC_URL": "https://bridge.example.com",
-    }
+    env = cli_env(bridge.database.url, encryption_key, tmp_path)
     runner = CliRunner()
 
     def run(*args: str, stdin: str | None = None, ok: bool = True) -> Done:
@@ -282,14 +278,9 @@ def test_create_prints_the_running_servers_port_without_port_set(
     """`PORT=8081 make run` in one shell, the CLI in another: its URL has port 8081."""
     from app.served_url import record_listening
 
-    env = {
-        "DATABASE_URL": bridge.database.url,
-        "BRIDGE_ENCRYPTION_KEYS": encryption_key,
-        "BRIDGE_INSTANCE_PATH": str(tmp_path),
-        "BRIDGE_PUBLIC_URL": "",
-        "PORT": "",
-        "HOST": "",
-    }
+    env = cli_env(
+        bridge.database.url, encryption_key, tmp_path, BRIDGE_PUBLIC_URL="", PORT="", HOST=""
+    )
     runner = CliRunner()
     runner.invoke(main, ["service", "create", "Checkout"], env=env, catch_exceptions=False)
     before = runner.invoke(main, ["integration", "create", "--service", "checkout"], env=env)

@@ -20,6 +20,7 @@ from app.cli import main
 from app.extensions import Bridge
 from app.services.accounts import Role, create_token, create_user, find_user, set_active
 from app.services.alert_probe import sample_delivery
+from tests.support.databases import cli_env
 from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load, seen_at
 
@@ -346,11 +347,7 @@ def test_assign_from_the_incident_page_needs_the_csrf_token(
 
 @pytest.fixture
 def cli(bridge: Bridge, encryption_key: str, tmp_path: Path) -> Callable[..., Any]:
-    env = {
-        "DATABASE_URL": bridge.database.url,
-        "BRIDGE_ENCRYPTION_KEYS": encryption_key,
-        "BRIDGE_INSTANCE_PATH": str(tmp_path),
-    }
+    env = cli_env(bridge.database.url, encryption_key, tmp_path)
     runner = CliRunner()
 
     def run(*args: str, status: int = 0) -> Any:

@@ -12,17 +12,13 @@ from click.testing import CliRunner
 
 from app.cli import main
 from app.extensions import Bridge
+from tests.support.databases import cli_env
 from tests.support.oncall import make_people
 
 
 @pytest.fixture
 def bridge_cli(bridge: Bridge, encryption_key: str, tmp_path: Path) -> Any:
-    env = {
-        "DATABASE_URL": bridge.database.url,
-        "BRIDGE_ENCRYPTION_KEYS": encryption_key,
-        "BRIDGE_INSTANCE_PATH": str(tmp_path),
-        "BRIDGE_PUBLIC_URL": "https://bridge.example.com",
-    }
+    env = cli_env(bridge.database.url, encryption_key, tmp_path)
     runner = CliRunner()
 
     def run(*args: str, ok: bool = True) -> Any:

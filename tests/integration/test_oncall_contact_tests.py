@@ -21,6 +21,7 @@ from app.store.migrate import upgrade
 from app.store.models import ContactMethod, User
 from app.store.notify_models import Notification
 from tests.support import pages
+from tests.support.databases import cli_env
 from tests.support.notify import FakeSend
 from tests.support.oncall import ApiCaller, api_token, make_people
 from tests.support.pages import csrf_token
@@ -93,11 +94,7 @@ def test_bridge_contact_test_queues_one_and_sending_it_marks_the_method_tested(
     with bridge.database.transaction() as session:
         make_people(session, NOW, "a@x.example", verified=False)
     method = method_of(bridge, "a@x.example")
-    env = {
-        "DATABASE_URL": bridge.database.url,
-        "BRIDGE_ENCRYPTION_KEYS": encryption_key,
-        "BRIDGE_INSTANCE_PATH": str(tmp_path),
-    }
+    env = cli_env(bridge.database.url, encryption_key, tmp_path)
 
     result = CliRunner().invoke(main, ["contact", "test", str(method)], env=env)
     assert result.exit_code == 0, result.output

@@ -15,6 +15,7 @@ from app.cli import main
 from app.extensions import Bridge
 from app.services.receiver_cache import ReceiverCache
 from app.store.receiver_rows import Receiver, ServiceRef
+from tests.support.databases import cli_env
 from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build
 from tests.support.receiver import T0, deliveries, incidents, issue, post
@@ -25,13 +26,7 @@ Cli = Callable[..., str]
 
 @pytest.fixture
 def cli(bridge: Bridge, encryption_key: str, tmp_path: Path) -> Cli:
-    env = {
-        "DATABASE_URL": bridge.database.url,
-        "BRIDGE_ENCRYPTION_KEYS": encryption_key,
-        "BRIDGE_INSTANCE_PATH": str(tmp_path),
-        "BRIDGE_PUBLIC_URL": "https://bridge.example.com",
-        "BRIDGE_SECRET_GRACE_SECONDS": "0",
-    }
+    env = cli_env(bridge.database.url, encryption_key, tmp_path, BRIDGE_SECRET_GRACE_SECONDS="0")
 
     def run(*args: str) -> str:
         result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)

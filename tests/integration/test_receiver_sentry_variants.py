@@ -18,11 +18,11 @@ from sqlalchemy import select
 
 from app.extensions import Bridge
 from app.services.ingest import IngestOutcome
-from app.store.models import Delivery, Incident, IncidentEvent, TimelineEntry
+from app.store.models import Delivery, IncidentEvent, TimelineEntry
 from tests.support import payloads
 from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load
-from tests.support.receiver import ingest
+from tests.support.receiver import incidents, ingest
 
 Make = Callable[..., MadeIntegration]
 T0 = 1_790_000_000
@@ -50,11 +50,6 @@ def send(
     outcome = ingest(bridge, integration, delivery)
     assert outcome.error is None, outcome.error
     return outcome
-
-
-def incidents(bridge: Bridge) -> list[Incident]:
-    with bridge.database.transaction() as session:
-        return list(session.scalars(select(Incident).order_by(Incident.id)))
 
 
 def timeline(bridge: Bridge, incident_id: int) -> list[TimelineEntry]:

@@ -37,3 +37,15 @@ def make_settings(
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def cli_env(database_url: str, key: str, instance_path: Path, **extra: str) -> dict[str, str]:
+    """The environment a `bridge` command run through click's CliRunner gets in the
+    integration tests: the test's database, key and instance folder, a public URL."""
+    return {
+        "DATABASE_URL": database_url,
+        "BRIDGE_ENCRYPTION_KEYS": key,
+        "BRIDGE_INSTANCE_PATH": str(instance_path),
+        "BRIDGE_PUBLIC_URL": "https://bridge.example.com",
+        **extra,
+    }

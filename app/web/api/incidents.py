@@ -14,7 +14,7 @@ from app.services.incidents import IncidentFilters
 from app.web.api import blueprint
 from app.web.api.docs import documented, json_body, query_args
 from app.web.auth import actor_name, requires
-from app.web.errors import status_for
+from app.web.errors import error_fields, status_for
 from app.web.schemas import (
     AssignInputSchema,
     BulkActionInputSchema,
@@ -201,8 +201,7 @@ def bulk_act() -> Response:
             )
             continue
         error = outcome.error
-        body = {**error.details, "code": error.code, "message": error.message}
-        body["status"] = status_for(error)
+        body = error_fields(status_for(error), error.code, error.message, error.details)
         results.append({"id": outcome.incident_id, "ok": False, "incident": None, "error": body})
     changed = sum(1 for result in results if result["ok"])
     return jsonify(
