@@ -37,12 +37,7 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	# Unit and integration tests on two processes, a file each at a time (each process has
-	# its own PostgreSQL schema and SQLite file; these tests mostly wait on databases, so two
-	# halve the wall time); then the real-server tests alone, since they time answers
-	# against Sentry's one second.
-	$(BIN)/pytest -n 2 --dist loadfile tests/unit tests/integration
-	$(BIN)/pytest tests/e2e
+	$(BIN)/pytest
 
 # Parts of the suite on their own (`make test` runs them all, with the linters).
 test-unit: $(STAMP)
