@@ -85,7 +85,9 @@ def claim_due(
         notification.lease_until = now + lease
         notification.leased_by = worker
         if notification.type == DIGEST_TYPE and "count" not in notification.document:
-            notification.document = _digest_document(session, notification.document)
+            notification.document = _digest_document(
+                session, notification.id, notification.document
+            )
         if channel is not None:
             kind, name, ciphertext = channel.kind, channel.name, channel.config_ciphertext
         else:  # the check constraint says: then a contact method
@@ -109,16 +111,12 @@ def claim_due(
     return claimed
 
 
-def _digest_document(session: Session, stored: dict[str, Any]) -> dict[str, Any]:
-    """The digest's count and top incidents (most events first), now its window closed."""
+def _digest_document(session: Session, digest_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """The digest's count and top incidents (most events first), now its window closed:
+    of exactly the incidents whose pages it stood in for (app/services/notifications.py
+    wrote one digest_members row for each, with the incident)."""
     service = stored["service"]
-    count, top = incident_store.opened_between(
-        session,
-        service["id"],
-        datetime.fromisoformat(stored["window_start"]),
-        datetime.fromisoformat(stored["window_end"]),
-        DIGEST_TOP,
-    )
+    count, top = incident_store.digest_members(session, digest_id, DIGEST_TOP)
     incidents = [incident_document(incident_fields(i), service["name"]) for i in top]
     return {**stored, "count": count, "incidents": incidents}
 

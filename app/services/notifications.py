@@ -9,7 +9,8 @@ SQLAlchemy Core like app/store/receiver_rows.py, and costs nothing when no event
     incident on PostgreSQL, so concurrent openers count each other for storm control);
   - when a channel wants the event: one SELECT of the storm count and active silences;
   - one multi-row INSERT (+NOTIFY) for every channel; a held notification also writes
-    its timeline entries, a storm's first digest looks for one already queued.
+    its timeline entries; an incident suppressed by a storm looks for (and locks) its
+    channels' waiting digests, and its digest_members rows ride on that INSERT.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from app.domain.notify import (
 )
 from app.services.notification_documents import incident_document
 from app.store.models import Incident, Service, TimelineEntry
-from app.store.notify_models import Notification, NotificationChannel, Silence
+from app.store.notify_models import DigestMember, Notification, NotificationChannel, Silence
 
 WAKE_CHANNEL = "bridge_notifications"
 NOTIFIER = "Notifications"
@@ -44,6 +45,7 @@ NOTIFIER = "Notifications"
 _channels: Table = NotificationChannel.__table__  # type: ignore[assignment]
 _notifications: Table = Notification.__table__  # type: ignore[assignment]
 _silences: Table = Silence.__table__  # type: ignore[assignment]
+_digest_members: Table = DigestMember.__table__  # type: ignore[assignment]
 _services: Table = Service.__table__  # type: ignore[assignment]
 _incidents: Table = Incident.__table__  # type: ignore[assignment]
 _timeline: Table = TimelineEntry.__table__  # type: ignore[assignment]
@@ -185,12 +187,12 @@ def queue_notifications(
                 silence_id=routed.silence.id if is_held and routed.silence else None,
             )
         )
+    members: list[dict[str, Any]] = []
     digests = [r.channel_id for r in plan.of(Route.DIGEST)]
     if digests:
-        outbox.extend(
-            _digests(connection, digests, incident["service_id"], first.service_name, storm, now)
-        )
-    insert_outbox(connection, outbox)
+        opened, members = _digests(connection, digests, incident, first.service_name, storm, now)
+        outbox.extend(opened)
+    insert_outbox(connection, outbox, members)
     held = plan.of(Route.HOLD)
     if held and held[0].silence is not None:
         _note_held(connection, incident["id"], held[0].silence, len(held), now)
@@ -232,50 +234,86 @@ def outbox_row(
 def _digests(
     connection: Connection,
     channel_ids: list[int],
-    service_id: int,
+    incident: Mapping[str, Any],
     service_name: str,
     storm: StormRule,
     now: datetime,
-) -> list[dict[str, Any]]:
-    """One digest per channel and storm window: the window opens with the storm's first
-    suppressed incident and the digest is sent when it closes (app/jobs/notify.py fills
-    in the count and titles then). The service row lock (PostgreSQL) or the write lock
-    (SQLite) makes this look-then-insert safe against a concurrent opener."""
-    waiting = set(
-        connection.execute(
-            select(_notifications.c.channel_id).where(
-                _notifications.c.channel_id.in_(channel_ids),
-                _notifications.c.type == DIGEST_TYPE,
-                _notifications.c.status.in_(("queued", "held")),
-                _notifications.c.next_attempt_at > now,
-            )
-        ).scalars()
-    )
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The incident joins each channel's waiting digest, or opens the channel's next one:
+    the digests to queue, and the member rows that say which digest stands for it.
+
+    One digest per channel and storm window: the window opens with the storm's first
+    suppressed incident and the digest is sent when it closes (app/jobs/notify.py counts
+    and titles its members then). "Waiting" is a digest the sender has not yet claimed
+    (no attempt) whose window is still open. Two races, both closed by locks:
+      - two openers: the service row lock (PostgreSQL, taken by the channel SELECT) or
+        the write lock (SQLite) orders them, so the second sees the first's digest;
+      - an opener and the sender's claim: the waiting digest is locked FOR UPDATE. A
+        claim under way makes the opener wait, and PostgreSQL then re-checks the row (now
+        `sending`): the opener starts the next window instead of joining a digest already
+        counted. A claim that comes second skips the locked row (SKIP LOCKED) until the
+        opener commits. SQLite's claim takes the write lock (BEGIN IMMEDIATE).
+    """
+    waiting = connection.execute(
+        select(_notifications.c.id, _notifications.c.channel_id)
+        .where(
+            _notifications.c.channel_id.in_(channel_ids),
+            _notifications.c.type == DIGEST_TYPE,
+            _notifications.c.status.in_(("queued", "held")),
+            _notifications.c.attempts == 0,
+            _notifications.c.next_attempt_at > now,
+        )
+        .order_by(_notifications.c.next_attempt_at, _notifications.c.id)
+        .with_for_update(of=_notifications)
+    ).all()
+    digest_of: dict[int, str] = {}
+    for found in waiting:
+        digest_of.setdefault(found.channel_id, found.id)
     window_end = now + storm.window
     document = {
-        "service": {"id": service_id, "name": service_name},
+        "service": {"id": incident["service_id"], "name": service_name},
         "window_start": now.isoformat(),
         "window_end": window_end.isoformat(),
     }
-    return [
+    opened = [
         outbox_row(channel_id, None, DIGEST_TYPE, document, now, next_attempt_at=window_end)
         for channel_id in channel_ids
-        if channel_id not in waiting
+        if channel_id not in digest_of
     ]
+    digest_of.update((row["channel_id"], row["id"]) for row in opened)
+    members = [
+        {"notification_id": digest_of[channel_id], "incident_id": incident["id"]}
+        for channel_id in channel_ids
+    ]
+    return opened, members
 
 
-def insert_outbox(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert outbox rows in one statement; on PostgreSQL with the NOTIFY that wakes the
-    sender when the transaction commits (a data-modifying CTE always runs)."""
+def insert_outbox(
+    connection: Connection,
+    rows: list[dict[str, Any]],
+    digest_members: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Insert outbox rows (and the digest members that go with them) in one statement; on
+    PostgreSQL with the NOTIFY that wakes the sender when the transaction commits (a
+    data-modifying CTE always runs, and the members' foreign keys are checked at the end
+    of the statement, when the digests they name are in)."""
+    if not rows and not digest_members:
+        return
+    members = _digest_members.insert().values(list(digest_members)) if digest_members else None
     if not rows:
+        assert members is not None
+        connection.execute(members)  # joining a waiting digest: nothing new to send
         return
     statement = _notifications.insert().values(rows)
     if connection.dialect.name == "postgresql":
-        connection.execute(
-            select(func.pg_notify(WAKE_CHANNEL, "")).add_cte(statement.cte("queued"))
-        )
+        wake = select(func.pg_notify(WAKE_CHANNEL, "")).add_cte(statement.cte("queued"))
+        if members is not None:
+            wake = wake.add_cte(members.cte("members"))
+        connection.execute(wake)
     else:
         connection.execute(statement)
+        if members is not None:
+            connection.execute(members)
 
 
 def wake_sender(connection: Connection) -> None:

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from app.domain.incident import Change
 from app.domain.lifecycle import Status
 from app.domain.severity import Severity
 from app.store.models import Delivery, Incident, Service, TimelineEntry
+from app.store.notify_models import DigestMember
 from app.store.types import UTCDateTime
 
 
@@ -129,20 +130,21 @@ def lock_available(session: Session, incident_ids: Sequence[int]) -> list[Incide
     )
 
 
-def opened_between(
-    session: Session, service_id: int, start: datetime, end: datetime, top: int
-) -> tuple[int, list[Incident]]:
-    """How many incidents the service opened in [start, end), and the `top` of them with
-    the most events."""
-    in_window = and_(
-        Incident.service_id == service_id,
-        Incident.created_at >= start,
-        Incident.created_at < end,
+def digest_members(session: Session, digest_id: str, top: int) -> tuple[int, list[Incident]]:
+    """How many incidents a storm digest stands for (its digest_members rows), and the
+    `top` of them with the most events."""
+    members = select(DigestMember.incident_id).where(DigestMember.notification_id == digest_id)
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(DigestMember)
+            .where(DigestMember.notification_id == digest_id)
+        )
+        or 0
     )
-    count = session.scalar(select(func.count()).select_from(Incident).where(in_window)) or 0
     most = session.scalars(
         select(Incident)
-        .where(in_window)
+        .where(Incident.id.in_(members))
         .order_by(Incident.event_count.desc(), Incident.id)
         .limit(top)
     )

@@ -1,4 +1,5 @@
-"""The notification tables (SPEC 7): channels, the outbox, attempts, silences, used links.
+"""The notification tables (SPEC 7): channels, the outbox, attempts, digest members,
+silences, used links.
 
 Kept beside app/store/models.py (which imports this module at its end) so the paging
 tables read as one group; they share its Base, naming convention and column types.
@@ -97,6 +98,24 @@ class NotificationAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class DigestMember(Base):
+    """An incident a storm digest stands for: written when the incident's own page to the
+    digest's channel is suppressed for the storm, in the same transaction (SPEC 7). The
+    sender counts and titles the digest from these rows, so it names exactly what was
+    held back, whatever order the openers committed in. Goes with either parent."""
+
+    __tablename__ = "digest_members"
+
+    notification_id: Mapped[str] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Indexed on its own: the primary key serves the digest's look-up, this one an
+    # incident's (and the cascade when an incident goes).
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class Silence(Base):
