@@ -12,20 +12,15 @@ from sqlalchemy import select
 
 from app.domain.errors import Conflict
 from app.extensions import Bridge
-from app.jobs.notify import NotificationSender
 from app.services import notification_outbox, silences
 from app.store import queries
 from app.store.models import TimelineEntry
 from app.store.notify_models import Notification
 from tests.support.integrations import MadeIntegration
-from tests.support.notify import Clock, FakeSend, make_channel, outbox, send_sentry
+from tests.support.notify import Clock, FakeSend, make_channel, outbox, send_sentry, sender
 
 Make = Callable[..., MadeIntegration]
 T0 = 1_790_000_000
-
-
-def sender(bridge: Bridge, send: FakeSend, clock: Clock, worker: str = "w1") -> NotificationSender:
-    return NotificationSender(bridge, send, clock=clock, worker=worker, jitter=lambda: 0.0)
 
 
 def kinds(bridge: Bridge, incident_id: int) -> list[str]:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from app.channels.base import ChannelSettings, ChannelTarget, Message, SendResult
 from app.extensions import Bridge
+from app.jobs.notify import NotificationSender
 from app.services import channels
 from app.store import queries
 from app.store.notify_models import Notification, NotificationAttempt
@@ -54,6 +55,16 @@ class FakeSend:
 
     def types(self) -> list[str]:
         return [message.type for _target, message in self.calls]
+
+
+def sender(
+    bridge: Bridge, send: FakeSend, clock: Clock | None = None, worker: str = "w1"
+) -> NotificationSender:
+    """The jobs process's sender with `send` for the channels, no jitter, and `clock`
+    (by default the real one)."""
+    if clock is None:
+        return NotificationSender(bridge, send, worker=worker, jitter=lambda: 0.0)
+    return NotificationSender(bridge, send, clock=clock, worker=worker, jitter=lambda: 0.0)
 
 
 def outbox(bridge: Bridge, channel_id: int | None = None) -> list[Notification]:
