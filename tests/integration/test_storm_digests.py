@@ -84,6 +84,7 @@ def test_concurrent_openers_put_each_suppressed_incident_in_exactly_one_digest_p
     storm_threshold(bridge, integration.service, 3)
     threads_count, per_thread = 8, 12
     start = threading.Barrier(threads_count + 1, timeout=30)
+    halfway = threading.Barrier(threads_count + 1, timeout=60)
     openers_done = threading.Event()
     failures: list[BaseException] = []
     send = FakeSend()
@@ -94,19 +95,33 @@ def test_concurrent_openers_put_each_suppressed_incident_in_exactly_one_digest_p
         start.wait()
         try:
             for n in range(per_thread):
+                if n == per_thread // 2:
+                    halfway.wait()
                 send_sentry(client, integration, issue_id=f"{thread}{n:03d}")
         except BaseException as error:  # reported below, with the thread's own traceback
             failures.append(error)
+            halfway.abort()
 
     def close_and_send() -> None:
         # The jobs process's part: windows close and digests are claimed while the storm
         # still opens incidents (each claim races the openers looking for a waiting
         # digest), and what admission control spooled is applied meanwhile.
-        start.wait()
-        while not openers_done.is_set():
+        def step() -> None:
+            run_spool_drain(bridge, hold_while_spooling=False)
             close_windows(bridge)
             work.run_once()
-            run_spool_drain(bridge, hold_while_spooling=False)
+
+        start.wait()
+        try:
+            while halfway.n_waiting < threads_count and not halfway.broken:
+                step()
+            step()  # at least one window closed and its digest claimed mid-storm
+            halfway.wait()
+            while not openers_done.is_set():
+                step()
+        except BaseException as error:
+            failures.append(error)
+            halfway.abort()
 
     openers = [threading.Thread(target=open_incidents, args=(t,)) for t in range(threads_count)]
     closer = threading.Thread(target=close_and_send)
@@ -127,7 +142,7 @@ def test_concurrent_openers_put_each_suppressed_incident_in_exactly_one_digest_p
         paged = paged_alone(bridge, channel_id)
         assert len(paged) == 3  # the threshold, exactly, in commit order
         digests = members(bridge, channel_id)
-        assert len(digests) >= 2  # windows did close while the storm went on
+        assert len(digests) >= 2  # a window closed while the storm went on (halfway)
         counted = Counter(i for incidents in digests.values() for i in incidents)
         assert max(counted.values()) == 1  # no incident in two digests
         assert set(counted) == everything - paged  # and none left out
