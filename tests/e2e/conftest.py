@@ -16,13 +16,13 @@ from tests.fakes.fixtures import (  # noqa: F401 - pytest finds fixtures by name
     smtp_server,
     webhook_receiver,
 )
+from tests.support.ports import free_port
 from tests.support.stack import (
     BIN,
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
     Stack,
-    free_port,
     fresh_database,
     stop,
     wait_until_healthy,
@@ -35,6 +35,8 @@ pytestmark = pytest.mark.e2e
 def stack(request: pytest.FixtureRequest, tmp_path: Path, encryption_key: str) -> Iterator[Stack]:
     """A migrated, empty database of the given kind and the environment for it."""
     url, drop = fresh_database(request.param, tmp_path)
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -43,6 +45,9 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, encryption_key: str) -
         "PORT": str(free_port()),
         "WEB_CONCURRENCY": "4",
         "LOG_LEVEL": "INFO",
+        # Its own metrics folder, even if the shell names one: gunicorn empties it on start,
+        # and another test's server may be running meanwhile (make test runs two at once).
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
     made = Stack(env=env)
     # In-process: a `bridge` start-up costs ~1.5 s a test; `bridge db upgrade` itself runs

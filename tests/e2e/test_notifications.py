@@ -46,6 +46,7 @@ def _types(receiver: WebhookReceiver) -> Counter[str]:
     return Counter(request.json()["type"] for request in receiver.requests)
 
 
+@pytest.mark.timing
 def test_signed_sentry_delivery_reaches_the_webhook_once_within_a_second(
     server: Stack, webhook_receiver: WebhookReceiver
 ) -> None:
