@@ -43,7 +43,10 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, encryption_key: str) -
         "BRIDGE_INSTANCE_PATH": str(tmp_path / "instance"),
         "BRIDGE_ENCRYPTION_KEYS": encryption_key,
         "PORT": str(free_port()),
-        "WEB_CONCURRENCY": "4",
+        # Two workers serve one test's requests; each start imports the app once per
+        # worker, so four would cost twice the CPU (make test starts two servers at once).
+        # The tests of what several workers share ask for four (`four_workers`).
+        "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "INFO",
         # Its own metrics folder, even if the shell names one: gunicorn empties it on start,
         # and another test's server may be running meanwhile (make test runs two at once).
@@ -60,8 +63,15 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, encryption_key: str) -
 
 
 @pytest.fixture
+def four_workers(stack: Stack) -> None:
+    """Before gunicorn starts: four workers, for a test of what they share (a rate limit,
+    the metrics, a burst racing for one incident's row lock, slow clients holding threads)."""
+    stack.env["WEB_CONCURRENCY"] = "4"
+
+
+@pytest.fixture
 def server(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
-    """gunicorn with config/gunicorn.conf.py (4 workers) serving the stack's database."""
+    """gunicorn with config/gunicorn.conf.py serving the stack's database."""
     log_path = tmp_path / "gunicorn.log"
     stack.logs.append(log_path)
     with log_path.open("wb") as log:
