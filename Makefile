@@ -32,12 +32,19 @@ $(CHROMIUM):
 		echo "chromium is missing: 'sudo apt-get install chromium' (browser tests skip without it)"; \
 	fi
 
+# The linters, then every test not marked `timing` on both cores (pytest-xdist; each worker
+# has its own schema, SQLite file, ports and Redis keys), then the timing tests alone, one at
+# a time: beside another test they would time the machine. Both pytest runs always run;
+# either failing fails make test.
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	status=0; \
+	$(BIN)/pytest -n 2 --dist worksteal -m "not timing" || status=$$?; \
+	$(BIN)/pytest -m timing || status=$$?; \
+	exit $$status
 
 # Parts of the suite on their own (`make test` runs them all, with the linters).
 test-unit: $(STAMP)

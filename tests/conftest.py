@@ -17,6 +17,8 @@ import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -34,6 +36,14 @@ from tests.support.integrations import MadeIntegration
 IS_CI = os.environ.get("CI", "").lower() == "true"
 # Redis for the shared rate limits (BRIDGE_RATE_LIMIT_URL): required under CI=true too.
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# A property holds or not however long an example takes: no per-example deadline (200 ms by
+# default) nor a too-slow health check, which a test on the other core (make test runs two
+# processes) or a busy host would trip. Tests' own @settings start from this profile.
+hypothesis_settings.register_profile(
+    "bridge", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("bridge")
 
 
 def _postgres_problem() -> str | None:
@@ -150,12 +160,16 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture
 def bridge(app: Flask) -> Iterator[Bridge]:
-    """The app's collaborators, with every table emptied after the test."""
+    """The app's collaborators, with every table and the spool emptied after the test."""
     found: Bridge = app.extensions["bridge"]
     yield found
     with found.database.transaction() as session:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
+    # A delivery spooled on a loaded host (past its deadline) must not be the next test's:
+    # /readyz and the drain tests count what the spool holds.
+    for path in found.spool.pending():
+        found.spool.remove(path)
 
 
 @pytest.fixture

@@ -16,13 +16,13 @@ from tests.fakes.fixtures import (  # noqa: F401 - pytest finds fixtures by name
     smtp_server,
     webhook_receiver,
 )
+from tests.support.ports import free_port
 from tests.support.stack import (
     BIN,
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
     Stack,
-    free_port,
     fresh_database,
     stop,
     wait_until_healthy,
@@ -35,14 +35,22 @@ pytestmark = pytest.mark.e2e
 def stack(request: pytest.FixtureRequest, tmp_path: Path, encryption_key: str) -> Iterator[Stack]:
     """A migrated, empty database of the given kind and the environment for it."""
     url, drop = fresh_database(request.param, tmp_path)
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "BRIDGE_INSTANCE_PATH": str(tmp_path / "instance"),
         "BRIDGE_ENCRYPTION_KEYS": encryption_key,
         "PORT": str(free_port()),
-        "WEB_CONCURRENCY": "4",
+        # Two workers serve one test's requests; each start imports the app once per
+        # worker, so four would cost twice the CPU (make test starts two servers at once).
+        # The tests of what several workers share ask for four (`four_workers`).
+        "WEB_CONCURRENCY": "2",
         "LOG_LEVEL": "INFO",
+        # Its own metrics folder, even if the shell names one: gunicorn empties it on start,
+        # and another test's server may be running meanwhile (make test runs two at once).
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
     made = Stack(env=env)
     # In-process: a `bridge` start-up costs ~1.5 s a test; `bridge db upgrade` itself runs
@@ -55,8 +63,15 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path, encryption_key: str) -
 
 
 @pytest.fixture
+def four_workers(stack: Stack) -> None:
+    """Before gunicorn starts: four workers, for a test of what they share (a rate limit,
+    the metrics, a burst racing for one incident's row lock, slow clients holding threads)."""
+    stack.env["WEB_CONCURRENCY"] = "4"
+
+
+@pytest.fixture
 def server(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
-    """gunicorn with config/gunicorn.conf.py (4 workers) serving the stack's database."""
+    """gunicorn with config/gunicorn.conf.py serving the stack's database."""
     log_path = tmp_path / "gunicorn.log"
     stack.logs.append(log_path)
     with log_path.open("wb") as log:

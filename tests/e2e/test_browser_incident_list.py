@@ -16,9 +16,12 @@ import pytest
 
 from app.store.migrate import upgrade
 from tests.support.payloads import build, load
-from tests.support.stack import BIN, ROOT, Stack, free_port, post, stop, wait_until_healthy
+from tests.support.ports import free_port
+from tests.support.stack import BIN, ROOT, Stack, post, stop, wait_until_healthy
 
-pytestmark = pytest.mark.e2e
+# Banners within 4 s of a 3 s refresh, a highlight that lasts; and the tests share one
+# server's incidents in order, so they run together, on their own.
+pytestmark = [pytest.mark.e2e, pytest.mark.timing]
 PASSWORD = "correct horse battery staple"
 EMAIL = "oncall@example.com"
 

@@ -46,6 +46,7 @@ def _types(receiver: WebhookReceiver) -> Counter[str]:
     return Counter(request.json()["type"] for request in receiver.requests)
 
 
+@pytest.mark.timing
 def test_signed_sentry_delivery_reaches_the_webhook_once_within_a_second(
     server: Stack, webhook_receiver: WebhookReceiver
 ) -> None:
@@ -89,6 +90,9 @@ def test_signed_sentry_delivery_reaches_the_webhook_once_within_a_second(
     assert (status, attempts) == ("sent", 1)
 
 
+# The digest's count (90 give or take 7) rests on commit order staying close to arrival
+# order, which the load of another test stretches (81 was seen beside one).
+@pytest.mark.timing
 @pytest.mark.parametrize("stack", ["postgres"], indirect=True)
 def test_storm_of_a_hundred_issues_sends_ten_and_one_digest(
     server: Stack, webhook_receiver: WebhookReceiver

@@ -31,7 +31,8 @@ from tests.support.oncall import make_people
 from tests.support.payloads import build, load
 from tests.support.stack import BIN, ROOT, Stack, post, stop, wait_until_healthy
 
-pytestmark = pytest.mark.e2e
+# The first page within 2 s, the next step at its (2 s) minute's delay.
+pytestmark = [pytest.mark.e2e, pytest.mark.timing]
 MINUTE_SECONDS = 2
 PEOPLE = ("oncall@example.com", "lead@example.com", "boss@example.com")
 ACK_LINK = re.compile(r"https?://\S+/ack/[A-Za-z0-9_.-]+")

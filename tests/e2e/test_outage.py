@@ -1,6 +1,6 @@
 """A database outage during a burst: every delivery answered 2xx and applied exactly once.
 
-gunicorn (4 workers) and the jobs process reach PostgreSQL through a loopback TCP proxy.
+gunicorn (four workers) and the jobs process reach PostgreSQL through a loopback TCP proxy.
 The proxy is cut in the middle of a burst and restored; deliveries that could not reach
 the database wait in the fsync'd spool and are applied, in order, when it returns.
 """
@@ -21,7 +21,7 @@ from tests.support.payloads import build, load, seen_at
 from tests.support.stack import BIN, ROOT, Stack, post, stop, wait_until_healthy
 from tests.support.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("four_workers")]
 T_EVENTS = 1_790_000_000  # the events' own times (lastSeen), in the past
 ISSUES = 10
 PER_ISSUE = 6

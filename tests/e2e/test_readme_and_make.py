@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.stack import ROOT, Stack, free_port, stop, wait_until_healthy
+from tests.support.ports import free_port
+from tests.support.stack import ROOT, Stack, stop, wait_until_healthy
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = re.compile(r"<!-- example: ([\w-]+) -->\n```sh\n(.*?)```", re.DOTALL)

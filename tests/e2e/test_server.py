@@ -112,6 +112,7 @@ def test_cli_reports_unknown_names_plainly(stack: Stack) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.usefixtures("four_workers")
 def test_fifty_simultaneous_deliveries_of_one_new_issue_make_one_incident(server: Stack) -> None:
     created = _setup(server, "--secret", "s3cr3t")
     url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"
@@ -194,6 +195,7 @@ def test_cli_made_token_works_the_incidents_api_over_http(server: Stack) -> None
     assert token not in server.log_text()
 
 
+@pytest.mark.usefixtures("four_workers")
 def test_metrics_sum_every_worker_and_access_logs_are_json(server: Stack) -> None:
     import re
 

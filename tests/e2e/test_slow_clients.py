@@ -14,7 +14,8 @@ import pytest
 from tests.support.payloads import build
 from tests.support.stack import Stack, post
 
-pytestmark = pytest.mark.e2e
+# Genuine deliveries answered within 1 s; the idle client let go after its 2 s.
+pytestmark = [pytest.mark.e2e, pytest.mark.timing, pytest.mark.usefixtures("four_workers")]
 SLOW_CLIENTS = 50
 
 

@@ -151,13 +151,3 @@ def serve(app: RecordingApp, name: str) -> LoopbackServer:
     )
     thread.start()
     return LoopbackServer(server, thread, app)
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (for servers that need one named up front,
-    and for "connection refused")."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

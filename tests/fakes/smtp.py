@@ -20,7 +20,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tests.fakes.loopback import free_port
+from tests.support.ports import free_port
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def _post(client: FlaskClient, integration: MadeIntegration, **environ: float) -
     return time.monotonic() - started, response.get_json()
 
 
+@pytest.mark.timing
 def test_a_full_worker_spools_the_delivery_within_its_budget_and_the_drain_applies_it(
     client: FlaskClient,
     bridge: Bridge,
@@ -91,6 +92,7 @@ def test_a_full_worker_spools_the_delivery_within_its_budget_and_the_drain_appli
         assert session.scalars(select(Incident.event_count)).one() == 2
 
 
+@pytest.mark.timing
 def test_a_request_older_than_the_senders_deadline_is_spooled_not_applied(
     client: FlaskClient,
     bridge: Bridge,
@@ -124,6 +126,8 @@ def test_a_request_that_queued_past_the_budget_is_spooled_even_with_a_free_slot(
     assert _count("spooled_busy") == busy_before + 1
 
 
+# Applied only if the request reaches its slot within the fixture's 100 ms budget.
+@pytest.mark.timing
 def test_a_fresh_request_with_a_free_slot_is_applied_and_counted_admitted(
     client: FlaskClient,
     control: AdmissionControl,
@@ -148,6 +152,8 @@ def test_the_slot_count_bounds_concurrent_holders() -> None:
         assert again.ok  # released on exit
 
 
+# The waiter thread must be waiting for the slot 50 ms after it was started.
+@pytest.mark.timing
 def test_beyond_the_waiting_room_a_delivery_is_spooled_at_once() -> None:
     control = AdmissionControl(slots=1, wait_seconds=0.5, max_waiting=1)
     now = time.time()

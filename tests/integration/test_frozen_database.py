@@ -69,6 +69,7 @@ def _post_within(client: Any, url: str, seconds: float) -> tuple[float, Any]:
     return time.monotonic() - started, answer[0]
 
 
+@pytest.mark.timing
 def test_a_frozen_database_sends_deliveries_to_the_spool_within_a_second(
     proxied_app: tuple[Flask, TcpProxy],
 ) -> None:

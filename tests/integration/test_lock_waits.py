@@ -23,6 +23,9 @@ from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, Admissio
 from tests.support.databases import make_settings
 from tests.support.payloads import build, load, seen_at
 
+# Each test times a cancelled wait against the deadline that cancelled it.
+pytestmark = pytest.mark.timing
+
 
 @pytest.fixture
 def pg_app(postgres_url: str, tmp_path: Path, encryption_key: str) -> Iterator[Flask]:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from flask.testing import FlaskClient
 
 from app.extensions import Bridge
@@ -16,6 +17,8 @@ from tests.support.notify import FakeSend, make_channel, outbox, send_sentry
 
 Make = Callable[..., MadeIntegration]
 T0 = 1_790_000_000
+# Each first attempt within a second of its commit.
+pytestmark = pytest.mark.timing
 
 
 def _wait_for(send: FakeSend, count: int, limit: float) -> float:

@@ -123,6 +123,7 @@ def test_every_process_fires_at_the_same_moment_a_little_into_a_slot() -> None:
     assert first_firing(T0 + timedelta(seconds=4), 3600) == T0 + timedelta(seconds=5)
 
 
+@pytest.mark.timing
 def test_two_real_schedulers_run_each_interval_once(bridge: Bridge, other_bridge: Bridge) -> None:
     """Two APScheduler instances (as two jobs processes schedule it) for 4 one-second
     intervals: every interval in between ran once, on one of them."""

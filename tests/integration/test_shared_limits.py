@@ -30,9 +30,10 @@ from app.store.shared_limits import RedisRateLimitStore
 from app.web.security import rate_limits
 from config.settings import Settings, SettingsError, load_settings
 from tests.support.integrations import MadeIntegration
+from tests.support.nodes import hit_shared_bucket
 from tests.support.pages import PASSWORD, csrf_token, log_in
 from tests.support.payloads import build, issue_event
-from tests.support.stack import free_port
+from tests.support.ports import free_port
 
 Make = Callable[..., MadeIntegration]
 Node = Callable[[], Flask]
@@ -106,22 +107,16 @@ def test_redis_keeps_hashed_keys_under_the_prefix_only(
     assert b"secret-integration-id" not in keys[0]
 
 
-def _hit_many(url: str, prefix: str, count: int, start: float, results: object) -> None:
-    node = RedisRateLimitStore(url, key_prefix=prefix)
-    while time.time() < start:
-        time.sleep(0.001)
-    admitted = sum(node.acquire("shared", 20, 60.0, 0.0).is_allowed for _ in range(count))
-    results.put(admitted)  # type: ignore[attr-defined]
-
-
 def test_four_processes_on_one_redis_admit_exactly_the_limit(
     redis_url: str, redis_prefix: str
 ) -> None:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    start = time.time() + 1.5
+    start = context.Barrier(4)
     processes = [
-        context.Process(target=_hit_many, args=(redis_url, redis_prefix, 15, start, results))
+        context.Process(
+            target=hit_shared_bucket, args=(redis_url, redis_prefix, 15, start, results)
+        )
         for _ in range(4)
     ]
     for process in processes:
@@ -140,6 +135,7 @@ def _unchecked() -> float:
     return REGISTRY.get_sample_value("bridge_rate_limit_unchecked_total") or 0.0
 
 
+@pytest.mark.timing
 def test_unreachable_redis_admits_logs_once_and_counts(caplog: pytest.LogCaptureFixture) -> None:
     dead = RedisRateLimitStore(f"redis://127.0.0.1:{free_port()}/0")
     before = _unchecked()

@@ -9,10 +9,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from app.store.database import SQLITE_BUSY_TIMEOUT_MS, Database
 from app.store.migrate import upgrade
+
+# The lock is taken within 50 ms of its release.
+pytestmark = pytest.mark.timing
 
 
 def test_an_eager_transaction_takes_the_lock_as_soon_as_another_writer_lets_go(

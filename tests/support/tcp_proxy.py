@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 
+from tests.support.ports import free_port
+
 
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; `cut()` refuses and drops every connection;
@@ -17,10 +19,7 @@ class TcpProxy:
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port: int = probe.getsockname()[1]
-        probe.close()
+        self.port = free_port()
         self._listener: socket.socket | None = None
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()

@@ -10,9 +10,9 @@ import pytest
 
 from app import channels
 from app.channels.base import ChannelTarget
-from tests.fakes.loopback import free_port
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support.channels import channel_settings, digest_message, incident_message
+from tests.support.ports import free_port
 
 TOKEN_PATH = "/notify/ntfyTopicSecret4471"
 
@@ -62,6 +62,7 @@ def test_any_failure_is_retried_because_apprise_cannot_say_which_kind(
     assert result.error is not None and str(status) in result.error
 
 
+@pytest.mark.timing
 def test_a_slow_service_is_cut_off_by_the_timeout(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.respond(200, "ok", delay=4)
     started = time.monotonic()

@@ -10,7 +10,6 @@ import pytest
 
 from app import channels
 from app.channels.base import ChannelSettings, ChannelTarget
-from tests.fakes.loopback import free_port
 from tests.fakes.smtp import FakeSmtpServer
 from tests.support.channels import (
     channel_settings,
@@ -18,6 +17,7 @@ from tests.support.channels import (
     digest_message,
     incident_message,
 )
+from tests.support.ports import free_port
 from tests.support.tls import Certificate
 
 TO = ("oncall@example.com", "lead@example.com")
@@ -233,6 +233,7 @@ def test_no_smtp_server_listening_is_retried() -> None:
     assert result.error == "connection to the SMTP server refused"
 
 
+@pytest.mark.timing
 def test_a_server_that_never_greets_is_a_timeout_to_retry() -> None:
     import socket
 

@@ -9,7 +9,6 @@ import pytest
 
 from app import channels
 from app.channels.base import ChannelSettings, ChannelTarget
-from tests.fakes.loopback import free_port
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.support.channels import (
     channel_settings,
@@ -17,6 +16,7 @@ from tests.support.channels import (
     digest_message,
     incident_message,
 )
+from tests.support.ports import free_port
 
 ROUTING_KEY = "R0UT1NGk3yF0rCh3ck0utS3rv1c3xyz9"  # 32 characters, as PagerDuty issues them
 EXPECTED_KEY = "bridge-7-sentry:acme:1234567890"

@@ -10,7 +10,6 @@ import pytest
 
 from app import channels
 from app.channels.base import ChannelTarget
-from tests.fakes.loopback import free_port
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.support.channels import (
     channel_settings,
@@ -18,6 +17,7 @@ from tests.support.channels import (
     digest_message,
     incident_message,
 )
+from tests.support.ports import free_port
 
 HOOK_PATH = "/services/T0A1B2C3D/B0E4F5G6H/zq8Nw2SecretSlackToken"
 
@@ -139,6 +139,7 @@ def test_slack_5xx_is_retried_and_the_next_try_goes_through(
     assert outcomes == ["retry", "retry", "sent"]
 
 
+@pytest.mark.timing
 def test_a_slow_slack_is_a_timeout_to_retry(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.respond(200, "ok", delay=3)
     started = time.monotonic()

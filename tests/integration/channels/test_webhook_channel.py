@@ -10,9 +10,9 @@ import pytest
 
 from app import channels
 from app.channels.base import ChannelTarget
-from tests.fakes.loopback import free_port
 from tests.fakes.webhook_receiver import WebhookReceiver, verify_standard_webhook
 from tests.support.channels import channel_settings, incident_message
+from tests.support.ports import free_port
 
 SECRET = channels.generate_webhook_secret()
 PATH_SECRET = "/hooks/T0001/B0002/xoxsecretpathtoken9f8e7d"
@@ -98,6 +98,7 @@ def test_a_redirect_is_not_followed(webhook_receiver: WebhookReceiver) -> None:
     assert [request.path for request in webhook_receiver.requests] == [PATH_SECRET]
 
 
+@pytest.mark.timing
 def test_a_receiver_slower_than_the_timeout_is_retried(webhook_receiver: WebhookReceiver) -> None:
     webhook_receiver.respond(200, "ok", delay=3)
     started = time.monotonic()

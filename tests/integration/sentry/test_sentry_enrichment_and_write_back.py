@@ -362,6 +362,7 @@ def test_claimed_jobs_are_not_claimed_again_while_their_lease_runs(
 
 
 # SKIP LOCKED is PostgreSQL's; SQLite serialises writers at BEGIN, so only PostgreSQL runs it.
+@pytest.mark.timing
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_concurrent_claimers_skip_each_others_locked_rows_on_postgresql(
     client: FlaskClient, bridge: Bridge, hook: MadeIntegration, connected: str
