@@ -24,9 +24,7 @@ def _add_service(name: str, seen: dict[str, Session] | None = None) -> Callable[
     def work(session: Session) -> str:
         if seen is not None:
             seen[name] = session
-        session.execute(
-            insert(Service).values(name=name, slug=name, created_at=datetime.now(UTC))
-        )
+        session.execute(insert(Service).values(name=name, slug=name, created_at=datetime.now(UTC)))
         return f"added {name}"
 
     return work
@@ -40,8 +38,9 @@ def _names(database: Database) -> set[str]:
 def _run_while_first_holds(
     committer: GroupCommit, first: Callable[[Session], Any], others: dict[str, Any]
 ) -> dict[str, Any]:
-    """Run `first` (its result under "a"), and while it is inside its transaction start every one of `others`:
-    they queue behind it and form the next batch. Returns each caller's result or error."""
+    """Run `first` (its result under "a"), and while it is inside its transaction start
+    every one of `others`: they queue behind it and form the next batch. Returns each
+    caller's result or error."""
     entered, release = threading.Event(), threading.Event()
     results: dict[str, Any] = {}
 
