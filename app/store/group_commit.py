@@ -20,7 +20,9 @@ What each caller is told:
   transaction of its own, so one delivery's failure never costs another its answer.
 
 On PostgreSQL (row locks, no single writer) a batch would only hold incident locks
-longer: `enabled` is False there and every call is its own transaction, as before.
+longer: `enabled` is False there and every call is its own transaction, as before. Every
+transaction here is a `pipelined_commit` one: a work's last statement may go out with the
+COMMIT (database.execute_at_commit); in a batch it is sent at the end of its savepoint.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from app.store.database import Database, is_busy, is_unavailable
+from app.store.database import Database, is_busy, is_unavailable, run_at_commit_now
 
 T = TypeVar("T")
 # Deliveries in one transaction at most: the lock is held while all of them apply.
@@ -100,7 +102,9 @@ class GroupCommit:
         statement_deadline_seconds: float | None,
         deadline_at: float | None,
     ) -> T:
-        with self.database.transaction(statement_deadline_seconds, deadline_at) as session:
+        with self.database.transaction(
+            statement_deadline_seconds, deadline_at, pipelined_commit=True
+        ) as session:
             return work(session)
 
     def _lead(self, statement_deadline_seconds: float | None) -> None:
@@ -136,11 +140,15 @@ class GroupCommit:
             return
         applied: list[_Waiting] = []
         try:
-            with self.database.transaction(statement_deadline_seconds, deadline_at) as session:
+            with self.database.transaction(
+                statement_deadline_seconds, deadline_at, pipelined_commit=True
+            ) as session:
                 for waiting in batch:
                     try:
                         with session.begin_nested():
                             waiting.value = waiting.work(session)
+                            # Its statements left for the COMMIT belong in its savepoint.
+                            run_at_commit_now(session.connection())
                     except Exception as error:
                         waiting.error = error
                     else:
