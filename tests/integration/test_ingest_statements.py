@@ -59,7 +59,8 @@ def test_an_event_of_an_open_incident_costs_two_statements_on_postgresql(
         # The delivery was read with the worker's copy of the integration before the
         # transaction, so one statement stores it, checks the copy, claims the Request-ID
         # and the signed body's hash and locks the incident; then finish (delivery decision
-        # + incident + timeline); psycopg's BEGIN is implicit.
+        # + incident + timeline), sent with the COMMIT in one pipeline (one round trip for
+        # both: database.execute_at_commit); psycopg's BEGIN is implicit.
         assert sent == ["WITH", "WITH", "COMMIT"]
     else:
         # SQLite has no data-modifying CTEs: the same steps one statement each (the
