@@ -107,11 +107,12 @@ class Settings:
     @property
     def apply_slots(self) -> int:
         """BRIDGE_APPLY_CONCURRENCY, else: PostgreSQL, the pool's steady size (5), so that
-        no admitted delivery waits for a connection; SQLite, 2 (one writer at a time, and
-        one ready to take the lock the moment it is free)."""
+        no admitted delivery waits for a connection; SQLite, 8 (one writer at a time, but
+        the deliveries of a worker that wait for the lock together share one transaction,
+        app/store/group_commit.py: the more wait, the more one lock turn applies)."""
         if self.apply_concurrency is not None:
             return self.apply_concurrency
-        return 5 if self.database_url.startswith("postgresql") else 2
+        return 5 if self.database_url.startswith("postgresql") else 8
 
     @property
     def spool_directory(self) -> Path:

@@ -184,6 +184,8 @@ def ingest_delivery(
             "http_status": outcome.http_status,
         },
         outcome.change,
+        # The outbox rows below are the only writes that may follow.
+        is_last=outcome.change is None or not outcome.change.events,
     )
     if outcome.change is not None and outcome.change.events:
         # The outbox rows commit with the change, or not at all (SPEC 7).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,11 @@ EAGER_LOCK_RETRY_SECONDS = 0.002
 # Sentry stopped waiting.
 SQLITE_LOCK_WAIT_OPTION = "bridge_sqlite_lock_wait"
 SQLITE_BUSY = 5
+# PostgreSQL: the statements a transaction leaves to be sent with its COMMIT (a list made
+# per transaction by Database.transaction; execute_at_commit).
+AT_COMMIT_OPTION = "bridge_at_commit"
+# Each PostgreSQL engine's statement watchdog (a pipelined COMMIT is armed by hand).
+_WATCHDOGS: weakref.WeakKeyDictionary[Engine, StatementWatchdog] = weakref.WeakKeyDictionary()
 
 
 def make_engine(
@@ -69,7 +75,17 @@ def make_engine(
     if statement_timeout_ms is not None:
         # The client's deadline comes a little after the server's: a server that runs
         # says "statement timeout" itself and keeps the connection.
-        StatementWatchdog((statement_timeout_ms + 500) / 1000).install(engine)
+        watchdog = StatementWatchdog((statement_timeout_ms + 500) / 1000)
+        watchdog.install(engine)
+        _WATCHDOGS[engine] = watchdog
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _nothing_after_the_last(conn: Any, *_: Any) -> None:
+        # A statement left for the COMMIT must be the transaction's last: one sent after
+        # it would not see its writes (a lost update, not an error, if this let it pass).
+        if conn.get_execution_options().get(AT_COMMIT_OPTION):
+            raise RuntimeError("a statement was sent after one left for the COMMIT")
+
     return engine
 
 
@@ -217,6 +233,88 @@ def is_unavailable(error: BaseException) -> bool:
     return False
 
 
+def execute_at_commit(connection: Any, statement: Any, params: dict[str, Any]) -> None:
+    """Run `statement` as the transaction's last, sent together with its COMMIT.
+
+    On PostgreSQL, in a Database.transaction, the statement waits and goes out in one
+    pipeline with the COMMIT: one round trip for both (on two shared cores each round
+    trip costs more than the statement; docs/benchmarks.md, issue 17). Elsewhere (SQLite,
+    other transactions) it runs now. The caller must send nothing after it whose
+    outcome depends on it, and may not read what it returns (nothing is returned).
+    """
+    waiting = connection.get_execution_options().get(AT_COMMIT_OPTION)
+    if waiting is None:
+        connection.execute(statement, params)
+    else:
+        waiting.append((statement, params))
+
+
+def run_at_commit_now(connection: Any) -> None:
+    """Send the statements left for the COMMIT now (e.g. at the end of a savepoint)."""
+    waiting = connection.get_execution_options().get(AT_COMMIT_OPTION)
+    if waiting:
+        pending = list(waiting)
+        waiting.clear()
+        for statement, params in pending:
+            connection.execute(statement, params)
+
+
+def _commit_pipelined(session: Session, at_commit: list[tuple[Any, dict[str, Any]]]) -> None:
+    """The statements left for the COMMIT and the COMMIT, in one psycopg pipeline.
+
+    psycopg's commit() in pipeline mode syncs and reads every result before it returns,
+    so an error of the statements or the COMMIT is raised here, before any answer. The
+    driver's connection commits inside the pipeline and the session afterwards (nothing
+    left to send): the session's commit hands the connection back to the pool, which
+    must not get it still in pipeline mode. A connection whose pipelined commit failed is
+    discarded: after a failed pipeline psycopg may report the transaction idle, and the
+    pool's reset would not roll it back.
+    """
+    pending = list(at_commit)
+    at_commit.clear()
+    # Pending ORM writes came before the statements left for the COMMIT, and need their
+    # results at once (generated ids): flushed first, outside the pipeline.
+    session.flush()
+    connection = session.connection()
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    watchdog = _WATCHDOGS.get(connection.engine)
+    try:
+        with dbapi_connection.pipeline():
+            for statement, params in pending:
+                connection.execute(statement, params)
+            # The wait for both results is here: under the watchdog like any COMMIT.
+            if watchdog is not None:
+                options = connection.get_execution_options()
+                watchdog.arm(dbapi_connection, watchdog.seconds_for(options))
+            try:
+                dbapi_connection.commit()
+            finally:
+                if watchdog is not None:
+                    watchdog.disarm(dbapi_connection)
+    except BaseException as error:
+        dialect = connection.dialect
+        is_driver_error = isinstance(error, dialect.loaded_dbapi.Error)
+        # Asked before the connection is discarded (a closed one is always "disconnected").
+        is_disconnect = is_driver_error and dialect.is_disconnect(
+            error,  # type: ignore[arg-type]  # a driver error, checked just above
+            dbapi_connection,
+            None,
+        )
+        connection.invalidate()
+        if is_driver_error:
+            # As SQLAlchemy would have raised it (is_busy / is_unavailable read these).
+            raise exc.DBAPIError.instance(
+                "COMMIT",
+                None,
+                error,
+                dialect.loaded_dbapi.Error,
+                dialect=dialect,
+                connection_invalidated=is_disconnect,
+            ) from error
+        raise
+    session.commit()
+
+
 class Database:
     """One engine and its session factory, made by create_app and handed to the edges."""
 
@@ -256,7 +354,10 @@ class Database:
 
     @contextmanager
     def transaction(
-        self, statement_deadline_seconds: float | None = None, deadline_at: float | None = None
+        self,
+        statement_deadline_seconds: float | None = None,
+        deadline_at: float | None = None,
+        pipelined_commit: bool = False,
     ) -> Iterator[Session]:
         """One unit of work: commit when the block ends, roll back if it raises.
 
@@ -264,12 +365,17 @@ class Database:
         this transaction a tighter client-side deadline than the engine's; on SQLite it
         bounds the wait for the write lock (the only wait: WAL readers never block).
         `deadline_at` (time.monotonic()) is when the whole transaction must be over: no
-        statement's deadline reaches past it.
+        statement's deadline reaches past it. `pipelined_commit`: statements given to
+        execute_at_commit go out with the COMMIT (PostgreSQL); without it they run at once.
         """
         with self.sessions() as session, session.begin():
+            at_commit: list[tuple[Any, dict[str, Any]]] = []
+            options: dict[str, Any] = {}
+            if pipelined_commit and self.is_postgresql:
+                options[AT_COMMIT_OPTION] = at_commit
             if statement_deadline_seconds is not None:
                 if self.is_postgresql:
-                    options = {DEADLINE_OPTION: statement_deadline_seconds}
+                    options[DEADLINE_OPTION] = statement_deadline_seconds
                     if deadline_at is not None:
                         options[DEADLINE_AT_OPTION] = deadline_at
                 else:
@@ -280,9 +386,12 @@ class Database:
                             0.0, min(statement_deadline_seconds, deadline_at - time.monotonic())
                         )
                     )
-                    options = {SQLITE_LOCK_WAIT_OPTION: left}
+                    options[SQLITE_LOCK_WAIT_OPTION] = left
+            if options:
                 session.connection(execution_options=options)
             yield session
+            if at_commit:
+                _commit_pipelined(session, at_commit)
 
     @contextmanager
     def eager_transaction(self) -> Iterator[Session]:

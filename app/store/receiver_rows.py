@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.domain.incident import IncidentEvent
 from app.domain.lifecycle import Status
+from app.store.database import execute_at_commit
 from app.store.models import (
     Delivery,
     DeliveryBodyClaim,
@@ -733,12 +734,14 @@ def finish_delivery(
     delivery_id: int,
     decision: dict[str, Any],
     change: IncidentChange | None,
+    is_last: bool = False,
 ) -> None:
     """Store the delivery's decision and the incident change it made.
 
     On PostgreSQL one statement (the change as data-modifying CTEs): on two shared cores
-    each round trip to the database costs more than the statement itself. SQLite runs in
-    the process, so it takes them one by one.
+    each round trip to the database costs more than the statement itself; `is_last` (the
+    caller sends nothing more in this transaction) lets it go out with the COMMIT. SQLite
+    runs in the process, so it takes them one by one.
     """
     changed = change.changed_columns() if change is not None else {}
     timeline = change.timeline if change is not None else []
@@ -762,7 +765,12 @@ def finish_delivery(
     statement = _FINISH_STATEMENTS.get(shape)
     if statement is None:
         statement = _FINISH_STATEMENTS[shape] = _finish_statement(*shape)
-    connection.execute(statement, params)
+    if is_last:
+        # Nothing follows in this transaction: it goes out with the COMMIT, in one round
+        # trip (database.execute_at_commit).
+        execute_at_commit(connection, statement, params)
+    else:
+        connection.execute(statement, params)
 
 
 # Built once per shape (which columns change, how many entries), with every value a named

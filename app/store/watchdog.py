@@ -94,6 +94,10 @@ class StatementWatchdog:
 
         threading.Thread(target=send, name="statement-cancel", daemon=True).start()
 
+    def seconds_for(self, options: Any) -> float:
+        """The deadline (seconds from now) of a statement on a connection with `options`."""
+        return self._seconds(options)
+
     def _seconds(self, options: Any) -> float:
         seconds = float(options.get(DEADLINE_OPTION, self.default_seconds))
         deadline_at = options.get(DEADLINE_AT_OPTION)

@@ -16,6 +16,7 @@ from app.services.ingest import ingest_delivery
 from app.services.receiver_cache import ReceiverCache, prepare_delivery
 from app.services.spooled_deliveries import spool_delivery
 from app.store.database import is_busy, is_unavailable
+from app.store.group_commit import GroupCommit
 from app.web.admission import AdmissionControl, arrived_at, spooled_for_lock_wait
 from app.web.api.docs import documented
 from app.web.errors import answer_status, error_response, refusal_response
@@ -133,6 +134,17 @@ def _admission() -> AdmissionControl:
     return found
 
 
+def _group_commit() -> GroupCommit:
+    """This worker process's group committer (one per app, made at first use)."""
+    found = current_app.extensions.get("bridge_group_commit")
+    if found is None:
+        found = current_app.extensions.setdefault(
+            "bridge_group_commit", GroupCommit(bridge().database)
+        )
+    assert isinstance(found, GroupCommit)
+    return found
+
+
 def _receivers() -> ReceiverCache:
     """This worker process's copy of the integrations (one per app, made at first use)."""
     found = current_app.extensions.setdefault("bridge_receivers", ReceiverCache())
@@ -153,11 +165,11 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     )
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
+    # On SQLite the transaction is shared with the deliveries of this worker waiting for the
+    # write lock at the same time (app/store/group_commit.py); answered after its COMMIT.
     try:
-        with database.transaction(
-            settings.database_delivery_timeout_ms / 1000, deadline_at=deadline_at
-        ) as session:
-            outcome = ingest_delivery(
+        outcome = _group_commit().run(
+            lambda session: ingest_delivery(
                 session,
                 inbound,
                 app_bridge.secrets,
@@ -166,7 +178,10 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
                 answer_status=answer_status,
                 prepared=prepared,
                 receivers=receivers,
-            )
+            ),
+            settings.database_delivery_timeout_ms / 1000,
+            deadline_at,
+        )
     except Exception as error:
         if is_busy(error):
             # The database answers, but the delivery waited past its deadline (a row lock

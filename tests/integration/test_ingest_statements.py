@@ -59,7 +59,8 @@ def test_an_event_of_an_open_incident_costs_two_statements_on_postgresql(
         # The delivery was read with the worker's copy of the integration before the
         # transaction, so one statement stores it, checks the copy, claims the Request-ID
         # and the signed body's hash and locks the incident; then finish (delivery decision
-        # + incident + timeline); psycopg's BEGIN is implicit.
+        # + incident + timeline), sent with the COMMIT in one pipeline (one round trip for
+        # both: database.execute_at_commit); psycopg's BEGIN is implicit.
         assert sent == ["WITH", "WITH", "COMMIT"]
     else:
         # SQLite has no data-modifying CTEs: the same steps one statement each (the
@@ -69,6 +70,34 @@ def test_an_event_of_an_open_incident_costs_two_statements_on_postgresql(
             "BEGIN", "INSERT", "INSERT", "INSERT", "SELECT", "UPDATE", "INSERT", "UPDATE",
             "COMMIT",
         ]  # fmt: skip
+
+
+def test_an_events_last_statement_shares_the_commits_round_trip(
+    client: FlaskClient, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    send_issue(client, integration, "created", T0)
+    later_event = build(
+        issue("created", last_seen=T0 + 60), resource="issue", secret="s3cr3t", timestamp=T0 + 60
+    )
+    pipelined: list[bool] = []
+
+    def on_statement(_conn: Any, cursor: Any, *_: Any) -> None:
+        pgconn = getattr(cursor.connection, "pgconn", None)
+        pipelined.append(pgconn is not None and bool(pgconn.pipeline_status))
+
+    event.listen(bridge.database.engine, "before_cursor_execute", on_statement)
+    try:
+        answer = post(client, integration, later_event).get_json()
+    finally:
+        event.remove(bridge.database.engine, "before_cursor_execute", on_statement)
+
+    assert answer["action"] == "deduplicated"
+    if bridge.database.is_postgresql:
+        # The store-claim-lock statement waits for its rows; finish goes with the COMMIT.
+        assert pipelined == [False, True]
+    else:
+        assert not any(pipelined)  # in the process: nothing to pipeline
 
 
 def test_a_new_incident_adds_only_its_own_writes(

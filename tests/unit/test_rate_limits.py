@@ -11,7 +11,7 @@ import pytest
 
 from app.domain.errors import RateLimited
 from app.services.rate_limits import DeliveryRateLimit, LoginRateLimit
-from app.store.rate_limits import RateLimitStore
+from app.store.rate_limits import LEASE_SECONDS, RateLimitStore, lease_size
 
 T0 = 1_790_000_000.0
 
@@ -93,6 +93,42 @@ def test_processes_sharing_the_file_share_one_limit(tmp_path: Path) -> None:
         admitted = pool.starmap(_hammer, [(path, 10)] * 4)
 
     assert sum(admitted) == 20
+
+
+def _hammer_leased(path: str, count: int) -> int:
+    shared = RateLimitStore(Path(path))
+    return sum(shared.acquire("shared", 10_000, 60.0, T0).is_allowed for _ in range(count))
+
+
+def test_leased_requests_never_let_a_burst_past_the_limit(tmp_path: Path) -> None:
+    assert lease_size(10_000) > 1  # this limit is handed out in leases
+    path = str(tmp_path / "limits.db")
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        admitted = pool.starmap(_hammer_leased, [(path, 3_000)] * 4)
+
+    # Never more than the limit; fewer by at most what the other processes still hold
+    # in leases they took but had no request left to use.
+    assert 10_000 - 4 * (lease_size(10_000) - 1) <= sum(admitted) <= 10_000
+
+
+def test_a_small_limit_is_taken_one_request_at_a_time() -> None:
+    assert lease_size(20) == 1
+    assert lease_size(399) == 1
+
+
+def test_a_lease_serves_its_process_from_memory_until_it_expires(tmp_path: Path) -> None:
+    # 6,400 a day: one request frees every 13.5 s, so nothing frees during the test.
+    limit, period = 6_400, 86_400.0
+    leased = RateLimitStore(tmp_path / "limits.db")
+    other = RateLimitStore(tmp_path / "limits.db")
+    assert leased.acquire("k", limit, period, T0).is_allowed  # takes a lease of 32
+    taken_by_other = 0
+    while other.acquire("k", limit, period, T0).is_allowed:
+        taken_by_other += 1
+
+    assert taken_by_other == limit - lease_size(limit)
+    assert leased.acquire("k", limit, period, T0 + 0.1).is_allowed  # from the lease
+    assert not leased.acquire("k", limit, period, T0 + LEASE_SECONDS + 0.1).is_allowed
 
 
 def test_delivery_limit_raises_rate_limited_with_retry_after(store: RateLimitStore) -> None:
