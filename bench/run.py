@@ -17,7 +17,8 @@ BENCH_SCENARIOS=overload (only the steady maximum, the ceiling and the overload 
 default: every scenario), BENCH_SCENARIOS=max (only the steady maximum, the rate at half
 of it and the ceiling),
 BENCH_POSTGRES_URL (default the local server's database `test`; a schema of its own is
-created and dropped), BENCH_PROFILE=1 (profile even when every target is met).
+created and dropped), BENCH_PROFILE=1 (profile even when every target is met),
+BENCH_GENERATORS (open-loop generator processes of the overload scenario, default 2).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ ONLY_OVERLOAD = os.environ.get("BENCH_SCENARIOS", "").strip() == "overload"
 # the quickest iteration for work on ingest throughput.
 ONLY_MAX = os.environ.get("BENCH_SCENARIOS", "").strip() == "max"
 FORCE_PROFILE = os.environ.get("BENCH_PROFILE", "") == "1"
+# Open-loop generator processes for the overload scenario (bench/loadgen.py): one Python
+# event loop fell behind its own schedule at a few hundred requests a second.
+OVERLOAD_GENERATORS = int(os.environ.get("BENCH_GENERATORS", "2"))
 POSTGRES_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -479,6 +483,7 @@ def _scenarios(stack: Stack, plan: Plan, bare_rate: float) -> dict[str, Any]:
         ROOT,
         maximum.rate,
         plan.overload_seconds,
+        generators=OVERLOAD_GENERATORS,
     )
     if ONLY_OVERLOAD:
         return out
