@@ -16,7 +16,12 @@ from app.services.ingest import ingest_delivery
 from app.services.receiver_cache import ReceiverCache, prepare_delivery
 from app.services.spooled_deliveries import spool_delivery
 from app.store.database import is_busy, is_unavailable
-from app.web.admission import AdmissionControl, arrived_at, spooled_for_lock_wait
+from app.web.admission import (
+    AdmissionControl,
+    arrived_at,
+    spooled_before_commit,
+    spooled_for_lock_wait,
+)
 from app.web.api.docs import documented
 from app.web.errors import answer_status, error_response, refusal_response
 from app.web.schemas import ErrorSchema, IngestResultSchema, WebhookQuerySchema
@@ -25,6 +30,16 @@ from app.web.security import rate_limits
 log = logging.getLogger(__name__)
 # Kept back from the sender's deadline for spooling and answering after a cancelled apply.
 _ANSWER_MARGIN_SECONDS = 0.15
+# A COMMIT cannot be taken back once sent, and one that runs past the sender's second is
+# a delivery applied but answered late: it is sent only with this much left before the
+# transaction's deadline; later, the transaction is rolled back and the delivery spooled.
+_COMMIT_RESERVE_SECONDS = 0.1
+
+
+class _TooLateToCommit(Exception):
+    """The delivery's transaction is done, but too late to commit and answer in time."""
+
+
 blueprint = Blueprint("webhooks", __name__)
 _result_schema = IngestResultSchema()
 
@@ -167,7 +182,14 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
                 prepared=prepared,
                 receivers=receivers,
             )
+            # A refusal commits whatever the time (its record only; the drain would apply
+            # it, unlimited, if it were spooled instead).
+            if outcome.error is None and time.monotonic() > deadline_at - _COMMIT_RESERVE_SECONDS:
+                raise _TooLateToCommit
     except Exception as error:
+        if isinstance(error, _TooLateToCommit):
+            spooled_before_commit()
+            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
         if is_busy(error):
             # The database answers, but the delivery waited past its deadline (a row lock
             # another delivery of the same issue holds, slow work): keep this one, and
