@@ -37,7 +37,8 @@ ANSWER_TARGET = 0.99
 DRAIN_TARGET_SECONDS = 60.0
 OVERLOAD_ISSUE_BASE = 4_800_000_000
 _DRAIN_LINE = re.compile(
-    r"spool: applied (\d+), already applied (\d+).*? in ([0-9.]+) s \((\d+) transactions"
+    r"spool: applied (\d+), already applied (\d+)(?:, stored refused (\d+))?.*? in ([0-9.]+) s "
+    r"\((\d+) transactions"
 )
 _REQUEST_ID = re.compile(rb"\r\nRequest-ID: ([^\r]+)\r\n")
 # What a stored delivery came to when it was applied to an incident (not refused, failed,
@@ -73,9 +74,9 @@ def drain_figures(log: Path) -> dict[str, float]:
     """What the jobs process's spool drain logged: deliveries, seconds, transactions, rate."""
     applied = seconds = transactions = 0.0
     for found in _DRAIN_LINE.finditer(log.read_text(errors="replace")):
-        applied += int(found.group(1)) + int(found.group(2))
-        seconds += float(found.group(3))
-        transactions += int(found.group(4))
+        applied += int(found.group(1)) + int(found.group(2)) + int(found.group(3) or 0)
+        seconds += float(found.group(4))
+        transactions += int(found.group(5))
     return {
         "drained": applied,
         "drain_seconds": seconds,
