@@ -14,8 +14,8 @@ from app.domain.errors import BridgeError
 from app.extensions import bridge
 from app.services.delivery_records import InboundDelivery, record_failed_delivery
 from app.services.ingest import ingest_delivery
-from app.services.receiver_cache import ReceiverCache, prepare_delivery
-from app.services.spooled_deliveries import spool_delivery
+from app.services.receiver_cache import Limited, Prepared, ReceiverCache, prepare_delivery
+from app.services.spooled_deliveries import SpooledRefusal, spool_delivery
 from app.store.database import is_busy, is_unavailable
 from app.web.admission import (
     AdmissionControl,
@@ -120,13 +120,13 @@ def receive_sentry() -> Response:
     if database.outage.is_tripped:
         # A delivery moments ago found the database not answering; until the probe sees
         # it back, waiting for the same failure would outlast Sentry's patience.
-        return _spooled(spool_delivery(app_bridge.spool, inbound))
+        return _kept(inbound, _prepared(inbound), _OUTAGE_REASON)
     admission = _admission()
     with admission.slot(arrived) as admitted:
         if not admitted.ok:
             # Overload: this worker already applies all it may, and this delivery would
             # start too late for Sentry's one second. Kept like during an outage.
-            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
+            return _kept(inbound, _prepared(inbound), _BUSY_REASON)
         try:
             # Whatever is left of the sender's second, less the time to answer: past it
             # the transaction is cancelled and the delivery spooled, not answered late.
@@ -164,9 +164,9 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     # Read (HMAC, JSON) and rate-limited with this worker's copy of the integration before
     # the transaction: no lock is held meanwhile, and on PostgreSQL the delivery's row and
     # its claims then go out as one statement, which checks the copy (receiver_cache.py).
-    prepared = prepare_delivery(
-        inbound, receivers, app_bridge.secrets, settings.max_body_bytes, rate_limits().deliveries
-    )
+    read = _prepared(inbound)
+    # A limited one takes the ordinary path, which records the refusal (429).
+    prepared = read if isinstance(read, Prepared) else None
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     try:
@@ -190,18 +190,18 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     except Exception as error:
         if isinstance(error, _TooLateToCommit):
             spooled_before_commit()
-            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
+            return _kept(inbound, read, _BUSY_REASON)
         if is_busy(error):
             # The database answers, but the delivery waited past its deadline (a row lock
             # another delivery of the same issue holds, slow work): keep this one, and
             # let the next ones try, the database is not down.
             spooled_for_lock_wait()
-            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
+            return _kept(inbound, read, _BUSY_REASON)
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
             # say so; the jobs process applies it, in order, when the database returns.
             database.outage.trip()
-            return _spooled(spool_delivery(app_bridge.spool, inbound))
+            return _kept(inbound, read, _OUTAGE_REASON)
         if isinstance(error, BridgeError):
             # Refused before there was an integration to record it against (no or an
             # unknown integrationId): the code says which, as for every refusal.
@@ -269,6 +269,37 @@ class _SpoolNotes:
 
 
 _spool_notes = _SpoolNotes()
+
+
+def _prepared(inbound: InboundDelivery) -> Prepared | Limited | None:
+    """The delivery read with this worker's copy of its integration, its budget spent."""
+    app_bridge = bridge()
+    return prepare_delivery(
+        inbound,
+        _receivers(),
+        app_bridge.secrets,
+        app_bridge.settings.max_body_bytes,
+        rate_limits().deliveries,
+    )
+
+
+def _kept(inbound: InboundDelivery, read: Prepared | Limited | None, reason: str) -> Response:
+    """Keep the delivery in the spool. One past its integration's rate limit is answered
+    429, as it would have been applied, and spooled to be stored refused, never applied:
+    the limit holds whether the database can take the delivery now or not. (Without a
+    copy of the integration nothing can tell a genuine delivery from a forged one: it is
+    spooled unlimited rather than let forgeries spend the integration's budget.)"""
+    spool = bridge().spool
+    if not isinstance(read, Limited):
+        return _spooled(spool_delivery(spool, inbound), reason)
+    error = read.error
+    status = answer_status(error.code)
+    refusal = SpooledRefusal(error.code, error.message, status, read.findings.columns())
+    spool_id = spool_delivery(spool, inbound, refusal)
+    _spool_notes.note(spool_id)
+    g.delivery_spooled = True
+    g.webhook_outcome = error.code
+    return refusal_response(error, status)
 
 
 def _spooled(spool_id: str, reason: str = _OUTAGE_REASON) -> Response:
