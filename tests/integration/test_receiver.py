@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.extensions import Bridge
+from app.services.spooled_deliveries import drain_spool
 from app.store.models import Delivery, TimelineEntry
 from tests.support import payloads
 from tests.support.integrations import MadeIntegration
@@ -621,6 +622,9 @@ def test_concurrent_deliveries_of_one_new_issue_make_one_incident(
 
     assert time.monotonic() - started < 60
     assert [status for status, _ in answers] == [202] * threads_count
+    # On a loaded host a delivery that waits on the incident's row lock past its deadline
+    # is spooled (202 "spooled"): applied by the drain, exactly once like the others.
+    drain_spool(bridge.database, bridge.secrets, bridge.spool, bridge.settings.max_body_bytes)
     [incident] = incidents(bridge)
     assert incident.event_count == threads_count
     with bridge.database.transaction() as session:
