@@ -54,7 +54,7 @@ class _Group:
     def __init__(self) -> None:
         self.documents: list[dict[str, Any]] = []
         self.ids: list[str] = []
-        self.error: OSError | None = None
+        self.error: Exception | None = None
         self.is_finished = False
 
 
@@ -120,9 +120,9 @@ class Spool:
             ]
             content = {"spool_id": name, "deliveries": kept}
             final = f"{name}+{len(documents)}.json"
-        data = json.dumps(content, separators=(",", ":")).encode("utf-8")
         temporary = self.directory / f".{name}.tmp"
         try:
+            data = json.dumps(content, separators=(",", ":")).encode("utf-8")
             self._ensure()
             self._write_durably(temporary, data)
             os.rename(temporary, self.directory / final)
@@ -133,6 +133,10 @@ class Spool:
             group.error = SpoolWriteFailed(
                 error.errno, f"could not keep the delivery in the spool: {error.strerror}"
             )
+        except Exception as error:  # a bug (a record JSON cannot hold): every member learns it
+            with suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            group.error = error
 
     @staticmethod
     def _write_durably(path: Path, data: bytes) -> None:

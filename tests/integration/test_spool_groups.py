@@ -176,3 +176,13 @@ def test_a_grouped_file_partly_applied_before_a_crash_applies_only_the_rest(
     assert (first.applied, again.applied, again.already_applied) == (THREADS, 0, THREADS - 1)
     with bridge.database.reading() as session:
         assert session.scalars(select(Incident.event_count)).one() == THREADS
+
+
+def test_a_record_the_spool_cannot_hold_fails_its_put_and_keeps_nothing(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+
+    with pytest.raises(TypeError):
+        spool.put({"n": object()}, b"{}")
+
+    assert spool.pending() == []
+    assert spool.put({"n": 1}, b"{}")  # the spool is not left stuck
