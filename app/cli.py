@@ -576,7 +576,7 @@ def spool_status() -> None:
     _print(
         {
             "directory": str(bridge.spool.directory),
-            "pending": len(bridge.spool.pending()),
+            "pending": bridge.spool.pending_deliveries(),
             "oldest_age_seconds": round(bridge.spool.oldest_age_seconds(), 3),
         }
     )

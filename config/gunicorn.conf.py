@@ -78,6 +78,12 @@ def _record_listening(server: Any) -> None:
         server.log.warning("could not record the listen address: %s", error)
 
 
+def post_worker_init(worker: Any) -> None:
+    """Say when a worker has loaded the app and takes connections (the bench waits for
+    every worker: one answering /healthz says nothing of the others, still importing)."""
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
+
+
 def on_exit(server: Any) -> None:
     from app.served_url import forget_listening
 

@@ -30,16 +30,18 @@ def run_spool_drain(bridge: Bridge, hold_while_spooling: bool = True) -> DrainRe
         and spool.newest_age_seconds() < SETTLE_SECONDS
         and spool.oldest_age_seconds() < MAX_HOLD_SECONDS
     ):
-        return DrainReport(0, 0, len(spool.pending()), False, held=True)
+        return DrainReport(0, 0, spool.pending_deliveries(), False, held=True)
     report = drain_spool(
         bridge.database, bridge.secrets, bridge.spool, bridge.settings.max_body_bytes
     )
-    if report.applied or report.already_applied or report.remaining or report.quarantined:
+    done = report.applied + report.already_applied + report.refused
+    if done or report.remaining or report.quarantined:
         log.info(
-            "spool: applied %d, already applied %d, quarantined %d, remaining %d, in %.2f s "
-            "(%d transactions, %.0f deliveries/s)%s",
+            "spool: applied %d, already applied %d, stored refused %d, quarantined %d, "
+            "remaining %d, in %.2f s (%d transactions, %.0f deliveries/s)%s",
             report.applied,
             report.already_applied,
+            report.refused,
             report.quarantined,
             report.remaining,
             report.seconds,

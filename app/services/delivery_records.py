@@ -82,10 +82,15 @@ def not_answered(_code: str | None) -> int:
 
 
 def refusal_columns(error: BridgeError, http_status: int) -> dict[str, Any]:
+    return refused_columns(error.code, error.message, http_status)
+
+
+def refused_columns(code: str, message: str, http_status: int) -> dict[str, Any]:
+    """A refused delivery's decision columns, from its error code and message."""
     return {
         "decision": "refused",
-        "error_code": error.code,
-        "reason": error.message,
+        "error_code": code,
+        "reason": message,
         "http_status": http_status,
     }
 
@@ -122,6 +127,28 @@ def record_failed_delivery(
     )
     # A crash is the bridge's fault, not the sender's: keep all of it, for a replay.
     values.update(full_body(inbound))
+    received = rows.receive(session.connection(), inbound.integration_id, values)
+    if received is None:
+        return None
+    receiver, delivery_id = received
+    return RecordedDelivery(delivery_id, receiver.id, inbound.received_at)
+
+
+def record_refused_delivery(
+    session: Session,
+    inbound: InboundDelivery,
+    code: str,
+    message: str,
+    http_status: int,
+    findings: dict[str, Any],
+) -> RecordedDelivery | None:
+    """Keep a delivery refused before it could be stored (rate-limited on its way into the
+    spool) as refused, with its bounded body, as if it had been refused live."""
+    if not inbound.integration_id:
+        return None
+    values = received_columns(inbound)
+    values.update({key: findings[key] for key in Findings().columns() if key in findings})
+    values.update(refused_columns(code, message, http_status))
     received = rows.receive(session.connection(), inbound.integration_id, values)
     if received is None:
         return None

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from app.domain.alerts import Alert
-from app.domain.errors import BridgeError
+from app.domain.errors import BridgeError, RateLimited
 from app.services.delivery_records import Findings, InboundDelivery
 from app.services.refusals import read_delivery
 from app.store.encryption import SecretBox
@@ -58,6 +58,15 @@ class Prepared:
     alert: Alert
 
 
+@dataclass(frozen=True)
+class Limited:
+    """A delivery read and authenticated with the cached integration, and past its rate
+    limit: refused (429) whether it is applied now or kept in the spool."""
+
+    error: RateLimited
+    findings: Findings
+
+
 class Admits(Protocol):
     """What preparing needs of the rate limits: the integration's bucket (RateLimited)."""
 
@@ -70,11 +79,13 @@ def prepare_delivery(
     secrets: SecretBox,
     max_body_bytes: int,
     limits: Admits | None = None,
-) -> Prepared | None:
+) -> Prepared | Limited | None:
     """Read the delivery with the cached integration and spend its rate-limit budget, out
     of any transaction (the HMAC, the JSON parse and the limiter's write then hold no
-    database lock). None when there is no copy, for a replay, or when anything would
-    refuse the delivery: refusals take the ordinary path, which records them."""
+    database lock). Limited when the integration is past its limit (the limiter is a
+    file or Redis: this works in a database outage too, before spooling). None when there
+    is no copy, for a replay, or when anything else would refuse the delivery: refusals
+    take the ordinary path, which records them."""
     if not inbound.integration_id or inbound.replay_of_id is not None:
         return None
     receiver = receivers.get(inbound.integration_id)
@@ -83,8 +94,11 @@ def prepare_delivery(
     findings = Findings()
     try:
         payload, alert = read_delivery(receiver, inbound, secrets, max_body_bytes, findings)
-        if limits is not None:
-            limits.admit(receiver.id, inbound.received_at)
     except BridgeError:
         return None
+    if limits is not None:
+        try:
+            limits.admit(receiver.id, inbound.received_at)
+        except RateLimited as limited:
+            return Limited(limited, findings)
     return Prepared(receiver, findings, payload, alert)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.domain.errors import BridgeError, DeliveryNotKept
-from app.services.delivery_records import InboundDelivery, record_failed_delivery
+from app.services.delivery_records import (
+    InboundDelivery,
+    record_failed_delivery,
+    record_refused_delivery,
+)
 from app.services.ingest import ingest_delivery
 from app.store.database import Database, is_busy, is_unavailable
 from app.store.encryption import SecretBox
@@ -23,7 +30,20 @@ from app.store.spool_files import Spool, SpoolFileUnreadable, SpoolWriteFailed
 log = logging.getLogger(__name__)
 
 
-def spool_delivery(spool: Spool, inbound: InboundDelivery) -> str:
+@dataclass(frozen=True)
+class SpooledRefusal:
+    """A delivery refused before it was spooled (past its integration's rate limit): the
+    drain stores it as refused, with this answer, and never applies it."""
+
+    code: str
+    message: str
+    http_status: int
+    findings: dict[str, Any]
+
+
+def spool_delivery(
+    spool: Spool, inbound: InboundDelivery, refused: SpooledRefusal | None = None
+) -> str:
     """Keep a delivery on local disk (fsync'd); returns its spool id.
 
     Raises DeliveryNotKept when the spool cannot keep it (disk full, read-only): the
@@ -35,6 +55,8 @@ def spool_delivery(spool: Spool, inbound: InboundDelivery) -> str:
         if field.name not in {"body", "spool_id"}
     }
     record["received_at"] = inbound.received_at.isoformat()
+    if refused is not None:
+        record["refused"] = dataclasses.asdict(refused)
     try:
         return spool.put(record, inbound.body)
     except SpoolWriteFailed as error:
@@ -68,11 +90,13 @@ class DrainReport:
     transactions: int = 0
     # The periodic drain held off: deliveries were still being spooled (app/jobs/spool_drain.py).
     held: bool = False
+    # Stored as refused, as they were answered (rate-limited before they were spooled).
+    refused: int = 0
 
     @property
     def rate(self) -> float:
-        """Deliveries applied (or found applied) per second of draining."""
-        done = self.applied + self.already_applied
+        """Deliveries applied (or found applied, or stored refused) per second of draining."""
+        done = self.applied + self.already_applied + self.refused
         return done / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -86,6 +110,17 @@ class _Tally:
     already: int = 0
     quarantined: int = 0
     transactions: int = 0
+    refused: int = 0
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One spooled delivery; its file is removed once its last delivery is done."""
+
+    path: Path
+    inbound: InboundDelivery
+    refused: SpooledRefusal | None
+    is_last_of_file: bool
 
 
 class _Paused(Exception):
@@ -102,28 +137,28 @@ def drain_spool(
     """Apply spooled deliveries oldest first, `batch_size` per transaction, until none or
     an outage.
 
-    Files are removed only after their batch committed; the delivery's unique spool id
-    makes a file applied but not removed (a crash in between) a no-op the next time. A
-    batch that fails for any other reason than the database (a bug, one bad delivery) is
-    rolled back whole and applied again one delivery per transaction, so one bad file
-    blocks nobody and nothing is applied twice.
+    Files are removed only after their batch committed (a file of several deliveries once
+    the last of them did); the delivery's unique spool id makes one applied but not
+    removed (a crash in between) a no-op the next time. A batch that fails for any other
+    reason than the database (a bug, one bad delivery) is rolled back whole and applied
+    again one delivery per transaction, so one bad file blocks nobody and nothing is
+    applied twice.
     """
     tally = _Tally()
     started = time.monotonic()
     with spool.exclusive() as is_ours:
         if not is_ours:
-            return DrainReport(0, 0, len(spool.pending()), stopped_by_outage=False)
+            return DrainReport(0, 0, spool.pending_deliveries(), stopped_by_outage=False)
         spool.remove_stale_temporaries()
-        pending = spool.pending()
-        for first in range(0, len(pending), max(1, batch_size)):
-            batch = _readable(spool, pending[first : first + max(1, batch_size)], tally)
+        entries = _entries(spool, spool.pending(), tally)
+        while batch := list(itertools.islice(entries, max(1, batch_size))):
             while batch:
                 try:
                     done = _apply_batch_or_each(database, secrets, batch, max_body_bytes, tally)
                 except _Paused:
                     log.warning("spool drain paused: the database is unavailable or busy")
                     return _report(tally, spool, True, started)
-                spool.remove_many([path for path, _inbound in batch[:done]])
+                spool.remove_many([entry.path for entry in batch[:done] if entry.is_last_of_file])
                 batch = batch[done:]
     return _report(tally, spool, False, started)
 
@@ -131,7 +166,7 @@ def drain_spool(
 def _apply_batch_or_each(
     database: Database,
     secrets: SecretBox,
-    batch: list[tuple[Path, InboundDelivery]],
+    batch: list[_Entry],
     max_body_bytes: int,
     tally: _Tally,
 ) -> int:
@@ -151,33 +186,36 @@ def _report(tally: _Tally, spool: Spool, paused: bool, started: float) -> DrainR
     return DrainReport(
         tally.applied,
         tally.already,
-        len(spool.pending()),
+        spool.pending_deliveries(),
         paused,
         tally.quarantined,
         seconds=time.monotonic() - started,
         transactions=tally.transactions,
+        refused=tally.refused,
     )
 
 
-def _readable(spool: Spool, paths: list[Path], tally: _Tally) -> list[tuple[Path, InboundDelivery]]:
-    """The batch's files that read back whole; the others are quarantined."""
-    readable = []
+def _entries(spool: Spool, paths: list[Path], tally: _Tally) -> Iterator[_Entry]:
+    """The deliveries of the files, in order; files that do not read back whole are
+    quarantined."""
     for path in paths:
         try:
-            readable.append((path, _inbound(spool, path)))
+            kept = [_inbound(record, body) for record, body in spool.read_all(path)]
         except (SpoolFileUnreadable, KeyError, TypeError, ValueError) as error:
             # Truncated or corrupt (it was never answered 202 if the write failed, but a
             # disk can still lose it): set it aside, so it blocks nobody behind it.
             moved = spool.quarantine(path)
             tally.quarantined += 1
             log.error("spool file %s is unreadable, moved to %s: %s", path.name, moved, error)
-    return readable
+            continue
+        for index, (inbound, refused) in enumerate(kept):
+            yield _Entry(path, inbound, refused, index == len(kept) - 1)
 
 
 def _apply_batch(
     database: Database,
     secrets: SecretBox,
-    batch: list[tuple[Path, InboundDelivery]],
+    batch: list[_Entry],
     max_body_bytes: int,
     tally: _Tally,
     last: bool = False,
@@ -185,18 +223,24 @@ def _apply_batch(
     """One transaction for the batch, or for as much of it as BATCH_MAX_SECONDS allow:
     how many deliveries it took. `last`: a batch of one, after a failed batch: a
     delivery that fails on its own is recorded as failed (never retried for ever)."""
-    applied = already = taken = 0
+    applied = already = refused = taken = 0
     started = time.monotonic()
     try:
         with database.transaction() as session:
-            ids = [inbound.spool_id for _path, inbound in batch]
+            ids = [entry.inbound.spool_id for entry in batch]
             done = set(session.scalars(select(Delivery.spool_id).where(Delivery.spool_id.in_(ids))))
-            for _path, inbound in batch:
+            for entry in batch:
                 if taken and time.monotonic() - started > BATCH_MAX_SECONDS:
                     break  # commit what is done: live deliveries wait on these locks
                 taken += 1
+                inbound = entry.inbound
                 if inbound.spool_id in done:
                     already += 1
+                    continue
+                if entry.refused is not None:
+                    # Answered as refused when it was spooled: stored so, never applied.
+                    if _record_refused(session, inbound, entry.refused):
+                        refused += 1
                     continue
                 try:
                     # The sender was answered 202 when the delivery was spooled.
@@ -217,7 +261,7 @@ def _apply_batch(
             raise _Paused from error
         if not last:
             raise
-        _path, inbound = batch[0]
+        inbound = batch[0].inbound
         # A bug must not block every delivery behind it: keep a failed record.
         log.exception("spooled delivery %s failed to apply", inbound.spool_id)
         try:
@@ -231,12 +275,27 @@ def _apply_batch(
         return 1
     tally.applied += applied
     tally.already += already
+    tally.refused += refused
     tally.transactions += 1
     return taken
 
 
-def _inbound(spool: Spool, path: Path) -> InboundDelivery:
-    record, body = spool.read(path)
+def _record_refused(session: Session, inbound: InboundDelivery, refusal: SpooledRefusal) -> bool:
+    recorded = record_refused_delivery(
+        session, inbound, refusal.code, refusal.message, refusal.http_status, refusal.findings
+    )
+    if recorded is None:
+        log.warning(
+            "spooled refused delivery %s dropped: its integration is gone", inbound.spool_id
+        )
+    return recorded is not None
+
+
+def _inbound(
+    record: dict[str, Any], body: bytes | None
+) -> tuple[InboundDelivery, SpooledRefusal | None]:
     spool_id = str(record.pop("spool_id"))
+    refused = record.pop("refused", None)
     record["received_at"] = datetime.fromisoformat(record["received_at"])
-    return InboundDelivery(body=body, spool_id=spool_id, **record)
+    inbound = InboundDelivery(body=body, spool_id=spool_id, **record)
+    return inbound, SpooledRefusal(**refused) if refused is not None else None

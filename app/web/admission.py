@@ -34,7 +34,8 @@ ADMISSIONS = Counter(
     "Webhook deliveries by admission decision: admitted (applied now), spooled_busy (no "
     "slot within the admission budget), spooled_late (older than the sender's deadline "
     "when the app saw it), spooled_lock_wait (the database answered but the delivery "
-    "waited too long on it).",
+    "waited too long on it), spooled_before_commit (applied, but too late to commit and "
+    "answer within the deadline: rolled back).",
     ["decision"],
 )
 LATE_ANSWERS = Counter(
@@ -128,3 +129,7 @@ def arrived_at(environ: dict[str, Any]) -> float:
 
 def spooled_for_lock_wait() -> None:
     ADMISSIONS.labels(decision="spooled_lock_wait").inc()
+
+
+def spooled_before_commit() -> None:
+    ADMISSIONS.labels(decision="spooled_before_commit").inc()

@@ -44,7 +44,7 @@ def readyz() -> Response:
     problem = spool.writable_problem(app_bridge.settings.max_body_bytes)
     checks: dict[str, Any] = {
         "spool": "ok" if problem is None else problem,
-        "spool_pending": len(spool.pending()),
+        "spool_pending": spool.pending_deliveries(),
         "spool_oldest_seconds": round(spool.oldest_age_seconds(), 3),
         "spool_quarantined": spool.quarantined(),
         "rate_limits": _rate_limit_check(),

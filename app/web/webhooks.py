@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestTimeout
 
 from app.domain.errors import BridgeError
 from app.extensions import bridge
-from app.services.delivery_records import InboundDelivery, record_failed_delivery
+from app.services.delivery_records import InboundDelivery, IngestOutcome, record_failed_delivery
 from app.services.ingest import ingest_delivery
-from app.services.receiver_cache import ReceiverCache, prepare_delivery
-from app.services.spooled_deliveries import spool_delivery
+from app.services.receiver_cache import Limited, Prepared, ReceiverCache, prepare_delivery
+from app.services.spooled_deliveries import SpooledRefusal, spool_delivery
 from app.store.database import is_busy, is_unavailable
 from app.store.group_commit import GroupCommit
-from app.web.admission import AdmissionControl, arrived_at, spooled_for_lock_wait
+from app.web.admission import (
+    AdmissionControl,
+    arrived_at,
+    spooled_before_commit,
+    spooled_for_lock_wait,
+)
 from app.web.api.docs import documented
 from app.web.errors import answer_status, error_response, refusal_response
 from app.web.schemas import ErrorSchema, IngestResultSchema, WebhookQuerySchema
@@ -26,6 +33,16 @@ from app.web.security import rate_limits
 log = logging.getLogger(__name__)
 # Kept back from the sender's deadline for spooling and answering after a cancelled apply.
 _ANSWER_MARGIN_SECONDS = 0.15
+# A COMMIT cannot be taken back once sent, and one that runs past the sender's second is
+# a delivery applied but answered late: it is sent only with this much left before the
+# transaction's deadline; later, the transaction is rolled back and the delivery spooled.
+_COMMIT_RESERVE_SECONDS = 0.1
+
+
+class _TooLateToCommit(Exception):
+    """The delivery's transaction is done, but too late to commit and answer in time."""
+
+
 blueprint = Blueprint("webhooks", __name__)
 _result_schema = IngestResultSchema()
 
@@ -105,13 +122,13 @@ def receive_sentry() -> Response:
     if database.outage.is_tripped:
         # A delivery moments ago found the database not answering; until the probe sees
         # it back, waiting for the same failure would outlast Sentry's patience.
-        return _spooled(spool_delivery(app_bridge.spool, inbound))
+        return _kept(inbound, _prepared(inbound), _OUTAGE_REASON)
     admission = _admission()
     with admission.slot(arrived) as admitted:
         if not admitted.ok:
             # Overload: this worker already applies all it may, and this delivery would
             # start too late for Sentry's one second. Kept like during an outage.
-            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
+            return _kept(inbound, _prepared(inbound), _BUSY_REASON)
         try:
             # Whatever is left of the sender's second, less the time to answer: past it
             # the transaction is cancelled and the delivery spooled, not answered late.
@@ -160,40 +177,51 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     # Read (HMAC, JSON) and rate-limited with this worker's copy of the integration before
     # the transaction: no lock is held meanwhile, and on PostgreSQL the delivery's row and
     # its claims then go out as one statement, which checks the copy (receiver_cache.py).
-    prepared = prepare_delivery(
-        inbound, receivers, app_bridge.secrets, settings.max_body_bytes, rate_limits().deliveries
-    )
+    read = _prepared(inbound)
+    # A limited one takes the ordinary path, which records the refusal (429).
+    prepared = read if isinstance(read, Prepared) else None
+
+    def apply(session: Session) -> IngestOutcome:
+        outcome = ingest_delivery(
+            session,
+            inbound,
+            app_bridge.secrets,
+            settings.max_body_bytes,
+            limits=rate_limits().deliveries,
+            answer_status=answer_status,
+            prepared=prepared,
+            receivers=receivers,
+        )
+        # A refusal commits whatever the time (its record only; the drain would apply
+        # it, unlimited, if it were spooled instead). Raised inside the work, so only
+        # this delivery is rolled back (its savepoint, in a SQLite group commit).
+        if outcome.error is None and time.monotonic() > deadline_at - _COMMIT_RESERVE_SECONDS:
+            raise _TooLateToCommit
+        return outcome
+
     # The edge's one transaction, and what happens when it cannot be had: this is fault
     # handling (where to keep the delivery), not the choice of an error response.
     # On SQLite the transaction is shared with the deliveries of this worker waiting for the
     # write lock at the same time (app/store/group_commit.py); answered after its COMMIT.
     try:
         outcome = _group_commit().run(
-            lambda session: ingest_delivery(
-                session,
-                inbound,
-                app_bridge.secrets,
-                settings.max_body_bytes,
-                limits=rate_limits().deliveries,
-                answer_status=answer_status,
-                prepared=prepared,
-                receivers=receivers,
-            ),
-            settings.database_delivery_timeout_ms / 1000,
-            deadline_at,
+            apply, settings.database_delivery_timeout_ms / 1000, deadline_at
         )
     except Exception as error:
+        if isinstance(error, _TooLateToCommit):
+            spooled_before_commit()
+            return _kept(inbound, read, _BUSY_REASON)
         if is_busy(error):
             # The database answers, but the delivery waited past its deadline (a row lock
             # another delivery of the same issue holds, slow work): keep this one, and
             # let the next ones try, the database is not down.
             spooled_for_lock_wait()
-            return _spooled(spool_delivery(app_bridge.spool, inbound), _BUSY_REASON)
+            return _kept(inbound, read, _BUSY_REASON)
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
             # say so; the jobs process applies it, in order, when the database returns.
             database.outage.trip()
-            return _spooled(spool_delivery(app_bridge.spool, inbound))
+            return _kept(inbound, read, _OUTAGE_REASON)
         if isinstance(error, BridgeError):
             # Refused before there was an integration to record it against (no or an
             # unknown integrationId): the code says which, as for every refusal.
@@ -231,8 +259,71 @@ _BUSY_REASON = (
 )
 
 
+class _SpoolNotes:
+    """At most one log line a second for spooled deliveries, with how many since the last.
+
+    Under overload a line per spooled delivery was a write under the log handler's lock on
+    the cheap path, shared by every thread of the worker (14 % of its samples waited
+    there); the exact counts are bridge_admissions_total and bridge_deliveries_total.
+    """
+
+    def __init__(self, interval_seconds: float = 1.0) -> None:
+        self.interval_seconds = interval_seconds
+        self._lock = threading.Lock()
+        self._count = 0
+        self._last = -interval_seconds
+
+    def note(self, spool_id: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._count += 1
+            if now - self._last < self.interval_seconds:
+                return
+            count, self._count, self._last = self._count, 0, now
+        log.warning(
+            "database unavailable or busy: %d deliveries spooled since the last such line "
+            "(latest %s)",
+            count,
+            spool_id,
+        )
+
+
+_spool_notes = _SpoolNotes()
+
+
+def _prepared(inbound: InboundDelivery) -> Prepared | Limited | None:
+    """The delivery read with this worker's copy of its integration, its budget spent."""
+    app_bridge = bridge()
+    return prepare_delivery(
+        inbound,
+        _receivers(),
+        app_bridge.secrets,
+        app_bridge.settings.max_body_bytes,
+        rate_limits().deliveries,
+    )
+
+
+def _kept(inbound: InboundDelivery, read: Prepared | Limited | None, reason: str) -> Response:
+    """Keep the delivery in the spool. One past its integration's rate limit is answered
+    429, as it would have been applied, and spooled to be stored refused, never applied:
+    the limit holds whether the database can take the delivery now or not. (Without a
+    copy of the integration nothing can tell a genuine delivery from a forged one: it is
+    spooled unlimited rather than let forgeries spend the integration's budget.)"""
+    spool = bridge().spool
+    if not isinstance(read, Limited):
+        return _spooled(spool_delivery(spool, inbound), reason)
+    error = read.error
+    status = answer_status(error.code)
+    refusal = SpooledRefusal(error.code, error.message, status, read.findings.columns())
+    spool_id = spool_delivery(spool, inbound, refusal)
+    _spool_notes.note(spool_id)
+    g.delivery_spooled = True
+    g.webhook_outcome = error.code
+    return refusal_response(error, status)
+
+
 def _spooled(spool_id: str, reason: str = _OUTAGE_REASON) -> Response:
-    log.warning("database unavailable or busy: delivery spooled as %s", spool_id)
+    _spool_notes.note(spool_id)
     g.delivery_spooled = True
     g.webhook_outcome = "spooled"
     response = jsonify(

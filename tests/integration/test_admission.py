@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.extensions import Bridge
 from app.services.spooled_deliveries import drain_spool
 from app.store.models import Delivery, Incident
+from app.web import webhooks
 from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
 from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load, seen_at
@@ -172,3 +173,34 @@ def test_beyond_the_waiting_room_a_delivery_is_spooled_at_once() -> None:
 def _hold(control: AdmissionControl, arrived: float) -> None:
     with control.slot(arrived):
         pass
+
+
+def test_a_delivery_applied_too_late_to_commit_in_time_is_rolled_back_and_spooled(
+    app: Flask,
+    client: FlaskClient,
+    bridge: Bridge,
+    make_integration: Callable[..., MadeIntegration],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Arrived 0.3 s ago, its transaction due 0.85 s after arrival, and (for the test) a
+    # commit reserve of 0.6 s: the apply is done well within its statements' deadline but
+    # after the last moment to send the COMMIT, so it is rolled back and spooled.
+    monkeypatch.setattr(webhooks, "_COMMIT_RESERVE_SECONDS", 0.6)
+    app.extensions["bridge_admission"] = AdmissionControl(slots=1, wait_seconds=0.95)
+    integration = make_integration(secret="s3cr3t")
+    spooled_before = _count("spooled_before_commit")
+    late_answers = LATE_ANSWERS._value.get()
+    try:
+        _elapsed, answer = _post(client, integration, **{ARRIVED_AT_KEY: time.time() - 0.3})
+    finally:
+        app.extensions.pop("bridge_admission", None)
+
+    assert answer["action"] == "spooled"
+    assert _count("spooled_before_commit") == spooled_before + 1
+    assert LATE_ANSWERS._value.get() == late_answers
+    with bridge.database.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+    report = drain_spool(bridge.database, bridge.secrets, bridge.spool, 64 * 1024)
+    assert (report.applied, report.remaining) == (1, 0)
+    with bridge.database.reading() as session:
+        assert session.scalars(select(Incident.event_count)).one() == 1

@@ -5,6 +5,7 @@ Whatever arrives, the answer is a 2xx or a clear 4xx in the one error shape: nev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,9 @@ from sqlalchemy import select
 from app import create_app
 from app.domain.json_body import MAX_DEPTH
 from app.extensions import Bridge
+from app.services.spooled_deliveries import drain_spool
 from app.store.models import Delivery, Incident
+from app.web.admission import AdmissionControl
 from config.settings import Settings
 from tests.support.hostile import hostile_cases
 from tests.support.integrations import MadeIntegration
@@ -263,3 +266,60 @@ def test_a_wrong_type_in_any_field_of_any_fixture_is_never_a_500(
 
     assert failures == []
     assert not [d for d in deliveries(bridge) if d.decision == "failed"]
+
+
+def test_deliveries_spooled_by_a_busy_worker_spend_the_limit_and_past_it_are_429_and_stored_refused(
+    limited_app: Flask, bridge: Bridge, make_integration: Make
+) -> None:
+    integration = make_integration(secret="s3cret-for-limits")
+    client = limited_app.test_client()
+    sent = [
+        build(
+            seen_at(load("integration_issue_created")[1], 1_790_000_000 + n),
+            resource="issue",
+            secret=integration.secret,
+        )
+        for n in range(5)
+    ]
+    # The first is applied (the worker now has its copy of the integration); the other
+    # four find every apply slot taken, as under overload, and go to the spool.
+    first = client.post(integration.url, data=sent[0].body, headers=sent[0].headers)
+    assert first.get_json()["action"] == "triggered"
+    control = AdmissionControl(slots=1, wait_seconds=0.01)
+    limited_app.extensions["bridge_admission"] = control
+    limited_bridge: Bridge = limited_app.extensions["bridge"]
+    with control.slot(time.time()) as held:
+        assert held.ok
+        spooled = [client.post(integration.url, data=d.body, headers=d.headers) for d in sent[1:]]
+
+    # Two more fit the limit of 3 (202 spooled); the last two are refused as they would
+    # have been had they been applied.
+    assert [r.status_code for r in spooled] == [202, 202, 429, 429]
+    assert [r.get_json()["action"] for r in spooled[:2]] == ["spooled", "spooled"]
+    for refused in spooled[2:]:
+        error = assert_clear_refusal(refused, 429, "rate_limited")
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert error["retry_after"] == int(refused.headers["Retry-After"])
+    assert limited_bridge.spool.pending_deliveries() == 4
+    assert len(deliveries(bridge)) == 1  # nothing else stored yet: the database was "busy"
+
+    report = drain_spool(
+        limited_bridge.database, limited_bridge.secrets, limited_bridge.spool, 1024 * 1024
+    )
+
+    assert (report.applied, report.refused, report.remaining) == (2, 2, 0)
+    kept = deliveries(bridge)
+    assert [(d.decision, d.http_status) for d in kept] == [
+        ("triggered", 202),
+        ("deduplicated", 202),
+        ("deduplicated", 202),
+        ("refused", 429),
+        ("refused", 429),
+    ]
+    for refused_row in kept[3:]:
+        assert refused_row.error_code == "rate_limited"
+        assert refused_row.signature_outcome == "valid"  # authenticated before the limit
+        assert refused_row.spool_id is not None
+        assert refused_row.body is not None and refused_row.body_sha256  # bounded body kept
+    with bridge.database.transaction() as session:
+        assert session.scalars(select(Incident.event_count)).one() == 3

@@ -622,8 +622,8 @@ def test_concurrent_deliveries_of_one_new_issue_make_one_incident(
 
     assert time.monotonic() - started < 60
     assert [status for status, _ in answers] == [202] * threads_count
-    # One that waited past its deadline behind the others (a loaded host) was spooled,
-    # answered 202 all the same; the jobs process would apply it: so does this.
+    # On a loaded host a delivery that waits on the incident's row lock past its deadline
+    # is spooled (202 "spooled"): applied by the drain, exactly once like the others.
     drain_spool(bridge.database, bridge.secrets, bridge.spool, bridge.settings.max_body_bytes)
     [incident] = incidents(bridge)
     assert incident.event_count == threads_count
