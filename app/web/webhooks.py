@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -267,14 +268,17 @@ class _SpoolNotes:
     there); the exact counts are bridge_admissions_total and bridge_deliveries_total.
     """
 
-    def __init__(self, interval_seconds: float = 1.0) -> None:
+    def __init__(
+        self, interval_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.interval_seconds = interval_seconds
+        self._clock = clock
         self._lock = threading.Lock()
         self._count = 0
         self._last = -interval_seconds
 
     def note(self, spool_id: str) -> None:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self._count += 1
             if now - self._last < self.interval_seconds:

@@ -124,7 +124,7 @@ def test_a_database_error_logs_the_statement_without_its_values(
 
     from app.store import receiver_rows
 
-    def failing_statement(connection: Any, *_args: object) -> None:
+    def failing_statement(connection: Any, *_args: object, **_kwargs: object) -> None:
         connection.execute(
             # A claim for a delivery that does not exist: a foreign-key error on both databases.
             text(
