@@ -112,19 +112,25 @@ def test_a_failed_group_write_fails_every_delivery_of_it_and_keeps_nothing(
     assert not list((tmp_path / "spool").glob(".*.tmp"))
 
 
+def _spool_a_group(
+    spool: Spool, integration: MadeIntegration, monkeypatch: pytest.MonkeyPatch
+) -> list[Any]:
+    """THREADS events of one issue spooled at once: a file alone, then one of the rest."""
+    release = _slow_first_write(monkeypatch)
+    return _put_together(
+        lambda n: spool_delivery(spool, inbound_for(integration, "created", BASE + 10 * n)),
+        release,
+    )
+
+
 def test_a_grouped_file_is_applied_once_in_order_and_removed_after_its_last_delivery(
     bridge: Bridge,
     make_integration: Callable[..., MadeIntegration],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    integration = make_integration(secret="s3cr3t")
     spool = Spool(tmp_path / "spool")
-    release = _slow_first_write(monkeypatch)
-    ids = _put_together(
-        lambda n: spool_delivery(spool, inbound_for(integration, "created", BASE + 10 * n)),
-        release,
-    )
+    ids = _spool_a_group(spool, make_integration(secret="s3cr3t"), monkeypatch)
     grouped = spool.pending()[1]
     removed_while: list[bool] = []
     real_remove_many = Spool.remove_many
@@ -159,13 +165,8 @@ def test_a_grouped_file_partly_applied_before_a_crash_applies_only_the_rest(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    integration = make_integration(secret="s3cr3t")
     spool = Spool(tmp_path / "spool")
-    release = _slow_first_write(monkeypatch)
-    _put_together(
-        lambda n: spool_delivery(spool, inbound_for(integration, "created", BASE + 10 * n)),
-        release,
-    )
+    _spool_a_group(spool, make_integration(secret="s3cr3t"), monkeypatch)
     grouped = spool.pending()[1]
     saved = grouped.read_bytes()
 
