@@ -8,6 +8,13 @@ at most until BRIDGE_ADMISSION_WAIT_MS after it *arrived at the worker* (the tim
 connection was handed to a thread, config/gunicorn_worker.py), so time spent queued
 behind busy threads counts too. A request already older than the sender's deadline when
 the app sees it is never applied.
+
+The stamp starts when a worker accepts the connection. Under overload connections wait
+in the kernel's accept queue before that, unseen by the stamp, and every delivery a
+worker applies then takes CPU from answering the others: while more than
+BRIDGE_ADMISSION_BACKLOG connections wait there (the worker's `bridge.listen_backlog`,
+config/gunicorn_worker.py), a delivery is spooled at once (`spooled_backlog`), the cheap
+path, so that the server answers what it is offered and applies the rest from the spool.
 """
 
 from __future__ import annotations
@@ -28,12 +35,15 @@ log = logging.getLogger(__name__)
 SENDER_DEADLINE_SECONDS = 1.0
 # The WSGI environ key the gunicorn worker stamps with the arrival time (epoch seconds).
 ARRIVED_AT_KEY = "bridge.arrived_at"
+# ...and with a function that says how many connections wait to be accepted (or None).
+LISTEN_BACKLOG_KEY = "bridge.listen_backlog"
 
 ADMISSIONS = Counter(
     "bridge_admissions_total",
     "Webhook deliveries by admission decision: admitted (applied now), spooled_busy (no "
     "slot within the admission budget), spooled_late (older than the sender's deadline "
-    "when the app saw it), spooled_lock_wait (the database answered but the delivery "
+    "when the app saw it), spooled_backlog (connections waiting to be accepted: the "
+    "server is not keeping up), spooled_lock_wait (the database answered but the delivery "
     "waited too long on it), spooled_before_commit (applied, but too late to commit and "
     "answer within the deadline: rolled back).",
     ["decision"],
@@ -63,6 +73,7 @@ class AdmissionControl:
         wait_seconds: float,
         deadline_seconds: float = SENDER_DEADLINE_SECONDS,
         max_waiting: int | None = None,
+        max_backlog: int | None = None,
     ) -> None:
         self.slots = slots
         self.wait_seconds = wait_seconds
@@ -70,17 +81,26 @@ class AdmissionControl:
         # At most this many deliveries wait for a slot; beyond them one is spooled at once:
         # under overload a thread waiting out the budget is a thread not answering others.
         self.max_waiting = 2 * slots if max_waiting is None else max_waiting
+        # More connections than this waiting to be accepted: spool without trying (None:
+        # never decided on the backlog).
+        self.max_backlog = max_backlog
         self._permits = threading.BoundedSemaphore(slots)
         self._lock = threading.Lock()
         self._waiting = 0
 
     @contextmanager
-    def slot(self, arrived_at: float, now: float | None = None) -> Iterator[Admitted]:
-        """Hold an apply slot for the block if one is free by `arrived_at` + the budget."""
+    def slot(
+        self, arrived_at: float, now: float | None = None, backlog: int | None = None
+    ) -> Iterator[Admitted]:
+        """Hold an apply slot for the block if one is free by `arrived_at` + the budget,
+        unless more than `max_backlog` connections wait to be accepted (`backlog`)."""
         now = time.time() if now is None else now
         age = now - arrived_at
         if age >= self.deadline_seconds:
             yield self._decided(Admitted(False, "spooled_late", age))
+            return
+        if self.max_backlog is not None and backlog is not None and backlog > self.max_backlog:
+            yield self._decided(Admitted(False, "spooled_backlog", age))
             return
         # Past the budget already (queued behind busy threads): too late to start, even
         # with a slot free, since what is left of the second is needed to apply it.
@@ -125,6 +145,15 @@ def arrived_at(environ: dict[str, Any]) -> float:
     """When the request reached this worker (epoch seconds): the worker's stamp, else now."""
     stamp = environ.get(ARRIVED_AT_KEY)
     return float(stamp) if isinstance(stamp, int | float) else time.time()
+
+
+def listen_backlog(environ: dict[str, Any]) -> int | None:
+    """Connections waiting to be accepted by the server now, where the worker can say."""
+    reader = environ.get(LISTEN_BACKLOG_KEY)
+    if not callable(reader):
+        return None
+    waiting = reader()
+    return waiting if isinstance(waiting, int) else None
 
 
 def spooled_for_lock_wait() -> None:

@@ -23,6 +23,7 @@ from app.store.group_commit import GroupCommit
 from app.web.admission import (
     AdmissionControl,
     arrived_at,
+    listen_backlog,
     spooled_before_commit,
     spooled_for_lock_wait,
 )
@@ -125,7 +126,7 @@ def receive_sentry() -> Response:
         # it back, waiting for the same failure would outlast Sentry's patience.
         return _kept(inbound, _prepared(inbound), _OUTAGE_REASON)
     admission = _admission()
-    with admission.slot(arrived) as admitted:
+    with admission.slot(arrived, backlog=listen_backlog(request.environ)) as admitted:
         if not admitted.ok:
             # Overload: this worker already applies all it may, and this delivery would
             # start too late for Sentry's one second. Kept like during an outage.
@@ -146,7 +147,11 @@ def _admission() -> AdmissionControl:
         settings = bridge().settings
         found = current_app.extensions.setdefault(
             "bridge_admission",
-            AdmissionControl(settings.apply_slots, settings.admission_wait_ms / 1000),
+            AdmissionControl(
+                settings.apply_slots,
+                settings.admission_wait_ms / 1000,
+                max_backlog=settings.admission_backlog,
+            ),
         )
     assert isinstance(found, AdmissionControl)
     return found

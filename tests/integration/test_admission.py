@@ -18,7 +18,14 @@ from app.extensions import Bridge
 from app.services.spooled_deliveries import drain_spool
 from app.store.models import Delivery, Incident
 from app.web import webhooks
-from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LATE_ANSWERS, AdmissionControl
+from app.web.admission import (
+    ADMISSIONS,
+    ARRIVED_AT_KEY,
+    LATE_ANSWERS,
+    LISTEN_BACKLOG_KEY,
+    AdmissionControl,
+    listen_backlog,
+)
 from tests.support.integrations import MadeIntegration
 from tests.support.payloads import build, load, seen_at
 
@@ -47,7 +54,7 @@ def _count(decision: str) -> float:
 _SENT = iter(range(1_790_000_000, 1_800_000_000, 10))
 
 
-def _post(client: FlaskClient, integration: MadeIntegration, **environ: float) -> tuple[float, Any]:
+def _post(client: FlaskClient, integration: MadeIntegration, **environ: Any) -> tuple[float, Any]:
     """A new event of the same issue (each a different body: lastSeen moves on)."""
     resource, payload = load("integration_issue_created")
     at = next(_SENT)
@@ -204,3 +211,60 @@ def test_a_delivery_applied_too_late_to_commit_in_time_is_rolled_back_and_spoole
     assert (report.applied, report.remaining) == (1, 0)
     with bridge.database.reading() as session:
         assert session.scalars(select(Incident.event_count)).one() == 1
+
+
+def test_while_connections_wait_to_be_accepted_a_delivery_is_spooled_without_a_slot(
+    app: Flask,
+    client: FlaskClient,
+    bridge: Bridge,
+    make_integration: Callable[..., MadeIntegration],
+) -> None:
+    # Overload: more connections wait in the kernel's accept queue than the limit. The
+    # delivery goes to the spool at once, though a slot is free and it is fresh.
+    app.extensions["bridge_admission"] = AdmissionControl(slots=1, wait_seconds=0.95, max_backlog=8)
+    integration = make_integration(secret="s3cr3t")
+    backlog_before, admitted_before = _count("spooled_backlog"), _count("admitted")
+    try:
+        _elapsed, answer = _post(
+            client,
+            integration,
+            **{ARRIVED_AT_KEY: time.time(), LISTEN_BACKLOG_KEY: lambda: 9},
+        )
+        # At the limit (8 waiting) the next one is applied as usual.
+        _elapsed, applied = _post(
+            client,
+            integration,
+            **{ARRIVED_AT_KEY: time.time(), LISTEN_BACKLOG_KEY: lambda: 8},
+        )
+    finally:
+        app.extensions.pop("bridge_admission", None)
+
+    assert answer["action"] == "spooled" and "busy" in answer["reason"]
+    assert applied["action"] == "triggered"
+    assert _count("spooled_backlog") == backlog_before + 1
+    assert _count("admitted") == admitted_before + 1
+    report = drain_spool(bridge.database, bridge.secrets, bridge.spool, 64 * 1024)
+    assert (report.applied, report.remaining) == (1, 0)
+    with bridge.database.reading() as session:
+        assert session.scalars(select(Incident.event_count)).one() == 2
+
+
+def test_the_backlog_decides_only_when_a_limit_is_set_and_the_worker_can_read_it() -> None:
+    now = time.time()
+    unlimited = AdmissionControl(slots=1, wait_seconds=0.1)
+    with unlimited.slot(now, backlog=10_000) as admitted:
+        assert admitted.ok
+    limited = AdmissionControl(slots=1, wait_seconds=0.1, max_backlog=0)
+    with limited.slot(now, backlog=None) as unknown:  # not Linux, or not TCP
+        assert unknown.ok
+    with limited.slot(now, backlog=1) as refused:
+        assert (refused.ok, refused.decision) == (False, "spooled_backlog")
+    with limited.slot(now, backlog=0) as idle:
+        assert idle.ok  # the refused one took no slot
+
+
+def test_listen_backlog_reads_the_workers_function_and_ignores_anything_else() -> None:
+    assert listen_backlog({LISTEN_BACKLOG_KEY: lambda: 3}) == 3
+    assert listen_backlog({LISTEN_BACKLOG_KEY: lambda: None}) is None
+    assert listen_backlog({LISTEN_BACKLOG_KEY: "3"}) is None
+    assert listen_backlog({}) is None
