@@ -34,6 +34,9 @@ limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
 accesslog = "-"
+# The same access line, built from the atoms the format below uses only (gunicorn builds
+# every header and environ variable into it for each request): config/gunicorn_logging.py.
+logger_class = "config.gunicorn_logging.AccessLogger"
 # %(U)s is the path without the query string: the integrationId in the query is the
 # credential of unsigned integrations and must not reach the logs. One JSON object a line,
 # with the request id the app put on the response.
