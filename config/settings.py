@@ -53,7 +53,7 @@ class Settings:
     admission_wait_ms: int = 200
     # ...and past how many connections waiting in the kernel's accept queue (the server
     # not keeping up) a delivery is spooled without trying to apply it.
-    admission_backlog: int = 8
+    admission_backlog: int = 64
     # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
     sentry_base_url: str = "https://sentry.io"
     sentry_client_id: str | None = None
@@ -191,7 +191,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_delivery_timeout_ms=_int(env, "BRIDGE_DB_DELIVERY_TIMEOUT_MS", 500, 50),
         apply_concurrency=_int(env, "BRIDGE_APPLY_CONCURRENCY", 0, minimum=0) or None,
         admission_wait_ms=_int(env, "BRIDGE_ADMISSION_WAIT_MS", 200, minimum=1),
-        admission_backlog=_int(env, "BRIDGE_ADMISSION_BACKLOG", 8, minimum=0),
+        admission_backlog=_int(env, "BRIDGE_ADMISSION_BACKLOG", 64, minimum=0),
         secure_cookies=_flag(
             env.get("BRIDGE_SECURE_COOKIES"),
             default=(env.get("BRIDGE_PUBLIC_URL") or "").startswith("https://"),

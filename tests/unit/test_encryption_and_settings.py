@@ -223,8 +223,8 @@ def test_integration_ids_are_long_url_safe_and_never_look_like_options() -> None
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{31}", value) for value in ids)
 
 
-def test_admission_backlog_defaults_to_eight_and_refuses_a_negative_count() -> None:
-    assert load_settings({}).admission_backlog == 8
+def test_admission_backlog_defaults_to_64_and_refuses_a_negative_count() -> None:
+    assert load_settings({}).admission_backlog == 64
     assert load_settings({"BRIDGE_ADMISSION_BACKLOG": "0"}).admission_backlog == 0
     with pytest.raises(SettingsError, match="BRIDGE_ADMISSION_BACKLOG must be at least 0"):
         load_settings({"BRIDGE_ADMISSION_BACKLOG": "-1"})
