@@ -46,9 +46,8 @@ def paging(bridge: Bridge, make_integration: Make) -> tuple[MadeIntegration, Clo
     """Service Payments with a schedule `primary` (a, always on call), the policy
     `0:schedule:primary`, `5:user:lead`, `10:channel:ops-chat`; a also has an Apprise URL."""
     integration = make_integration(secret="s3cr3t")
-    clock = Clock()
-    clock.advance(seconds=1)  # ingest stamps the real time; the jobs run just after it
-    start = clock.now - timedelta(days=1)
+    set_up_at = Clock().now
+    start = set_up_at - timedelta(days=1)
     # The channel hears only resolves of its own accord: what reaches it otherwise is the
     # policy's third step.
     make_channel(bridge, "Payments", name="ops-chat", events="resolved")
@@ -62,7 +61,7 @@ def paging(bridge: Bridge, make_integration: Make) -> tuple[MadeIntegration, Clo
         created = schedules.create_schedule(session, bridge.secrets, "primary", "UTC", spec, start)
         # The first shift starts at the first Monday 09:00 after `start`: an override
         # covers the time until then, so that `a` is on call now whatever the weekday.
-        until = clock.now + timedelta(days=8)
+        until = set_up_at + timedelta(days=8)
         schedules.add_override(session, created.schedule, "a@example.com", start, until, start)
         policy = escalation_policies.create_policy(
             session,
@@ -75,6 +74,11 @@ def paging(bridge: Bridge, make_integration: Make) -> tuple[MadeIntegration, Clo
         service = queries.get_service_by_name(session, "Payments")
         assert service is not None
         escalation_policies.update_service_paging(session, service, policy)
+    # Ingest stamps the real time, and the tests' boundaries (4:50 then +10 s) take the
+    # jobs to run 1 s after it: the clock starts only now, after the set-up above, which
+    # on a loaded host took more than that second and left the jobs "before" the incident.
+    clock = Clock()
+    clock.advance(seconds=1)
     return integration, clock
 
 
