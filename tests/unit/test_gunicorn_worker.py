@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,16 +27,15 @@ def listener() -> Iterator[socket.socket]:
     sock.close()
 
 
-def _waiting_for(read: object, expected: int) -> int | None:
+def _waiting_for(read: Callable[[], int | None], expected: int) -> int | None:
     """The reader's answer once the kernel has completed the handshakes (loopback: at once,
     but give it a moment rather than race it)."""
-    assert callable(read)
     deadline = time.monotonic() + 2
     seen = read()
     while seen != expected and time.monotonic() < deadline:
         time.sleep(0.01)
         seen = read()
-    return seen  # type: ignore[no-any-return]
+    return seen
 
 
 @_LINUX
