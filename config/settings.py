@@ -54,6 +54,10 @@ class Settings:
     # ...and past how many connections waiting in the kernel's accept queue (the server
     # not keeping up) a delivery is spooled without trying to apply it.
     admission_backlog: int = 64
+    # How long the sender waits for an answer: Sentry gives up after one second and never
+    # retries an internal integration. A delivery that cannot be applied and answered in
+    # it is spooled instead (a self-hosted sender with a longer timeout may raise it).
+    sender_deadline_ms: int = 1000
     # Sentry OAuth module (SPEC 6). Client id/secret are those of the public integration.
     sentry_base_url: str = "https://sentry.io"
     sentry_client_id: str | None = None
@@ -192,6 +196,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         apply_concurrency=_int(env, "BRIDGE_APPLY_CONCURRENCY", 0, minimum=0) or None,
         admission_wait_ms=_int(env, "BRIDGE_ADMISSION_WAIT_MS", 200, minimum=1),
         admission_backlog=_int(env, "BRIDGE_ADMISSION_BACKLOG", 64, minimum=0),
+        sender_deadline_ms=_int(env, "BRIDGE_SENDER_DEADLINE_MS", 1000, minimum=300),
         secure_cookies=_flag(
             env.get("BRIDGE_SECURE_COOKIES"),
             default=(env.get("BRIDGE_PUBLIC_URL") or "").startswith("https://"),

@@ -150,6 +150,7 @@ def _admission() -> AdmissionControl:
             AdmissionControl(
                 settings.apply_slots,
                 settings.admission_wait_ms / 1000,
+                deadline_seconds=settings.sender_deadline_ms / 1000,
                 max_backlog=settings.admission_backlog,
             ),
         )

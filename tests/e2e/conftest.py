@@ -70,6 +70,16 @@ def four_workers(stack: Stack) -> None:
 
 
 @pytest.fixture
+def patient_sender(stack: Stack) -> None:
+    """Before gunicorn starts: a sender that waits 10 s, not Sentry's second, and room to
+    wait for an apply slot, for a test of what happens once deliveries are applied (a race
+    for one row) rather than of admission control, which on a loaded 2-core machine would
+    rightly spool most of a burst (tests/integration/test_admission.py tests that)."""
+    stack.env["BRIDGE_SENDER_DEADLINE_MS"] = "10000"
+    stack.env["BRIDGE_ADMISSION_WAIT_MS"] = "5000"
+
+
+@pytest.fixture
 def server(stack: Stack, tmp_path: Path) -> Iterator[Stack]:
     """gunicorn with config/gunicorn.conf.py serving the stack's database."""
     log_path = tmp_path / "gunicorn.log"

@@ -112,7 +112,7 @@ def test_cli_reports_unknown_names_plainly(stack: Stack) -> None:
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.usefixtures("four_workers")
+@pytest.mark.usefixtures("four_workers", "patient_sender")
 def test_fifty_simultaneous_deliveries_of_one_new_issue_make_one_incident(server: Stack) -> None:
     created = _setup(server, "--secret", "s3cr3t")
     url = f"{server.base_url}/api/integrations/sentry?integrationId={created['id']}"

@@ -268,3 +268,19 @@ def test_listen_backlog_reads_the_workers_function_and_ignores_anything_else() -
     assert listen_backlog({LISTEN_BACKLOG_KEY: lambda: None}) is None
     assert listen_backlog({LISTEN_BACKLOG_KEY: "3"}) is None
     assert listen_backlog({}) is None
+
+
+def test_the_workers_own_admission_waits_as_long_as_the_configured_sender(
+    app: Flask, client: FlaskClient, make_integration: Callable[..., MadeIntegration]
+) -> None:
+    # The test app's sender waits 30 s (tests/support/databases.py), not Sentry's second:
+    # a delivery that reached the worker 1.5 s ago is still applied, not spooled late.
+    app.extensions.pop("bridge_admission", None)
+    integration = make_integration(secret="s3cr3t")
+    late_before = _count("spooled_late")
+
+    _elapsed, answer = _post(client, integration, **{ARRIVED_AT_KEY: time.time() - 1.5})
+
+    assert answer["action"] == "triggered"
+    assert app.extensions["bridge_admission"].deadline_seconds == 30.0
+    assert _count("spooled_late") == late_before

@@ -30,10 +30,13 @@ def make_settings(
         "instance_path": instance_path,
         "encryption_keys": (key,),
         "log_level": "WARNING",
-        # Admission control off (room for every test's concurrent deliveries): the tests
-        # of it (tests/integration/test_admission.py) install their own.
+        # Admission control off (room for every test's concurrent deliveries) and a patient
+        # sender: on a loaded 2-core machine a delivery of an in-process test may take
+        # longer than Sentry's second, and would be spooled, which is not what most tests
+        # are about. The tests of it (tests/integration/test_admission.py) install their own.
         "apply_concurrency": 64,
         "admission_wait_ms": 10_000,
+        "sender_deadline_ms": 30_000,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

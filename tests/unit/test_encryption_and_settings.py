@@ -228,3 +228,10 @@ def test_admission_backlog_defaults_to_64_and_refuses_a_negative_count() -> None
     assert load_settings({"BRIDGE_ADMISSION_BACKLOG": "0"}).admission_backlog == 0
     with pytest.raises(SettingsError, match="BRIDGE_ADMISSION_BACKLOG must be at least 0"):
         load_settings({"BRIDGE_ADMISSION_BACKLOG": "-1"})
+
+
+def test_the_sender_deadline_is_sentrys_second_unless_set_and_never_below_300_ms() -> None:
+    assert load_settings({}).sender_deadline_ms == 1000
+    assert load_settings({"BRIDGE_SENDER_DEADLINE_MS": "5000"}).sender_deadline_ms == 5000
+    with pytest.raises(SettingsError, match="BRIDGE_SENDER_DEADLINE_MS must be at least 300"):
+        load_settings({"BRIDGE_SENDER_DEADLINE_MS": "100"})
