@@ -110,6 +110,8 @@ def overload_scenario(
     maximum_rate: float,
     seconds: float,
     generators: int = 1,
+    controls: dict[str, Callable[[str, Path], Any]] | None = None,
+    profile: Callable[[Any, Callable[[], Any]], str] | None = None,
 ) -> dict[str, Any]:
     rate = OVERLOAD_FACTOR * maximum_rate
     total = max(1, int(rate * seconds))
@@ -153,10 +155,45 @@ def overload_scenario(
             # After the drain: by then the server has answered (or spooled) every request
             # it had queued, the abandoned ones too, so the late count is complete.
             metrics = scrape(server.base_url)
+            if profile is not None:
+                # A further run of the same load while py-spy samples the workers (after
+                # the figures: the sampler takes CPU of its own).
+                profiled = profile(
+                    server,
+                    lambda: loadgen.run_open(
+                        "127.0.0.1",
+                        server.port,
+                        build,
+                        rate,
+                        seconds,
+                        max_in_flight=0,
+                        timeout=1.0,
+                        processes=generators,
+                    ),
+                )
     finally:
         stop(jobs)
-    within = sum(1 for sent in result.answers if 200 <= sent.status < 300 and sent.latency <= 1.0)
+    within = _within(result)
+    # Before the controls: the ceiling's server stores rows of its own in the same table.
     stored = storm_check(stack, integration, result, build)
+    # The controls: each a server (made from the integration's secret and a log path)
+    # offered the same requests at the same rate; the share each answered 2xx in 1 s.
+    control_shares: dict[str, float] = {}
+    for name, make_control in (controls or {}).items():
+        log = stack.workdir / f"gunicorn-overload-{name.replace(' ', '-')}.log"
+        with serving(make_control(secret, log)) as control:
+            offered = loadgen.run_open(
+                "127.0.0.1",
+                control.port,
+                build,
+                rate,
+                seconds,
+                max_in_flight=0,
+                timeout=1.0,
+                processes=generators,
+            )
+        control_shares[name] = _within(offered) / total
+        say(f"  control  {name} offered the same: {control_shares[name]:.2%} within 1 s")
     late = metrics.get("bridge_deliveries_answered_late_total", 0.0)
     admissions = {
         name.split('decision="', 1)[1].rstrip('"}'): value
@@ -190,9 +227,16 @@ def overload_scenario(
         "late_answers": late,
         "admissions": admissions,
         "drain": drain,
+        "controls": control_shares,
+        "profile": profiled if profile is not None else None,
     }
     say(f"  overload {line(out)}")
     return out
+
+
+def _within(result: Any) -> int:
+    """Requests answered 2xx within the sender's second of their scheduled send."""
+    return sum(1 for sent in result.answers if 200 <= sent.status < 300 and sent.latency <= 1.0)
 
 
 def storm_check(
@@ -266,6 +310,10 @@ def line(out: dict[str, Any]) -> str:
         f" drain {drain['rate']:.0f} deliveries/s ({drain['drained']:.0f} in "
         f"{drain['drain_seconds']:.1f} s, {drain['transactions']:.0f} transactions); applied "
         f"but answered after 1 s: {out['late_answers']:.0f}; admissions {out['admissions']}"
+        + "".join(
+            f"; the same open loop, {name}: {share:.2%} within 1 s"
+            for name, share in out.get("controls", {}).items()
+        )
     )
 
 

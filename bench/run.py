@@ -498,7 +498,24 @@ def _scenarios(stack: Stack, plan: Plan, bare_rate: float) -> dict[str, Any]:
         maximum.rate,
         plan.overload_seconds,
         generators=OVERLOAD_GENERATORS,
+        # The same open loop against endpoints that apply nothing: what the machine and
+        # the generators allow at that rate, whatever the bridge does.
+        controls={
+            "bare Flask": lambda _secret, log: bare_server(stack, log),
+            "store-only ceiling": lambda secret, log: ceiling_server(stack, secret, log),
+        },
+        profile=(
+            (
+                lambda server, drive: profile.profile_server(
+                    server.process, stack.workdir / "profile-overload", drive
+                )
+            )
+            if FORCE_PROFILE
+            else None
+        ),
     )
+    if out["overload"]["profile"]:
+        out["profiles"]["overload"] = out["overload"]["profile"]
     if ONLY_OVERLOAD:
         return out
 
@@ -707,18 +724,27 @@ async def _list_load(
 # ---------------------------------------------------------------- the run
 
 
-def ceiling_scenario(stack: Stack, plan: Plan, path: str, bodies: Path, secret: str) -> Figures:
-    """The most any store-before-answer design can do here (bench/ceiling_app.py)."""
+def ceiling_server(stack: Stack, secret: str, log: Path) -> Server:
+    """bench/ceiling_app.py on the stack's database, checking HMACs made with `secret`."""
     env = {**stack.env, "PORT": str(free_port()), "BENCH_CEILING_SECRET": secret}
     if stack.kind == "postgres":
         parsed = make_url(stack.url).set(drivername="postgresql")
         env["BENCH_CEILING_DSN"] = parsed.render_as_string(hide_password=False)
     else:
         env["BENCH_CEILING_SQLITE"] = str(make_url(stack.url).database)
+    return Server("bench.ceiling_app:app", env, log)
+
+
+def bare_server(stack: Stack, log: Path) -> Server:
+    """bench/bare_app.py (read the body, answer 202) under the same gunicorn config."""
+    env = {**stack.env, "PORT": str(free_port())}
+    return Server("bench.bare_app:app", env, log)
+
+
+def ceiling_scenario(stack: Stack, plan: Plan, path: str, bodies: Path, secret: str) -> Figures:
+    """The most any store-before-answer design can do here (bench/ceiling_app.py)."""
     say(f"{stack.kind}: ceiling, one INSERT per delivery and nothing else (bench/ceiling_app.py)")
-    with serving(
-        Server("bench.ceiling_app:app", env, stack.workdir / "gunicorn-ceiling.log")
-    ) as server:
+    with serving(ceiling_server(stack, secret, stack.workdir / "gunicorn-ceiling.log")) as server:
         run_wrk(server, path, bodies, plan.warmup, plan.connections)
         figures = run_wrk(server, path, bodies, plan.seconds, plan.connections)
     say(f"  ceiling  {figures.line()}")
