@@ -48,4 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     sessions.exempt_machine_blueprints(app)
     observability.init_app(app)
     errors.init_app(app)
+    from app.web.spool_first import SpoolFirst  # overloaded deliveries, answered before Flask
+
+    app.wsgi_app = SpoolFirst(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -12,6 +12,7 @@ unknown ids cannot fill it), and only ciphertexts, as in the database.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ from typing import Any, Protocol
 from app.domain.alerts import Alert
 from app.domain.errors import BridgeError, RateLimited
 from app.services.delivery_records import Findings, InboundDelivery
-from app.services.refusals import read_delivery
+from app.services.refusals import authenticate, read_delivery
 from app.store.encryption import SecretBox
 from app.store.receiver_rows import Receiver
 
@@ -102,3 +103,48 @@ def prepare_delivery(
         except RateLimited as limited:
             return Limited(limited, findings)
     return Prepared(receiver, findings, payload, alert)
+
+
+def spend_spool_budget(
+    inbound: InboundDelivery,
+    receivers: ReceiverCache,
+    secrets: SecretBox,
+    max_body_bytes: int,
+    limits: Admits,
+) -> Limited | None:
+    """For a delivery about to be spooled: spend its rate-limit budget if the cached
+    integration authenticates it (its HMAC only: the drain reads the rest), and say
+    Limited when it is past the limit. None otherwise: no copy, a replay, or a delivery
+    the drain will refuse (disabled, too large, unsigned or badly signed), which is
+    spooled unlimited rather than let it spend a genuine sender's budget.
+
+    The spooled answer of an overloaded server: reading the alert (most of
+    prepare_delivery's work) would be done again by the drain, so it is left to it,
+    except for the rare limited delivery, whose stored refusal records what it said."""
+    if not inbound.integration_id or inbound.replay_of_id is not None:
+        return None
+    receiver = receivers.get(inbound.integration_id)
+    if receiver is None or not receiver.enabled:
+        return None
+    if inbound.is_too_large or inbound.body is None:
+        return None
+    findings = Findings()
+    try:
+        authenticate(receiver, findings, inbound, secrets, inbound.body)
+    except BridgeError:
+        return None
+    try:
+        limits.admit(receiver.id, inbound.received_at)
+    except RateLimited as limited:
+        return Limited(limited, _read_findings(receiver, inbound, secrets, max_body_bytes))
+    return None
+
+
+def _read_findings(
+    receiver: Receiver, inbound: InboundDelivery, secrets: SecretBox, max_body_bytes: int
+) -> Findings:
+    """What reading the delivery found (format, resource, action, key) as far as it got."""
+    findings = Findings()
+    with contextlib.suppress(BridgeError):
+        read_delivery(receiver, inbound, secrets, max_body_bytes, findings)
+    return findings

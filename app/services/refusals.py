@@ -38,7 +38,7 @@ def read_delivery(
     if inbound.is_too_large or inbound.body is None:
         raise PayloadTooLarge(_too_large_message(inbound, max_body_bytes), limit=max_body_bytes)
     body = inbound.body
-    _authenticate(receiver, findings, inbound, secrets, body)
+    authenticate(receiver, findings, inbound, secrets, body)
     payload = _decode(inbound, body)
     alert = read_alert(payload, inbound.hook_resource)
     findings.format = alert.format.value
@@ -69,7 +69,7 @@ def _too_large_message(inbound: InboundDelivery, max_body_bytes: int) -> str:
     )
 
 
-def _authenticate(
+def authenticate(
     receiver: Receiver,
     findings: Findings,
     inbound: InboundDelivery,

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+# Far more secrets than a bridge decrypts in a while (signing secrets, tokens); past it
+# the memory starts over.
+_MAX_READ_SECRETS = 1024
+
 
 class SecretUnreadable(RuntimeError):
     """A stored secret was encrypted with a key the bridge no longer has."""
@@ -19,17 +23,29 @@ class SecretBox:
         if not keys:
             raise ValueError("at least one encryption key is needed")
         self._fernet = MultiFernet([Fernet(key.encode("ascii")) for key in keys])
+        # Ciphertext -> plaintext of the secrets read lately: a signing secret is read for
+        # every delivery, and its decryption was an eighth of an overloaded worker's
+        # spooled answer. In this process's memory only, as while it is being used; what
+        # is stored stays encrypted. A ciphertext always decrypts to the same plaintext.
+        self._read: dict[str, str] = {}
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
 
     def decrypt(self, ciphertext: str) -> str:
+        found = self._read.get(ciphertext)
+        if found is not None:
+            return found
         try:
-            return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
+            plaintext = self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError):
             raise SecretUnreadable(
                 "a stored secret cannot be decrypted with the configured BRIDGE_ENCRYPTION_KEYS"
             ) from None
+        if len(self._read) >= _MAX_READ_SECRETS:
+            self._read = {}
+        self._read[ciphertext] = plaintext
+        return plaintext
 
 
 def load_or_create_key_file(instance_path: Path, name: str = "encryption.key") -> str:

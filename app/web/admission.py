@@ -95,13 +95,11 @@ class AdmissionControl:
         """Hold an apply slot for the block if one is free by `arrived_at` + the budget,
         unless more than `max_backlog` connections wait to be accepted (`backlog`)."""
         now = time.time() if now is None else now
+        at_once = self.at_once(arrived_at, now, backlog)
+        if at_once is not None:
+            yield at_once
+            return
         age = now - arrived_at
-        if age >= self.deadline_seconds:
-            yield self._decided(Admitted(False, "spooled_late", age))
-            return
-        if self.max_backlog is not None and backlog is not None and backlog > self.max_backlog:
-            yield self._decided(Admitted(False, "spooled_backlog", age))
-            return
         # Past the budget already (queued behind busy threads): too late to start, even
         # with a slot free, since what is left of the second is needed to apply it.
         remaining = self.wait_seconds - age
@@ -115,6 +113,17 @@ class AdmissionControl:
             yield self._decided(Admitted(True, "admitted", time.time() - arrived_at))
         finally:
             self._permits.release()
+
+    def at_once(self, arrived_at: float, now: float, backlog: int | None) -> Admitted | None:
+        """The decision to spool without waiting for a slot (counted), or None: too old
+        for the sender's deadline already, or too many connections waiting to be accepted.
+        Made before Flask for most overloaded deliveries (app/web/spool_first.py)."""
+        age = now - arrived_at
+        if age >= self.deadline_seconds:
+            return self._decided(Admitted(False, "spooled_late", age))
+        if self.max_backlog is not None and backlog is not None and backlog > self.max_backlog:
+            return self._decided(Admitted(False, "spooled_backlog", age))
+        return None
 
     def _wait_for_slot(self, seconds: float) -> bool:
         with self._lock:

@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, has_request_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -57,9 +58,15 @@ def configure_logging(level: str, as_json: bool = True) -> None:
 
 
 def _request_id() -> str:
-    for header in (REQUEST_ID_HEADER, "Request-ID"):
-        candidate = request.headers.get(header, "")
-        if _ACCEPTABLE_ID.match(candidate):
+    return request_id_of(request.environ)
+
+
+def request_id_of(environ: dict[str, Any]) -> str:
+    """The caller's X-Request-ID (else Sentry's Request-ID) if it is a plain token, else
+    a new one: what the logs and the X-Request-ID answer header carry."""
+    for key in ("HTTP_X_REQUEST_ID", "HTTP_REQUEST_ID"):
+        candidate = environ.get(key, "")
+        if isinstance(candidate, str) and _ACCEPTABLE_ID.match(candidate):
             return candidate
     return uuid.uuid4().hex
 

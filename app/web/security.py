@@ -84,14 +84,23 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
-        is_page = response.mimetype == "text/html"
-        headers.setdefault("Content-Security-Policy", PAGE_POLICY if is_page else NOTHING_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        if is_https_only:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        for name, value in security_headers(response.mimetype == "text/html", is_https_only):
+            headers.setdefault(name, value)
         return response
+
+
+def security_headers(is_page: bool, is_https_only: bool) -> list[tuple[str, str]]:
+    """The headers every answer carries unless it set its own (also those answered
+    before Flask, app/web/spool_first.py)."""
+    headers = [
+        ("Content-Security-Policy", PAGE_POLICY if is_page else NOTHING_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+    ]
+    if is_https_only:
+        headers.append(("Strict-Transport-Security", HSTS))
+    return headers
 
 
 def limit_store(settings: Settings) -> LimitStore:

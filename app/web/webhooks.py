@@ -6,9 +6,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestTimeout
 
@@ -16,7 +18,13 @@ from app.domain.errors import BridgeError
 from app.extensions import bridge
 from app.services.delivery_records import InboundDelivery, IngestOutcome, record_failed_delivery
 from app.services.ingest import ingest_delivery
-from app.services.receiver_cache import Limited, Prepared, ReceiverCache, prepare_delivery
+from app.services.receiver_cache import (
+    Limited,
+    Prepared,
+    ReceiverCache,
+    prepare_delivery,
+    spend_spool_budget,
+)
 from app.services.spooled_deliveries import SpooledRefusal, spool_delivery
 from app.store.database import is_busy, is_unavailable
 from app.store.group_commit import GroupCommit
@@ -41,6 +49,19 @@ _ANSWER_MARGIN_SECONDS = 0.15
 _COMMIT_RESERVE_SECONDS = 0.1
 
 
+# Set by app/web/spool_first.py on a delivery it decided, before Flask, to spool but
+# hands to the route to answer (past its rate limit; a body it could not read whole; a
+# spool write that failed): why it is spooled, and whether its budget was spent there.
+SPOOLED_FIRST_KEY = "bridge.spooled_first"
+
+
+@dataclass(frozen=True)
+class SpooledFirst:
+    reason: str
+    spent: bool
+    limited: Limited | None = None
+
+
 class _TooLateToCommit(Exception):
     """The delivery's transaction is done, but too late to commit and answer in time."""
 
@@ -50,7 +71,6 @@ _result_schema = IngestResultSchema()
 
 
 def _read_inbound(max_bytes: int) -> InboundDelivery:
-    headers = request.headers
     declared = request.content_length
     is_too_large = declared is not None and declared > max_bytes
     # Read at most one byte past the limit: enough to know, never the whole flood.
@@ -65,19 +85,39 @@ def _read_inbound(max_bytes: int) -> InboundDelivery:
         ) from error
     if len(body) > max_bytes:
         is_too_large = True
-    return InboundDelivery(
-        integration_id=request.args.get("integrationId") or None,
-        body=None if is_too_large else body,
-        received_at=datetime.now(UTC),
+    return inbound_from(
+        request.environ,
+        request.args.get("integrationId") or None,
+        None if is_too_large else body,
         content_length=declared if declared is not None else len(body),
+        is_too_large=is_too_large,
         size_unknown=declared is None and is_too_large,
-        content_type=headers.get("Content-Type"),
-        request_id=headers.get("Request-ID"),
-        hook_resource=headers.get("Sentry-Hook-Resource"),
-        hook_timestamp=headers.get("Sentry-Hook-Timestamp"),
-        signature=headers.get("Sentry-Hook-Signature"),
-        user_agent=headers.get("User-Agent"),
-        client_address=request.remote_addr,
+    )
+
+
+def inbound_from(
+    environ: dict[str, Any],
+    integration_id: str | None,
+    body: bytes | None,
+    content_length: int,
+    is_too_large: bool = False,
+    size_unknown: bool = False,
+) -> InboundDelivery:
+    """The delivery as its request came: the headers read from the WSGI environ (as
+    Flask's request.headers reads them), the body as read by the caller."""
+    return InboundDelivery(
+        integration_id=integration_id,
+        body=body,
+        received_at=datetime.now(UTC),
+        content_length=content_length,
+        size_unknown=size_unknown,
+        content_type=environ.get("CONTENT_TYPE"),
+        request_id=environ.get("HTTP_REQUEST_ID"),
+        hook_resource=environ.get("HTTP_SENTRY_HOOK_RESOURCE"),
+        hook_timestamp=environ.get("HTTP_SENTRY_HOOK_TIMESTAMP"),
+        signature=environ.get("HTTP_SENTRY_HOOK_SIGNATURE"),
+        user_agent=environ.get("HTTP_USER_AGENT"),
+        client_address=environ.get("REMOTE_ADDR"),
         is_too_large=is_too_large,
     )
 
@@ -120,17 +160,22 @@ def receive_sentry() -> Response:
     settings = app_bridge.settings
     arrived = arrived_at(request.environ)
     inbound = _read_inbound(settings.max_body_bytes)
+    early = request.environ.get(SPOOLED_FIRST_KEY)
+    if isinstance(early, SpooledFirst):
+        # Decided before Flask (app/web/spool_first.py) and handed here to answer.
+        budget = early.limited if early.spent else _spool_budget(inbound)
+        return _kept(inbound, budget, early.reason)
     database = app_bridge.database
     if database.outage.is_tripped:
         # A delivery moments ago found the database not answering; until the probe sees
         # it back, waiting for the same failure would outlast Sentry's patience.
-        return _kept(inbound, _prepared(inbound), _OUTAGE_REASON)
-    admission = _admission()
+        return _kept(inbound, _spool_budget(inbound), OUTAGE_REASON)
+    admission = admission_for(current_app)
     with admission.slot(arrived, backlog=listen_backlog(request.environ)) as admitted:
         if not admitted.ok:
             # Overload: this worker already applies all it may, and this delivery would
             # start too late for Sentry's one second. Kept like during an outage.
-            return _kept(inbound, _prepared(inbound), _BUSY_REASON)
+            return _kept(inbound, _spool_budget(inbound), BUSY_REASON)
         try:
             # Whatever is left of the sender's second, less the time to answer: past it
             # the transaction is cancelled and the delivery spooled, not answered late.
@@ -140,12 +185,12 @@ def receive_sentry() -> Response:
             admission.answered(arrived, spooled=bool(g.get("delivery_spooled")))
 
 
-def _admission() -> AdmissionControl:
+def admission_for(app: Flask) -> AdmissionControl:
     """This worker process's admission control (one per app, made at first use)."""
-    found = current_app.extensions.get("bridge_admission")
+    found = app.extensions.get("bridge_admission")
     if found is None:
-        settings = bridge().settings
-        found = current_app.extensions.setdefault(
+        settings = app.extensions["bridge"].settings
+        found = app.extensions.setdefault(
             "bridge_admission",
             AdmissionControl(
                 settings.apply_slots,
@@ -169,9 +214,9 @@ def _group_commit() -> GroupCommit:
     return found
 
 
-def _receivers() -> ReceiverCache:
+def receivers_for(app: Flask) -> ReceiverCache:
     """This worker process's copy of the integrations (one per app, made at first use)."""
-    found = current_app.extensions.setdefault("bridge_receivers", ReceiverCache())
+    found = app.extensions.setdefault("bridge_receivers", ReceiverCache())
     assert isinstance(found, ReceiverCache)
     return found
 
@@ -180,7 +225,7 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     app_bridge = bridge()
     settings = app_bridge.settings
     database = app_bridge.database
-    receivers = _receivers()
+    receivers = receivers_for(current_app)
     # Read (HMAC, JSON) and rate-limited with this worker's copy of the integration before
     # the transaction: no lock is held meanwhile, and on PostgreSQL the delivery's row and
     # its claims then go out as one statement, which checks the copy (receiver_cache.py).
@@ -217,18 +262,18 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     except Exception as error:
         if isinstance(error, _TooLateToCommit):
             spooled_before_commit()
-            return _kept(inbound, read, _BUSY_REASON)
+            return _kept(inbound, read, BUSY_REASON)
         if is_busy(error):
             # The database answers, but the delivery waited past its deadline (a row lock
             # another delivery of the same issue holds, slow work): keep this one, and
             # let the next ones try, the database is not down.
             spooled_for_lock_wait()
-            return _kept(inbound, read, _BUSY_REASON)
+            return _kept(inbound, read, BUSY_REASON)
         if is_unavailable(error):
             # The database is unreachable: keep the delivery on local disk, fsync'd, and
             # say so; the jobs process applies it, in order, when the database returns.
             database.outage.trip()
-            return _kept(inbound, read, _OUTAGE_REASON)
+            return _kept(inbound, read, OUTAGE_REASON)
         if isinstance(error, BridgeError):
             # Refused before there was an integration to record it against (no or an
             # unknown integrationId): the code says which, as for every refusal.
@@ -256,11 +301,11 @@ def _apply(inbound: InboundDelivery, deadline_at: float) -> Response:
     return response
 
 
-_OUTAGE_REASON = (
+OUTAGE_REASON = (
     "The database is unavailable; the delivery is kept on disk and will be applied, in "
     "order, as soon as it returns."
 )
-_BUSY_REASON = (
+BUSY_REASON = (
     "The bridge is busy; the delivery is kept on disk and will be applied, in order, "
     "within moments."
 )
@@ -298,7 +343,7 @@ class _SpoolNotes:
         )
 
 
-_spool_notes = _SpoolNotes()
+spool_notes = _SpoolNotes()
 
 
 def _prepared(inbound: InboundDelivery) -> Prepared | Limited | None:
@@ -306,7 +351,20 @@ def _prepared(inbound: InboundDelivery) -> Prepared | Limited | None:
     app_bridge = bridge()
     return prepare_delivery(
         inbound,
-        _receivers(),
+        receivers_for(current_app),
+        app_bridge.secrets,
+        app_bridge.settings.max_body_bytes,
+        rate_limits().deliveries,
+    )
+
+
+def _spool_budget(inbound: InboundDelivery) -> Limited | None:
+    """A delivery about to be spooled: Limited if it is past its integration's limit
+    (checked by its HMAC only, receiver_cache.spend_spool_budget)."""
+    app_bridge = bridge()
+    return spend_spool_budget(
+        inbound,
+        receivers_for(current_app),
         app_bridge.secrets,
         app_bridge.settings.max_body_bytes,
         rate_limits().deliveries,
@@ -326,29 +384,32 @@ def _kept(inbound: InboundDelivery, read: Prepared | Limited | None, reason: str
     status = answer_status(error.code)
     refusal = SpooledRefusal(error.code, error.message, status, read.findings.columns())
     spool_id = spool_delivery(spool, inbound, refusal)
-    _spool_notes.note(spool_id)
+    spool_notes.note(spool_id)
     g.delivery_spooled = True
     g.webhook_outcome = error.code
     return refusal_response(error, status)
 
 
-def _spooled(spool_id: str, reason: str = _OUTAGE_REASON) -> Response:
-    _spool_notes.note(spool_id)
+def _spooled(spool_id: str, reason: str = OUTAGE_REASON) -> Response:
+    spool_notes.note(spool_id)
     g.delivery_spooled = True
     g.webhook_outcome = "spooled"
-    response = jsonify(
-        {
-            "action": "spooled",
-            "dedup_key": None,
-            "matched": False,
-            "incident": None,
-            "reason": reason,
-            "delivery_id": None,
-            "spool_id": spool_id,
-        }
-    )
+    response = jsonify(spooled_document(spool_id, reason))
     response.status_code = 202
     return response
+
+
+def spooled_document(spool_id: str, reason: str) -> dict[str, Any]:
+    """The answer to a delivery kept in the spool (the same fields as an applied one's)."""
+    return {
+        "action": "spooled",
+        "dedup_key": None,
+        "matched": False,
+        "incident": None,
+        "reason": reason,
+        "delivery_id": None,
+        "spool_id": spool_id,
+    }
 
 
 def _keep_failed(inbound: InboundDelivery, error: Exception) -> None:

@@ -71,6 +71,28 @@ def test_decrypting_with_a_wrong_key_raises_secret_unreadable() -> None:
     assert caught.value.__cause__ is None
 
 
+def test_a_secret_read_again_is_not_decrypted_again_and_a_bad_one_never_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    box = SecretBox([new_key()])
+    stored, foreign = box.encrypt(PLAINTEXT), SecretBox([new_key()]).encrypt(PLAINTEXT)
+    calls: list[bytes] = []
+    decrypt = box._fernet.decrypt
+
+    def counted(token: bytes) -> bytes:
+        calls.append(token)
+        return decrypt(token)
+
+    monkeypatch.setattr(box._fernet, "decrypt", counted)
+
+    assert [box.decrypt(stored) for _ in range(3)] == [PLAINTEXT] * 3
+    assert len(calls) == 1
+    for _ in range(2):
+        with pytest.raises(SecretUnreadable):
+            box.decrypt(foreign)
+    assert len(calls) == 3  # tried each time: a failure is not remembered
+
+
 @pytest.mark.parametrize("ciphertext", ["", "not-a-fernet-token", "gAAAAABtruncated"])
 def test_decrypting_garbage_raises_secret_unreadable(ciphertext: str) -> None:
     with pytest.raises(SecretUnreadable):
