@@ -8,9 +8,14 @@ even a signed one only proves who sent it, not where its URLs point. A responder
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 MAX_LINK_LENGTH = 2000
+# A backslash, whitespace (what str.isspace calls so: re's \s is the same test), control
+# characters and DEL. One search, not a Python test per character: every delivery's
+# links pass here.
+_UNSAFE_CHARACTER = re.compile(r"[\\\s\x00-\x1f\x7f]")
 SENTRY_SAAS_HOST = "sentry.io"
 
 
@@ -23,7 +28,7 @@ def plain_web_url(value: str | None) -> str | None:
     """
     if not value or len(value) > MAX_LINK_LENGTH:
         return None
-    if "\\" in value or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if _UNSAFE_CHARACTER.search(value):
         return None
     try:
         parts = urlsplit(value)

@@ -434,7 +434,29 @@ def insert_delivery(connection: Connection, values: dict[str, Any]) -> int:
 
 
 def update_delivery(connection: Connection, delivery_id: int, values: dict[str, Any]) -> None:
-    connection.execute(_deliveries.update().where(_deliveries.c.id == delivery_id).values(**values))
+    names = tuple(values)
+    statement = _UPDATE_DELIVERY.get(names)
+    if statement is None:
+        statement = _UPDATE_DELIVERY[names] = _updating(_deliveries, names)
+    connection.execute(statement, {**{f"v_{name}": value for name, value in values.items()},
+                                   "row_id": delivery_id})  # fmt: skip
+
+
+def _updating(table: Any, names: tuple[str, ...]) -> Any:
+    """UPDATE <table> SET <names> WHERE id = :row_id, every value a named parameter
+    (`v_<name>`): built once per set of columns, not per delivery, since building such a
+    statement (its values and cache key) cost more than running it on SQLite."""
+    return (
+        table.update()
+        .where(table.c.id == bindparam("row_id"))
+        .values({name: bindparam(f"v_{name}") for name in names})
+    )
+
+
+# Column names -> the UPDATE of those columns (a handful of shapes ever: what a decision
+# or an incident change sets).
+_UPDATE_DELIVERY: dict[tuple[str, ...], Any] = {}
+_UPDATE_INCIDENT: dict[tuple[str, ...], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -722,11 +744,16 @@ def save_incident(connection: Connection, change: IncidentChange) -> None:
     """Write the incident's changed columns now (its timeline rows are left to the caller)."""
     changed = change.changed_columns()
     if changed:
-        connection.execute(_update_incident(change.incident.id, changed))
+        _update_incident(connection, change.incident.id, changed)
 
 
-def _update_incident(incident_id: int, changed: dict[str, Any]) -> Any:
-    return _incidents.update().where(_incidents.c.id == incident_id).values(**changed)
+def _update_incident(connection: Connection, incident_id: int, changed: dict[str, Any]) -> None:
+    names = tuple(changed)
+    statement = _UPDATE_INCIDENT.get(names)
+    if statement is None:
+        statement = _UPDATE_INCIDENT[names] = _updating(_incidents, names)
+    params = {f"v_{name}": value for name, value in changed.items()}
+    connection.execute(statement, {**params, "row_id": incident_id})
 
 
 def finish_delivery(
@@ -749,7 +776,7 @@ def finish_delivery(
     # promise; two entries from one delivery are rare enough to take separate statements.
     if connection.dialect.name != "postgresql" or len(timeline) > 1:
         if change is not None and changed:
-            connection.execute(_update_incident(change.incident.id, changed))
+            _update_incident(connection, change.incident.id, changed)
         for entry in timeline:
             connection.execute(_timeline.insert(), entry)
         update_delivery(connection, delivery_id, decision)

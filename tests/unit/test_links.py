@@ -60,3 +60,16 @@ def test_a_later_link_may_not_move_the_incident_to_another_host() -> None:
     assert not may_replace_link(good, "https://evil.example/issues/1/")
     assert not may_replace_link(good, "javascript:alert(1)")
     assert plain_web_url("javascript:alert(1)") is None
+
+
+def test_every_whitespace_control_character_and_backslash_is_refused_anywhere_in_a_link() -> None:
+    # The rule, one code point at a time, against the one search the function makes.
+    refused = [
+        ch
+        for ch in map(chr, range(0x110000))
+        if ch == "\\" or ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F
+    ]
+    assert len(refused) > 40  # the Unicode spaces too, not only ASCII
+    for ch in refused:
+        assert plain_web_url(f"https://sentry.io/issues/1{ch}2/") is None, repr(ch)
+    assert plain_web_url("https://sentry.io/issues/1\u00e92/") is not None  # é is fine

@@ -1,14 +1,15 @@
-"""CPU per spooled answer, in-process: what a delivery costs the app when it is kept in the
-spool (the overload path), without gunicorn, sockets or a load generator in the way.
+"""CPU per answer, in-process: what a delivery costs the app when it is kept in the spool
+(the overload path) or applied, without gunicorn, sockets or a load generator in the way.
 
-    .venv/bin/python -m bench.spooled_path            # SQLite, 3,000 deliveries
-    BENCH_SPOOLED_DB=postgres BENCH_SPOOLED_PROFILE=1 .venv/bin/python -m bench.spooled_path
+    .venv/bin/python -m bench.answer_cpu            # SQLite, 3,000 spooled deliveries
+    BENCH_ANSWER_DB=postgres BENCH_ANSWER_PROFILE=1 .venv/bin/python -m bench.answer_cpu
+    BENCH_ANSWER_MODE=applied .venv/bin/python -m bench.answer_cpu  # the applied path
 
 A fresh database and instance folder; one signed integration; each delivery a different
 body of the overload scenario's shape, called through the WSGI app with the environ the
 gunicorn worker gives it while more connections wait to be accepted than
 BRIDGE_ADMISSION_BACKLOG allows (so it is spooled at once, `spooled_backlog`). Printed: the
-process CPU per delivery, and with BENCH_SPOOLED_PROFILE=1 the functions that take it
+process CPU per delivery, and with BENCH_ANSWER_PROFILE=1 the functions that take it
 (cProfile, cumulative). The bare Flask endpoint through the same harness is printed beside:
 the cost of any Flask answer at all.
 """
@@ -39,7 +40,7 @@ from tests.support.databases import with_search_path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-COUNT = int(os.environ.get("BENCH_SPOOLED_COUNT", "3000"))
+COUNT = int(os.environ.get("BENCH_ANSWER_COUNT", "3000"))
 
 
 def _bridge(env: dict[str, str], *args: str) -> str:
@@ -91,11 +92,11 @@ def _cpu_per_call(app: Callable[..., Iterable[bytes]], environs: list[dict[str, 
 
 
 def main() -> None:
-    kind = os.environ.get("BENCH_SPOOLED_DB", "sqlite")
-    workdir = Path(tempfile.mkdtemp(prefix="bench-spooled-"))
+    kind = os.environ.get("BENCH_ANSWER_DB", "sqlite")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-answer-"))
     if kind == "postgres":
         # A schema of its own in the machine's PostgreSQL (left behind: a bench run's).
-        schema = f"bench_spooled_{secrets.token_hex(4)}"
+        schema = f"bench_answer_{secrets.token_hex(4)}"
         with psycopg.connect(POSTGRES.replace("+psycopg", ""), autocommit=True) as connection:
             connection.execute(f"CREATE SCHEMA {schema}")
         url = with_search_path(POSTGRES, schema)
@@ -126,11 +127,13 @@ def main() -> None:
     # it a spooled delivery's HMAC is checked and its rate-limit budget spent.
     _cpu_per_call(app, _environs(made["id"], secret, 20, {ARRIVED_AT_KEY: time.time()}))
     _cpu_per_call(app, _environs(made["id"], secret, 50, overloaded))
-    environs = _environs(made["id"], secret, COUNT, overloaded)
+    applied = os.environ.get("BENCH_ANSWER_MODE", "spooled") == "applied"
+    environs = _environs(made["id"], secret, COUNT, {} if applied else overloaded)
     for environ in environs:
-        environ[ARRIVED_AT_KEY] = time.time() + 3600  # never late: decided on the backlog
-    print(f"{kind}: {COUNT} spooled deliveries through the bridge's WSGI app")
-    if os.environ.get("BENCH_SPOOLED_PROFILE"):
+        environ[ARRIVED_AT_KEY] = time.time() + 3600  # never late
+    what = "applied (one thread: no group commit)" if applied else "spooled"
+    print(f"{kind}: {COUNT} {what} deliveries through the bridge's WSGI app")
+    if os.environ.get("BENCH_ANSWER_PROFILE"):
         profiler = cProfile.Profile(time.process_time)  # CPU, not the fsyncs' waits
         profiler.enable()
         per_call = _cpu_per_call(app, environs)
@@ -140,7 +143,7 @@ def main() -> None:
         print(out.getvalue())
     else:
         per_call = _cpu_per_call(app, environs)
-    print(f"  spooled answer  {per_call * 1000:.3f} ms CPU per delivery")
+    print(f"  {'applied' if applied else 'spooled'} answer  {per_call * 1000:.3f} ms CPU each")
 
     from bench.bare_app import app as bare
 
