@@ -136,19 +136,18 @@ def overload_scenario(
         f"1 s client timeout, {generators} generator process(es), the jobs process draining "
         "the spool)"
     )
+
+    def offer(port: int) -> loadgen.LoadResult:
+        """The open loop: every request at its time, given up after 1 s like Sentry."""
+        return loadgen.run_open(
+            "127.0.0.1", port, build, rate, seconds, max_in_flight=0, timeout=1.0,
+            processes=generators,
+        )  # fmt: skip
+
     jobs = jobs_process(bin_dir, root, env, jobs_log)
     try:
         with serving(make_server(env, stack.workdir / "gunicorn-overload.log")) as server:
-            result = loadgen.run_open(
-                "127.0.0.1",
-                server.port,
-                build,
-                rate,
-                seconds,
-                max_in_flight=0,
-                timeout=1.0,
-                processes=generators,
-            )
+            result = offer(server.port)
             ended = time.monotonic()
             waiting, _waited = wait_for_spool(spool, DRAIN_TARGET_SECONDS + 60)
             drained_after = time.monotonic() - ended
@@ -158,19 +157,7 @@ def overload_scenario(
             if profile is not None:
                 # A further run of the same load while py-spy samples the workers (after
                 # the figures: the sampler takes CPU of its own).
-                profiled = profile(
-                    server,
-                    lambda: loadgen.run_open(
-                        "127.0.0.1",
-                        server.port,
-                        build,
-                        rate,
-                        seconds,
-                        max_in_flight=0,
-                        timeout=1.0,
-                        processes=generators,
-                    ),
-                )
+                profiled = profile(server, lambda: offer(server.port))
     finally:
         stop(jobs)
     within = _within(result)
@@ -182,16 +169,7 @@ def overload_scenario(
     for name, make_control in (controls or {}).items():
         log = stack.workdir / f"gunicorn-overload-{name.replace(' ', '-')}.log"
         with serving(make_control(secret, log)) as control:
-            offered = loadgen.run_open(
-                "127.0.0.1",
-                control.port,
-                build,
-                rate,
-                seconds,
-                max_in_flight=0,
-                timeout=1.0,
-                processes=generators,
-            )
+            offered = offer(control.port)
         control_shares[name] = _within(offered) / total
         say(f"  control  {name} offered the same: {control_shares[name]:.2%} within 1 s")
     late = metrics.get("bridge_deliveries_answered_late_total", 0.0)
