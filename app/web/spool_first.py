@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,6 +41,7 @@ from app.web.admission import arrived_at, listen_backlog
 from app.web.observability import REQUEST_ID_HEADER, request_id_of
 from app.web.security import security_headers
 
+log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -103,19 +105,28 @@ class SpoolFirst:
         if len(body) != length:
             return self._to_route(environ, start_response, reason, body, None, spent=False)
         inbound = webhooks.inbound_from(environ, integration_id, body, length)
-        limited = spend_spool_budget(
-            inbound,
-            webhooks.receivers_for(self.app),
-            self._bridge.secrets,
-            self._max_bytes,
-            self.app.extensions["rate_limits"].deliveries,
-        )
+        try:
+            limited = spend_spool_budget(
+                inbound,
+                webhooks.receivers_for(self.app),
+                self._bridge.secrets,
+                self._max_bytes,
+                self.app.extensions["rate_limits"].deliveries,
+            )
+        except Exception:
+            # Nothing here may cost a delivery its answer: the route does it all again,
+            # with its own error handling.
+            log.exception("spooling before Flask failed; the route takes the delivery")
+            return self._to_route(environ, start_response, reason, body, None, spent=False)
         if limited is not None:
             return self._to_route(environ, start_response, reason, body, None, True, limited)
         try:
             spool_id = spool_delivery(self._bridge.spool, inbound)
-        except DeliveryNotKept:
-            # The route tries once more and answers 503 if the disk still says no.
+        except Exception as error:
+            # The route tries once more and answers 503 if the disk still says no (and 500
+            # with its record of the failure for anything else).
+            if not isinstance(error, DeliveryNotKept):
+                log.exception("spooling before Flask failed; the route takes the delivery")
             return self._to_route(environ, start_response, reason, body, None, spent=True)
         webhooks.spool_notes.note(spool_id)
         # As Flask's JSON provider writes it (compact, keys in order, a final newline).

@@ -21,6 +21,7 @@ from app import create_app
 from app.extensions import Bridge
 from app.services.spooled_deliveries import drain_spool
 from app.store.models import Delivery, Incident
+from app.web import spool_first
 from app.web.admission import ADMISSIONS, ARRIVED_AT_KEY, LISTEN_BACKLOG_KEY, AdmissionControl
 from config.settings import Settings
 from tests.support.integrations import MadeIntegration
@@ -139,6 +140,11 @@ def test_during_an_outage_a_delivery_is_spooled_before_flask(
     assert answer.status_code == 202
     assert answer.get_json()["action"] == "spooled"
     assert "unavailable" in answer.get_json()["reason"]
+    # The app outlives the test: let its probe find the database back before the next.
+    deadline = time.monotonic() + 10
+    while bridge.database.outage.is_tripped and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not bridge.database.outage.is_tripped
     _drain(bridge)
     with bridge.database.reading() as session:
         assert session.scalars(select(Incident.event_count)).one() == 1
@@ -316,3 +322,31 @@ def test_requests_out_of_the_ordinary_are_left_to_the_route(
     assert route.calls == 2
     assert no_id.status_code == too_large.status_code == 202
     assert len(bridge.spool.pending()) == 2
+
+
+def test_a_failure_before_flask_costs_no_delivery_its_answer(
+    client: FlaskClient,
+    bridge: Bridge,
+    route: _RouteSpy,
+    make_integration: Callable[..., MadeIntegration],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    warm = _delivery(integration)
+    client.post(integration.url, data=warm.body, headers=warm.headers)
+
+    def broken(*_args: Any, **_kwargs: Any) -> str:
+        raise RuntimeError("a bug in the early path")
+
+    monkeypatch.setattr(spool_first, "spool_delivery", broken)
+    delivery = _delivery(integration)
+    answer = client.post(
+        integration.url, data=delivery.body, headers=delivery.headers, environ_base=_OVERLOADED
+    )
+
+    assert route.calls == 2  # the warm-up, and this one handed on
+    assert answer.status_code == 202 and answer.get_json()["action"] == "spooled"
+    assert len(bridge.spool.pending()) == 1  # kept once, by the route
+    _drain(bridge)
+    with bridge.database.reading() as session:
+        assert session.scalars(select(Incident.event_count)).one() == 2
