@@ -76,6 +76,19 @@ def _drain(bridge: Bridge) -> None:
     assert report.remaining == 0
 
 
+def _drained_events(bridge: Bridge) -> int:
+    """The spool drained: the one incident's event count."""
+    _drain(bridge)
+    with bridge.database.reading() as session:
+        return session.scalars(select(Incident.event_count)).one()
+
+
+def _warm(client: FlaskClient, integration: MadeIntegration) -> None:
+    """One delivery applied by the route: the worker's copy of the integration loaded."""
+    warm = _delivery(integration)
+    assert client.post(integration.url, data=warm.body, headers=warm.headers).status_code == 202
+
+
 def test_an_overloaded_delivery_is_answered_before_flask_as_the_route_would(
     app: Flask,
     client: FlaskClient,
@@ -119,9 +132,7 @@ def test_an_overloaded_delivery_is_answered_before_flask_as_the_route_would(
     assert early.data.endswith(b"\n") and by_route.data.endswith(b"\n")
     assert _count("spooled_backlog") == backlog_before + 1
 
-    _drain(bridge)
-    with bridge.database.reading() as session:
-        assert session.scalars(select(Incident.event_count)).one() == 3
+    assert _drained_events(bridge) == 3
 
 
 def test_during_an_outage_a_delivery_is_spooled_before_flask(
@@ -145,9 +156,7 @@ def test_during_an_outage_a_delivery_is_spooled_before_flask(
     while bridge.database.outage.is_tripped and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not bridge.database.outage.is_tripped
-    _drain(bridge)
-    with bridge.database.reading() as session:
-        assert session.scalars(select(Incident.event_count)).one() == 1
+    assert _drained_events(bridge) == 1
 
 
 def test_a_badly_signed_delivery_is_spooled_unlimited_and_stored_refused_by_the_drain(
@@ -157,8 +166,7 @@ def test_a_badly_signed_delivery_is_spooled_unlimited_and_stored_refused_by_the_
     make_integration: Callable[..., MadeIntegration],
 ) -> None:
     integration = make_integration(secret="s3cr3t")
-    warm = _delivery(integration)
-    client.post(integration.url, data=warm.body, headers=warm.headers)
+    _warm(client, integration)
     forged = _delivery(integration, secret="not-the-secret")
 
     answer = client.post(
@@ -332,8 +340,7 @@ def test_a_failure_before_flask_costs_no_delivery_its_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     integration = make_integration(secret="s3cr3t")
-    warm = _delivery(integration)
-    client.post(integration.url, data=warm.body, headers=warm.headers)
+    _warm(client, integration)
 
     def broken(*_args: Any, **_kwargs: Any) -> str:
         raise RuntimeError("a bug in the early path")
@@ -347,6 +354,4 @@ def test_a_failure_before_flask_costs_no_delivery_its_answer(
     assert route.calls == 2  # the warm-up, and this one handed on
     assert answer.status_code == 202 and answer.get_json()["action"] == "spooled"
     assert len(bridge.spool.pending()) == 1  # kept once, by the route
-    _drain(bridge)
-    with bridge.database.reading() as session:
-        assert session.scalars(select(Incident.event_count)).one() == 2
+    assert _drained_events(bridge) == 2
