@@ -169,7 +169,7 @@ class SpoolFirst:
 
 def _declared_length(environ: dict[str, Any]) -> int | None:
     raw = environ.get("CONTENT_LENGTH") or ""
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isascii() and raw.isdigit() else None  # not "²": ValueError
 
 
 def _integration_id(environ: dict[str, Any]) -> str | None:

@@ -355,3 +355,17 @@ def test_a_failure_before_flask_costs_no_delivery_its_answer(
     assert answer.status_code == 202 and answer.get_json()["action"] == "spooled"
     assert len(bridge.spool.pending()) == 1  # kept once, by the route
     assert _drained_events(bridge) == 2
+
+
+@pytest.mark.parametrize("declared", ["", "12x", "\u00b2", "-5", "0"])
+def test_a_content_length_that_is_not_a_plain_count_is_left_to_the_route(
+    app: Flask, route: _RouteSpy, make_integration: Callable[..., MadeIntegration], declared: str
+) -> None:
+    integration = make_integration(secret="s3cr3t")
+    delivery = _delivery(integration)
+    environ = _environ(integration, delivery.body, delivery.headers, CONTENT_LENGTH=declared)
+
+    status, _answer = _call(app, environ)
+
+    assert route.calls == 1
+    assert status.split()[0].isdigit() and not status.startswith("5")
