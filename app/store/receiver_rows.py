@@ -434,29 +434,29 @@ def insert_delivery(connection: Connection, values: dict[str, Any]) -> int:
 
 
 def update_delivery(connection: Connection, delivery_id: int, values: dict[str, Any]) -> None:
-    names = tuple(values)
-    statement = _UPDATE_DELIVERY.get(names)
+    _update_row(connection, _deliveries, delivery_id, values)
+
+
+def _update_row(connection: Connection, table: Table, row_id: int, values: dict[str, Any]) -> None:
+    """UPDATE <table> SET <values> WHERE id = <row_id>, with a statement built once per
+    table and set of columns (every value a named parameter, `v_<name>`), not per
+    delivery: building such a statement (its values and cache key) cost more than
+    running it on SQLite."""
+    shape = (table.name, tuple(values))
+    statement = _UPDATES.get(shape)
     if statement is None:
-        statement = _UPDATE_DELIVERY[names] = _updating(_deliveries, names)
-    connection.execute(statement, {**{f"v_{name}": value for name, value in values.items()},
-                                   "row_id": delivery_id})  # fmt: skip
+        statement = _UPDATES[shape] = (
+            table.update()
+            .where(table.c.id == bindparam("row_id"))
+            .values({name: bindparam(f"v_{name}") for name in values})
+        )
+    params = {f"v_{name}": value for name, value in values.items()}
+    connection.execute(statement, {**params, "row_id": row_id})
 
 
-def _updating(table: Any, names: tuple[str, ...]) -> Any:
-    """UPDATE <table> SET <names> WHERE id = :row_id, every value a named parameter
-    (`v_<name>`): built once per set of columns, not per delivery, since building such a
-    statement (its values and cache key) cost more than running it on SQLite."""
-    return (
-        table.update()
-        .where(table.c.id == bindparam("row_id"))
-        .values({name: bindparam(f"v_{name}") for name in names})
-    )
-
-
-# Column names -> the UPDATE of those columns (a handful of shapes ever: what a decision
-# or an incident change sets).
-_UPDATE_DELIVERY: dict[tuple[str, ...], Any] = {}
-_UPDATE_INCIDENT: dict[tuple[str, ...], Any] = {}
+# (table, column names) -> the UPDATE of those columns (a handful of shapes ever: what a
+# decision or an incident change sets).
+_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -748,12 +748,7 @@ def save_incident(connection: Connection, change: IncidentChange) -> None:
 
 
 def _update_incident(connection: Connection, incident_id: int, changed: dict[str, Any]) -> None:
-    names = tuple(changed)
-    statement = _UPDATE_INCIDENT.get(names)
-    if statement is None:
-        statement = _UPDATE_INCIDENT[names] = _updating(_incidents, names)
-    params = {f"v_{name}": value for name, value in changed.items()}
-    connection.execute(statement, {**params, "row_id": incident_id})
+    _update_row(connection, _incidents, incident_id, changed)
 
 
 def finish_delivery(

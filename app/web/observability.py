@@ -102,10 +102,15 @@ def _observe_webhook(response: Response) -> None:
     # The receiver notes what the delivery came to (app/web/webhooks.py); an error raised
     # before there was an outcome is counted by the code it was answered with.
     outcome = str(g.get("webhook_outcome") or g.get("error_code") or "unknown")
+    observe_delivery(outcome, g.get("started"))
+
+
+def observe_delivery(outcome: str, started: float | None) -> None:
+    """Count a webhook delivery by what it came to, and its time since `started`
+    (perf_counter), whether the route answered it or app/web/spool_first.py did."""
     DELIVERIES.labels(outcome=outcome).inc()
     if outcome in {"signature_missing", "signature_mismatch"}:
         SIGNATURE_FAILURES.labels(reason=outcome.removeprefix("signature_")).inc()
-    started = g.get("started")
     if started is not None:
         INGEST_SECONDS.observe(time.perf_counter() - started)
 

@@ -33,12 +33,11 @@ from urllib.parse import parse_qsl
 from flask import Flask
 
 from app.domain.errors import DeliveryNotKept
-from app.metrics import DELIVERIES, INGEST_SECONDS
 from app.services.receiver_cache import Limited, spend_spool_budget
 from app.services.spooled_deliveries import spool_delivery
 from app.web import webhooks
 from app.web.admission import arrived_at, listen_backlog
-from app.web.observability import REQUEST_ID_HEADER, request_id_of
+from app.web.observability import REQUEST_ID_HEADER, observe_delivery, request_id_of
 from app.web.security import security_headers
 
 log = logging.getLogger(__name__)
@@ -140,8 +139,7 @@ class SpoolFirst:
                 (REQUEST_ID_HEADER, request_id_of(environ)),
             ],
         )
-        DELIVERIES.labels(outcome="spooled").inc()
-        INGEST_SECONDS.observe(time.perf_counter() - started)
+        observe_delivery("spooled", started)
         return [answer]
 
     def _reason_to_spool(self, environ: dict[str, Any]) -> str | None:
