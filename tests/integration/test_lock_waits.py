@@ -156,15 +156,8 @@ def test_an_admitted_delivery_never_runs_past_its_senders_second(
         made = catalog.create_integration(session, bridge.secrets, service, now, secret="s3cr3t")
     url = f"/api/integrations/sentry?integrationId={made.integration.id}"
     client = pg_app.test_client()
-    # What an answer costs on this host right now, with no wait in it (the median of three):
-    # on a slow host that alone can pass 0.29 s, so the wait is measured beyond it.
-    costs = []
-    for number in range(3):
-        sent = _event("s3cr3t", 1_790_000_000 + number)
-        started = time.monotonic()
-        assert client.post(url, data=sent.body, headers=sent.headers).status_code == 202
-        costs.append(time.monotonic() - started)
-    baseline = sorted(costs)[1]
+    first = _event("s3cr3t", 1_790_000_000)
+    assert client.post(url, data=first.body, headers=first.headers).status_code == 202
     late_before = LATE_ANSWERS._value.get()
 
     holder = create_engine(postgres_url)
@@ -185,6 +178,6 @@ def test_an_admitted_delivery_never_runs_past_its_senders_second(
 
     assert answer.get_json()["action"] == "spooled"
     # Cancelled at what was left of the second (0.05 s), not at the 300 ms statement deadline.
-    assert elapsed - baseline < 0.25
+    assert elapsed < 0.29
     assert LATE_ANSWERS._value.get() == late_before
     assert bridge.database.outage.is_tripped is False
